@@ -1,0 +1,597 @@
+//! The one source of truth for every timer and limit (`docs/PROTOCOL.md` §8).
+//!
+//! A [`Config`] can only be obtained from [`ConfigBuilder::build`], which
+//! checks the invariants between values and names both values of any
+//! conflict. Nothing else in the crate has a timing constant of its own: no
+//! layer overrides a value the user set.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::replay::REPLAY_WINDOW;
+
+/// Longest deployment identifier, in bytes.
+pub const MAX_DEPLOYMENT_ID_LEN: usize = 32;
+
+/// A validated configuration. Build one with [`Config::builder`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    deployment_id: [u8; MAX_DEPLOYMENT_ID_LEN],
+    deployment_id_len: u8,
+    probe_interval: Duration,
+    stale_after: Duration,
+    max_reorder_delay: Duration,
+    epoch_grace: Duration,
+    rotate_after_time: Duration,
+    rotate_after_packets: u64,
+    rekey_after_time: Duration,
+    reject_after_time: Duration,
+    handshake_retry_initial: Duration,
+    handshake_retry_max: Duration,
+    handshake_retry_jitter_percent: u8,
+    handshake_max_age: Duration,
+    handshake_rate_burst: u32,
+    handshake_rate_interval: Duration,
+}
+
+/// The names of the configuration values, used in [`ConfigError`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each variant is the setter of the same name
+pub enum ConfigValue {
+    DeploymentId,
+    ProbeInterval,
+    StaleAfter,
+    MaxReorderDelay,
+    EpochGrace,
+    RotateAfterTime,
+    RotateAfterPackets,
+    RekeyAfterTime,
+    RejectAfterTime,
+    HandshakeRetryInitial,
+    HandshakeRetryMax,
+    HandshakeRetryJitterPercent,
+    HandshakeMaxAge,
+    HandshakeRateBurst,
+    HandshakeRateInterval,
+    /// The replay window size, a compile-time constant ([`REPLAY_WINDOW`]).
+    ReplayWindow,
+}
+
+impl ConfigValue {
+    /// The setter's name, as written in the code and in `docs/PROTOCOL.md`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigValue::DeploymentId => "deployment_id",
+            ConfigValue::ProbeInterval => "probe_interval",
+            ConfigValue::StaleAfter => "stale_after",
+            ConfigValue::MaxReorderDelay => "max_reorder_delay",
+            ConfigValue::EpochGrace => "epoch_grace",
+            ConfigValue::RotateAfterTime => "rotate_after_time",
+            ConfigValue::RotateAfterPackets => "rotate_after_packets",
+            ConfigValue::RekeyAfterTime => "rekey_after_time",
+            ConfigValue::RejectAfterTime => "reject_after_time",
+            ConfigValue::HandshakeRetryInitial => "handshake_retry_initial",
+            ConfigValue::HandshakeRetryMax => "handshake_retry_max",
+            ConfigValue::HandshakeRetryJitterPercent => "handshake_retry_jitter_percent",
+            ConfigValue::HandshakeMaxAge => "handshake_max_age",
+            ConfigValue::HandshakeRateBurst => "handshake_rate_burst",
+            ConfigValue::HandshakeRateInterval => "handshake_rate_interval",
+            ConfigValue::ReplayWindow => "REPLAY_WINDOW",
+        }
+    }
+}
+
+impl fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// One value is out of its own range (zero, too long, too large).
+    OutOfRange {
+        /// The offending value.
+        value: ConfigValue,
+        /// What the value must satisfy.
+        requirement: &'static str,
+    },
+    /// Two values contradict each other.
+    Conflict {
+        /// The first value of the pair.
+        first: ConfigValue,
+        /// The second value of the pair.
+        second: ConfigValue,
+        /// The relation that must hold between them.
+        requirement: &'static str,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::OutOfRange { value, requirement } => {
+                write!(f, "config value {value} is out of range: {requirement}")
+            }
+            ConfigError::Conflict {
+                first,
+                second,
+                requirement,
+            } => write!(
+                f,
+                "config values {first} and {second} conflict: {requirement}"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// Builds a [`Config`]; every value starts at its documented default.
+#[derive(Clone, Debug)]
+pub struct ConfigBuilder {
+    deployment_id: [u8; MAX_DEPLOYMENT_ID_LEN],
+    deployment_id_len: usize,
+    deployment_id_too_long: bool,
+    probe_interval: Duration,
+    stale_after: Duration,
+    max_reorder_delay: Duration,
+    epoch_grace: Duration,
+    rotate_after_time: Duration,
+    rotate_after_packets: u64,
+    rekey_after_time: Duration,
+    reject_after_time: Duration,
+    handshake_retry_initial: Duration,
+    handshake_retry_max: Duration,
+    handshake_retry_jitter_percent: u8,
+    handshake_max_age: Duration,
+    handshake_rate_burst: u32,
+    handshake_rate_interval: Duration,
+}
+
+impl Default for ConfigBuilder {
+    fn default() -> Self {
+        DEFAULT.to_builder()
+    }
+}
+
+/// The documented defaults; `defaults_are_consistent` checks them against
+/// every invariant.
+const DEFAULT: Config = Config {
+    deployment_id: [0; MAX_DEPLOYMENT_ID_LEN],
+    deployment_id_len: 0,
+    probe_interval: Duration::from_millis(250),
+    stale_after: Duration::from_secs(3),
+    max_reorder_delay: Duration::from_secs(1),
+    epoch_grace: Duration::from_secs(2),
+    rotate_after_time: Duration::from_secs(60),
+    rotate_after_packets: 1 << 20,
+    rekey_after_time: Duration::from_secs(600),
+    reject_after_time: Duration::from_secs(720),
+    handshake_retry_initial: Duration::from_millis(500),
+    handshake_retry_max: Duration::from_secs(2),
+    handshake_retry_jitter_percent: 20,
+    handshake_max_age: Duration::from_secs(120),
+    handshake_rate_burst: 4,
+    handshake_rate_interval: Duration::from_millis(250),
+};
+
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident : $ty:ty ),* $(,)?) => {
+        impl ConfigBuilder {
+            $(
+                $(#[$doc])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.$name = value;
+                    self
+                }
+            )*
+        }
+        impl Config {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> $ty {
+                    self.$name
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// How often the daemon sends a probe to each neighbour. Default 250 ms.
+    /// The crate does not send probes; it uses this value for the recovery
+    /// bound and to check that the replay window spans the reorder delay.
+    probe_interval: Duration,
+    /// A direction is reported stale, and a resync handshake is started,
+    /// after this long without validation. Default 3 s: twelve probe
+    /// intervals, so a few lost probes never flap the health.
+    stale_after: Duration,
+    /// The worst reordering delay the receiver must tolerate. Default 1 s.
+    max_reorder_delay: Duration,
+    /// How long the previous epoch's key, and the previous session, keep
+    /// validating after the peer has moved on. Default 2 s: twice the
+    /// reorder delay.
+    epoch_grace: Duration,
+    /// A sender moves to the next epoch key after this long. Default 60 s.
+    rotate_after_time: Duration,
+    /// ...or after this many probes in one epoch, whichever comes first.
+    /// Default 2^20.
+    rotate_after_packets: u64,
+    /// A session's initiator starts a new handshake when the session is this
+    /// old (the responder waits `stale_after` longer, so both do not cross).
+    /// Default 10 min.
+    rekey_after_time: Duration,
+    /// A session older than this is erased. Default 12 min: room for a
+    /// rekey to complete at the retry cap many times over.
+    reject_after_time: Duration,
+    /// First handshake retry interval. Default 500 ms: above a typical
+    /// intercontinental round trip.
+    handshake_retry_initial: Duration,
+    /// Retry interval cap; retries continue at this interval for as long as
+    /// the peer is configured. Default 2 s.
+    handshake_retry_max: Duration,
+    /// Each retry interval is shortened by a random fraction of up to this
+    /// percentage, so many nodes restarted together spread out. Default 20.
+    handshake_retry_jitter_percent: u8,
+    /// An in-flight initiation (and its ephemeral key) is retransmitted
+    /// unchanged until it is this old, then replaced. Default 120 s: a
+    /// response arriving up to this late still completes the handshake.
+    handshake_max_age: Duration,
+    /// Handshake messages per peer that may cost Diffie-Hellman in a burst.
+    /// Default 4.
+    handshake_rate_burst: u32,
+    /// One more such message is allowed per this interval. Default 250 ms,
+    /// i.e. at most 4 per peer per second sustained.
+    handshake_rate_interval: Duration,
+}
+
+impl ConfigBuilder {
+    /// An identifier of the deployment, bound into every handshake through
+    /// the Noise prologue so that two deployments never accept each other.
+    /// At most [`MAX_DEPLOYMENT_ID_LEN`] bytes. Default: empty.
+    pub fn deployment_id(mut self, id: &[u8]) -> Self {
+        self.deployment_id = [0; MAX_DEPLOYMENT_ID_LEN];
+        if id.len() > MAX_DEPLOYMENT_ID_LEN {
+            self.deployment_id_too_long = true;
+            self.deployment_id_len = 0;
+        } else {
+            self.deployment_id_too_long = false;
+            self.deployment_id[..id.len()].copy_from_slice(id);
+            self.deployment_id_len = id.len();
+        }
+        self
+    }
+
+    /// Checks every invariant and returns the configuration.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`] for a value invalid on its own,
+    /// [`ConfigError::Conflict`] naming both values of a broken relation.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        use ConfigValue as V;
+        let out_of_range = |value, requirement| Err(ConfigError::OutOfRange { value, requirement });
+        let conflict = |first, second, requirement| {
+            Err(ConfigError::Conflict {
+                first,
+                second,
+                requirement,
+            })
+        };
+        if self.deployment_id_too_long {
+            return out_of_range(V::DeploymentId, "at most 32 bytes");
+        }
+        let nonzero = [
+            (V::ProbeInterval, self.probe_interval),
+            (V::StaleAfter, self.stale_after),
+            (V::EpochGrace, self.epoch_grace),
+            (V::RotateAfterTime, self.rotate_after_time),
+            (V::RekeyAfterTime, self.rekey_after_time),
+            (V::RejectAfterTime, self.reject_after_time),
+            (V::HandshakeRetryInitial, self.handshake_retry_initial),
+            (V::HandshakeRetryMax, self.handshake_retry_max),
+            (V::HandshakeMaxAge, self.handshake_max_age),
+            (V::HandshakeRateInterval, self.handshake_rate_interval),
+        ];
+        for (value, d) in nonzero {
+            if d.is_zero() {
+                return out_of_range(value, "must be greater than zero");
+            }
+            // Keeps every deadline sum far from saturation.
+            if d > Duration::from_secs(365 * 24 * 3600) {
+                return out_of_range(value, "must be at most one year");
+            }
+        }
+        if self.max_reorder_delay > Duration::from_secs(365 * 24 * 3600) {
+            return out_of_range(V::MaxReorderDelay, "must be at most one year");
+        }
+        if self.rotate_after_packets == 0 {
+            return out_of_range(V::RotateAfterPackets, "must be at least 1");
+        }
+        if self.handshake_rate_burst == 0 {
+            return out_of_range(V::HandshakeRateBurst, "must be at least 1");
+        }
+        if self.handshake_retry_jitter_percent > 50 {
+            return out_of_range(V::HandshakeRetryJitterPercent, "must be at most 50");
+        }
+        if self.epoch_grace < self.max_reorder_delay {
+            return conflict(
+                V::EpochGrace,
+                V::MaxReorderDelay,
+                "the grace window must cover the reorder delay it tolerates",
+            );
+        }
+        if self.rotate_after_time < self.epoch_grace {
+            return conflict(
+                V::RotateAfterTime,
+                V::EpochGrace,
+                "an epoch must last at least as long as the grace window, or the previous key is erased before its grace ends",
+            );
+        }
+        // One probe and one echo per interval must fit in the replay window
+        // for the whole reorder delay, or reordered probes are refused.
+        let per_interval = self.max_reorder_delay.as_nanos() / self.probe_interval.as_nanos() + 1;
+        if 2 * per_interval > u128::from(REPLAY_WINDOW) {
+            return conflict(
+                V::MaxReorderDelay,
+                V::ProbeInterval,
+                "two packets per probe interval over the reorder delay must fit in the replay window (512)",
+            );
+        }
+        if self.stale_after < 2 * self.probe_interval {
+            return conflict(
+                V::StaleAfter,
+                V::ProbeInterval,
+                "a direction must not go stale between two probes",
+            );
+        }
+        if self.handshake_retry_initial > self.handshake_retry_max {
+            return conflict(
+                V::HandshakeRetryInitial,
+                V::HandshakeRetryMax,
+                "the first retry interval must not exceed the cap",
+            );
+        }
+        if self.handshake_retry_max >= self.stale_after {
+            return conflict(
+                V::HandshakeRetryMax,
+                V::StaleAfter,
+                "the retry cap must be below the staleness threshold",
+            );
+        }
+        if self.handshake_rate_interval > self.handshake_retry_initial {
+            return conflict(
+                V::HandshakeRateInterval,
+                V::HandshakeRetryInitial,
+                "the rate limit must admit a peer retrying at the fastest retry rate",
+            );
+        }
+        if self.handshake_max_age <= self.handshake_retry_max {
+            return conflict(
+                V::HandshakeMaxAge,
+                V::HandshakeRetryMax,
+                "an initiation must live longer than one retry interval",
+            );
+        }
+        if self.rekey_after_time >= self.reject_after_time {
+            return conflict(
+                V::RekeyAfterTime,
+                V::RejectAfterTime,
+                "a session must be rekeyed before it is rejected",
+            );
+        }
+        if self.reject_after_time - self.rekey_after_time
+            < self.stale_after + 2 * self.handshake_retry_max
+        {
+            return conflict(
+                V::RejectAfterTime,
+                V::RekeyAfterTime,
+                "the gap must leave the responder's later rekey (stale_after) and two retries at the cap",
+            );
+        }
+        Ok(Config {
+            deployment_id: self.deployment_id,
+            deployment_id_len: u8::try_from(self.deployment_id_len).unwrap_or(0),
+            probe_interval: self.probe_interval,
+            stale_after: self.stale_after,
+            max_reorder_delay: self.max_reorder_delay,
+            epoch_grace: self.epoch_grace,
+            rotate_after_time: self.rotate_after_time,
+            rotate_after_packets: self.rotate_after_packets,
+            rekey_after_time: self.rekey_after_time,
+            reject_after_time: self.reject_after_time,
+            handshake_retry_initial: self.handshake_retry_initial,
+            handshake_retry_max: self.handshake_retry_max,
+            handshake_retry_jitter_percent: self.handshake_retry_jitter_percent,
+            handshake_max_age: self.handshake_max_age,
+            handshake_rate_burst: self.handshake_rate_burst,
+            handshake_rate_interval: self.handshake_rate_interval,
+        })
+    }
+}
+
+impl Config {
+    /// A builder holding the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// A builder holding this configuration's values, to change a few.
+    pub fn to_builder(&self) -> ConfigBuilder {
+        ConfigBuilder {
+            deployment_id: self.deployment_id,
+            deployment_id_len: usize::from(self.deployment_id_len),
+            deployment_id_too_long: false,
+            probe_interval: self.probe_interval,
+            stale_after: self.stale_after,
+            max_reorder_delay: self.max_reorder_delay,
+            epoch_grace: self.epoch_grace,
+            rotate_after_time: self.rotate_after_time,
+            rotate_after_packets: self.rotate_after_packets,
+            rekey_after_time: self.rekey_after_time,
+            reject_after_time: self.reject_after_time,
+            handshake_retry_initial: self.handshake_retry_initial,
+            handshake_retry_max: self.handshake_retry_max,
+            handshake_retry_jitter_percent: self.handshake_retry_jitter_percent,
+            handshake_max_age: self.handshake_max_age,
+            handshake_rate_burst: self.handshake_rate_burst,
+            handshake_rate_interval: self.handshake_rate_interval,
+        }
+    }
+
+    /// The deployment identifier bound into the handshake prologue.
+    pub fn deployment_id(&self) -> &[u8] {
+        &self.deployment_id[..usize::from(self.deployment_id_len)]
+    }
+
+    /// The longest time, after the network starts delivering packets again
+    /// with round-trip time `rtt`, until both directions of a link validate
+    /// and report fresh, provided both sides probe every `probe_interval`
+    /// and echo what they receive (`docs/PROTOCOL.md` §6.4):
+    ///
+    /// `handshake_retry_max` (the pending retry fires) + `3 × rtt`
+    /// (initiation and response, confirmation, probe and its echo) +
+    /// `probe_interval` (the responder's next probe).
+    pub fn recovery_bound(&self, rtt: Duration) -> Duration {
+        self.handshake_retry_max + rtt.saturating_mul(3) + self.probe_interval
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        DEFAULT
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("deployment_id", &self.deployment_id())
+            .field("probe_interval", &self.probe_interval)
+            .field("stale_after", &self.stale_after)
+            .field("max_reorder_delay", &self.max_reorder_delay)
+            .field("epoch_grace", &self.epoch_grace)
+            .field("rotate_after_time", &self.rotate_after_time)
+            .field("rotate_after_packets", &self.rotate_after_packets)
+            .field("rekey_after_time", &self.rekey_after_time)
+            .field("reject_after_time", &self.reject_after_time)
+            .field("handshake_retry_initial", &self.handshake_retry_initial)
+            .field("handshake_retry_max", &self.handshake_retry_max)
+            .field(
+                "handshake_retry_jitter_percent",
+                &self.handshake_retry_jitter_percent,
+            )
+            .field("handshake_max_age", &self.handshake_max_age)
+            .field("handshake_rate_burst", &self.handshake_rate_burst)
+            .field("handshake_rate_interval", &self.handshake_rate_interval)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_consistent() {
+        let built = ConfigBuilder::default().build();
+        assert_eq!(built, Ok(Config::default()));
+    }
+
+    #[test]
+    fn grace_shorter_than_reorder_names_both() {
+        let err = Config::builder()
+            .max_reorder_delay(Duration::from_secs(5))
+            .epoch_grace(Duration::from_secs(4))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Conflict {
+                first: ConfigValue::EpochGrace,
+                second: ConfigValue::MaxReorderDelay,
+                requirement: "the grace window must cover the reorder delay it tolerates",
+            }
+        );
+        let text = std::format!("{err}");
+        assert!(text.contains("epoch_grace") && text.contains("max_reorder_delay"));
+    }
+
+    #[test]
+    fn retry_cap_at_or_above_staleness_is_refused() {
+        let err = Config::builder()
+            .handshake_retry_max(Duration::from_secs(3))
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Conflict {
+                first: ConfigValue::HandshakeRetryMax,
+                second: ConfigValue::StaleAfter,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn user_values_are_kept_verbatim() {
+        let c = Config::builder()
+            .stale_after(Duration::from_secs(30))
+            .handshake_retry_max(Duration::from_secs(20))
+            .deployment_id(b"prod-eu")
+            .build()
+            .unwrap();
+        assert_eq!(c.stale_after(), Duration::from_secs(30));
+        assert_eq!(c.handshake_retry_max(), Duration::from_secs(20));
+        assert_eq!(c.deployment_id(), b"prod-eu");
+        assert_eq!(c.to_builder().build().unwrap(), c);
+    }
+
+    #[test]
+    fn zero_and_oversized_values_are_refused() {
+        assert!(matches!(
+            Config::builder().probe_interval(Duration::ZERO).build(),
+            Err(ConfigError::OutOfRange { value: ConfigValue::ProbeInterval, .. })
+        ));
+        assert!(matches!(
+            Config::builder().deployment_id(&[7; 33]).build(),
+            Err(ConfigError::OutOfRange { value: ConfigValue::DeploymentId, .. })
+        ));
+        assert!(matches!(
+            Config::builder().handshake_retry_jitter_percent(51).build(),
+            Err(ConfigError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            Config::builder().rotate_after_packets(0).build(),
+            Err(ConfigError::OutOfRange { value: ConfigValue::RotateAfterPackets, .. })
+        ));
+    }
+
+    #[test]
+    fn every_pairwise_invariant_is_checked() {
+        use ConfigValue as V;
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let cases: [(ConfigBuilder, V, V); 8] = [
+            (Config::builder().epoch_grace(s(2)).rotate_after_time(s(1)), V::RotateAfterTime, V::EpochGrace),
+            (Config::builder().probe_interval(ms(1)).max_reorder_delay(s(1)), V::MaxReorderDelay, V::ProbeInterval),
+            (Config::builder().probe_interval(s(2)), V::StaleAfter, V::ProbeInterval),
+            (Config::builder().handshake_retry_initial(s(3)).stale_after(s(10)), V::HandshakeRetryInitial, V::HandshakeRetryMax),
+            (Config::builder().handshake_rate_interval(s(1)), V::HandshakeRateInterval, V::HandshakeRetryInitial),
+            (Config::builder().handshake_max_age(s(2)), V::HandshakeMaxAge, V::HandshakeRetryMax),
+            (Config::builder().rekey_after_time(s(720)), V::RekeyAfterTime, V::RejectAfterTime),
+            (Config::builder().rekey_after_time(s(715)), V::RejectAfterTime, V::RekeyAfterTime),
+        ];
+        for (builder, a, b) in cases {
+            match builder.build() {
+                Err(ConfigError::Conflict { first, second, .. }) => {
+                    assert_eq!((first, second), (a, b));
+                }
+                other => panic!("expected conflict {a}/{b}, got {other:?}"),
+            }
+        }
+    }
+}

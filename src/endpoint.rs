@@ -1,0 +1,1130 @@
+//! The sans-IO state machine: one per node, holding every peer
+//! (`docs/PROTOCOL.md` §6, §7).
+
+use core::fmt;
+use core::time::Duration;
+
+use rand_core::CryptoRng;
+use x25519_dalek::StaticSecret;
+
+use crate::config::Config;
+use crate::event::{Event, EventQueue, HandshakeReason, LinkDirection};
+use crate::ids::{PeerId, SessionIndex};
+use crate::keys::{Mac1Key, PublicKey, StaticKeypair};
+use crate::noise::{self, Initiator, MAX_PROLOGUE_LEN, Responder, StaticDh};
+use crate::peer::{
+    CachedResponse, InFlight, Peer, PeerStatus, RejectCounters, RejectReason, SESSIONS, TX_CONFIRM,
+    TX_INITIATION, TX_RESPONSE, TokenBucket, Want,
+};
+use crate::session::{COUNTER_LIMIT, REKEY_AFTER_COUNTER, Rank, Role, Session};
+use crate::table::PeerTable;
+use crate::time::Instant;
+use crate::wire::{
+    BufferTooSmall, INITIATION_LEN, INITIATION_PAYLOAD_LEN, Initiation, MAC1_OFFSET,
+    PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind, RESPONSE_LEN, RESPONSE_PAYLOAD_LEN,
+    Response, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE, VERSION, WireError,
+};
+
+/// Bits of a [`SessionIndex`] that name the peer's slot; the low 12 bits are
+/// random (§2.4).
+const INDEX_TAG_BITS: u32 = 12;
+/// The largest number of peers an endpoint can hold.
+pub const MAX_PEERS: usize = 1 << (32 - INDEX_TAG_BITS);
+
+/// A datagram refused by [`Endpoint::handle_datagram`]. Nothing but the
+/// rejection counters changed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RecvError {
+    /// Why.
+    pub reason: RejectReason,
+    /// The peer it is attributed to, when the datagram named a live
+    /// session or a configured key.
+    pub peer: Option<PeerId>,
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.peer {
+            Some(p) => write!(f, "datagram from peer {p} refused: {}", self.reason),
+            None => write!(f, "datagram refused: {}", self.reason),
+        }
+    }
+}
+
+impl core::error::Error for RecvError {}
+
+/// Why [`Endpoint::seal`] wrote nothing.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The output buffer is too small.
+    BufferTooSmall(BufferTooSmall),
+    /// No such peer.
+    UnknownPeer,
+    /// No session yet; a handshake is under way (§6.1).
+    NoSession,
+    /// [`ProbeKind::Keepalive`] is reserved to the crate.
+    ReservedKind,
+    /// The body does not fit in a datagram.
+    BodyTooLong,
+}
+
+impl fmt::Display for SealError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SealError::BufferTooSmall(e) => e.fmt(f),
+            SealError::UnknownPeer => f.write_str("unknown peer"),
+            SealError::NoSession => f.write_str("no session with the peer yet"),
+            SealError::ReservedKind => f.write_str("keepalives are sent by the crate only"),
+            SealError::BodyTooLong => f.write_str("probe body longer than 65000 bytes"),
+        }
+    }
+}
+
+impl core::error::Error for SealError {}
+
+/// Why [`Endpoint::add_peer`] refused a key.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddPeerError {
+    /// The key is this endpoint's own.
+    OwnKey,
+    /// The key is already configured.
+    Duplicate(PeerId),
+    /// Another configured key has the same 8-byte key id.
+    KeyIdCollision(PeerId),
+    /// The key is of low order: no Diffie-Hellman with it is contributory.
+    LowOrderKey,
+    /// The peer table is full.
+    TableFull,
+}
+
+impl fmt::Display for AddPeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddPeerError::OwnKey => f.write_str("peer key is the endpoint's own key"),
+            AddPeerError::Duplicate(p) => write!(f, "peer key already configured as peer {p}"),
+            AddPeerError::KeyIdCollision(p) => write!(f, "peer key id collides with peer {p}"),
+            AddPeerError::LowOrderKey => f.write_str("peer key is of low order"),
+            AddPeerError::TableFull => f.write_str("peer table full"),
+        }
+    }
+}
+
+impl core::error::Error for AddPeerError {}
+
+/// What a valid datagram was.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// A probe or echo from `peer`, authenticated; `body` is its decrypted
+    /// content, inside the caller's buffer.
+    Probe {
+        /// Who sent it.
+        peer: PeerId,
+        /// [`ProbeKind::Probe`] or [`ProbeKind::Echo`].
+        kind: ProbeKind,
+        /// The body.
+        body: &'a [u8],
+    },
+    /// A handshake message or keepalive from `peer`, consumed by the crate.
+    /// Call [`Endpoint::poll_transmit`]: there may be an answer to send.
+    Control {
+        /// Who sent it.
+        peer: PeerId,
+    },
+}
+
+/// What [`Endpoint::poll_transmit`] wrote.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TransmitKind {
+    /// A handshake initiation (first or retransmitted).
+    Initiation,
+    /// A handshake response (first or retransmitted).
+    Response,
+    /// A keepalive probe confirming a new session to its responder.
+    Keepalive,
+}
+
+/// A datagram to send to `peer`, written at the start of the caller's
+/// buffer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The destination.
+    pub peer: PeerId,
+    /// Bytes written.
+    pub len: usize,
+    /// What it is.
+    pub kind: TransmitKind,
+}
+
+/// Endpoint-wide counters.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Every refused datagram, attributed or not.
+    pub rejected: RejectCounters,
+    /// X25519 operations with a variable base (handshakes and peer setup).
+    pub dh_operations: u64,
+    /// Events dropped because the queue was full.
+    pub events_dropped: u64,
+    /// Probes that validated.
+    pub probes_opened: u64,
+    /// Probes sealed.
+    pub probes_sealed: u64,
+}
+
+/// The largest probe body (a probe must fit in one UDP datagram).
+pub const MAX_BODY_LEN: usize = 65_000;
+
+/// One node's side of every link: configuration, static key, peers, and
+/// the caller's randomness. See the crate documentation for the drive loop.
+pub struct Endpoint<R, T> {
+    config: Config,
+    local: StaticKeypair,
+    mac1_to_us: Mac1Key,
+    prologue: [u8; MAX_PROLOGUE_LEN],
+    prologue_len: usize,
+    rng: R,
+    peers: T,
+    events: EventQueue,
+    stats: EndpointStats,
+    tx_pending: usize,
+}
+
+impl<R, T> fmt::Debug for Endpoint<R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("public", &self.local.public())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn reject(reason: RejectReason, peer: Option<PeerId>) -> RecvError {
+    RecvError { reason, peer }
+}
+
+fn u32_from(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_be_bytes(a)
+}
+
+fn u64_from(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_be_bytes(a)
+}
+
+fn peer_id(slot: usize) -> PeerId {
+    PeerId(u32::try_from(slot).unwrap_or(u32::MAX))
+}
+
+fn slot_of(index: SessionIndex) -> usize {
+    usize::try_from(index.0 >> INDEX_TAG_BITS).unwrap_or(usize::MAX)
+}
+
+impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
+    /// An endpoint with this configuration, static key, randomness and
+    /// (usually empty) peer table.
+    pub fn new(config: Config, local: StaticKeypair, rng: R, peers: T) -> Self {
+        let mut prologue = [0u8; MAX_PROLOGUE_LEN];
+        let prologue_len = noise::prologue(VERSION, config.deployment_id(), &mut prologue);
+        let mut ep = Endpoint {
+            mac1_to_us: Mac1Key::for_receiver(&local.public()),
+            config,
+            local,
+            prologue,
+            prologue_len,
+            rng,
+            peers,
+            events: EventQueue::new(),
+            stats: EndpointStats::default(),
+            tx_pending: 0,
+        };
+        ep.tx_pending = ep.peers.slots().iter().flatten().filter(|p| p.tx != 0).count();
+        ep
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This endpoint's static public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.local.public()
+    }
+
+    /// Endpoint-wide counters.
+    pub fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            events_dropped: self.events.dropped,
+            ..self.stats
+        }
+    }
+
+    /// Configures a neighbour by its static public key. A handshake with it
+    /// starts at the next [`Self::handle_timeout`] (§6.1). Costs one
+    /// Diffie-Hellman, done once: the static-static term of every handshake.
+    ///
+    /// # Errors
+    /// See [`AddPeerError`].
+    pub fn add_peer(&mut self, now: Instant, public: PublicKey) -> Result<PeerId, AddPeerError> {
+        if public == self.local.public() {
+            return Err(AddPeerError::OwnKey);
+        }
+        let key_id = public.key_id();
+        for (slot, p) in self.peers.slots().iter().enumerate() {
+            if let Some(p) = p {
+                if p.public == public {
+                    return Err(AddPeerError::Duplicate(peer_id(slot)));
+                }
+                if p.key_id == key_id {
+                    return Err(AddPeerError::KeyIdCollision(peer_id(slot)));
+                }
+            }
+        }
+        let slot = match self.peers.slots().iter().position(Option::is_none) {
+            Some(s) => s,
+            None if self.peers.slots().len() < MAX_PEERS && self.peers.grow() => {
+                self.peers.slots().len() - 1
+            }
+            None => return Err(AddPeerError::TableFull),
+        };
+        if slot >= MAX_PEERS {
+            return Err(AddPeerError::TableFull);
+        }
+        self.stats.dh_operations += 1;
+        let ss = StaticDh::new(&self.local, &public).map_err(|_| AddPeerError::LowOrderKey)?;
+        let id = peer_id(slot);
+        let peer = Peer {
+            public,
+            key_id,
+            mac1_to_peer: Mac1Key::for_receiver(&public),
+            ss,
+            local_larger: self.local.public() > public,
+            sessions: [None, None, None],
+            current: None,
+            in_flight: None,
+            want: None,
+            cached_response: None,
+            last_initiation: None,
+            max_generation: 0,
+            bucket: TokenBucket::new(self.config.handshake_rate_burst(), now),
+            added_at: now,
+            inbound_last: None,
+            outbound_last: None,
+            inbound_fresh: false,
+            outbound_fresh: false,
+            last_established_at: None,
+            ack_index: SessionIndex(0),
+            ack_counter: 0,
+            tx: 0,
+            rejected: RejectCounters::default(),
+            handshakes_started: 0,
+            handshakes_completed: 0,
+            last_handshake_latency: None,
+            probes_sealed: 0,
+            probes_opened: 0,
+        };
+        if let Some(s) = self.peers.slots_mut().get_mut(slot) {
+            *s = Some(peer);
+        }
+        self.want_handshake(slot, now, HandshakeReason::NoSession);
+        Ok(id)
+    }
+
+    /// Forgets a peer and erases all its keys. Returns false if there was
+    /// no such peer.
+    pub fn remove_peer(&mut self, peer: PeerId) -> bool {
+        match self.peers.slots_mut().get_mut(peer.slot()) {
+            Some(slot @ Some(_)) => {
+                if slot.as_ref().is_some_and(|p| p.tx != 0) {
+                    self.tx_pending -= 1;
+                }
+                *slot = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The peer configured with this key.
+    pub fn peer_by_key(&self, public: &PublicKey) -> Option<PeerId> {
+        self.peers
+            .slots()
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.public == *public))
+            .map(peer_id)
+    }
+
+    /// Every configured peer.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers
+            .slots()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .map(|(i, _)| peer_id(i))
+    }
+
+    /// Everything the endpoint reports about a peer, as of `now`.
+    pub fn peer_status(&self, peer: PeerId, now: Instant) -> Option<PeerStatus> {
+        self.peer(peer).map(|p| p.status(now))
+    }
+
+    fn peer(&self, peer: PeerId) -> Option<&Peer> {
+        self.peers.slots().get(peer.slot()).and_then(Option::as_ref)
+    }
+
+    /// The next event, if any. Poll until `None` after every call.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// When [`Self::handle_timeout`] must next be called; `None` when there
+    /// are no peers. Already-due instants are returned as they are.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers
+            .slots()
+            .iter()
+            .flatten()
+            .map(|p| self.peer_deadline(p))
+            .min()
+    }
+
+    fn peer_deadline(&self, p: &Peer) -> Instant {
+        let c = &self.config;
+        let mut d = Instant::MAX;
+        for s in p.sessions.iter().flatten() {
+            d = d.min(s.next_deadline(c.reject_after_time(), c.handshake_max_age()));
+        }
+        if let Some(r) = &p.cached_response {
+            d = d.min(r.created_at + c.handshake_max_age());
+        }
+        if p.inbound_fresh {
+            if let Some(t) = p.inbound_last {
+                d = d.min(t + c.stale_after());
+            }
+        }
+        if p.outbound_fresh {
+            if let Some(t) = p.outbound_last {
+                d = d.min(t + c.stale_after());
+            }
+        }
+        match &p.want {
+            Some(w) => d = d.min(w.retry_at),
+            None => {
+                if let Some(s) = p.current() {
+                    d = d.min(s.created_at + rekey_after(&c, s.role));
+                } else {
+                    d = Instant::ZERO;
+                }
+                d = d.min(p.stale_reference(p.inbound_last) + c.stale_after());
+                d = d.min(p.stale_reference(p.outbound_last) + c.stale_after());
+            }
+        }
+        d
+    }
+
+    /// Runs every timer due at `now`: expiries, staleness, handshake
+    /// triggers and retries. Cheap to call early or often.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for slot in 0..self.peers.slots().len() {
+            if self.peers.slots()[slot].is_some() {
+                self.peer_timeout(slot, now);
+            }
+        }
+    }
+
+    fn peer_timeout(&mut self, slot: usize, now: Instant) {
+        let id = peer_id(slot);
+        let c = self.config.clone();
+        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        // Expiries (§6.3).
+        for i in 0..SESSIONS {
+            let alive = match &mut p.sessions[i] {
+                Some(s) => {
+                    s.expire_keys(now);
+                    s.alive(now, c.reject_after_time(), c.handshake_max_age())
+                }
+                None => true,
+            };
+            if !alive {
+                p.sessions[i] = None;
+                if p.current == Some(i) {
+                    p.current = None;
+                }
+            }
+        }
+        if p.current.is_none() {
+            p.current = best_proven(p);
+        }
+        if p.cached_response
+            .as_ref()
+            .is_some_and(|r| now >= r.created_at + c.handshake_max_age())
+        {
+            p.cached_response = None;
+        }
+        // Health (§6.2).
+        if p.inbound_fresh && p.inbound_last.is_none_or(|t| now >= t + c.stale_after()) {
+            p.inbound_fresh = false;
+            self.events.push(Event::HealthChanged {
+                peer: id,
+                direction: LinkDirection::Inbound,
+                fresh: false,
+            });
+        }
+        if p.outbound_fresh && p.outbound_last.is_none_or(|t| now >= t + c.stale_after()) {
+            p.outbound_fresh = false;
+            self.events.push(Event::HealthChanged {
+                peer: id,
+                direction: LinkDirection::Outbound,
+                fresh: false,
+            });
+        }
+        // Triggers (§6.1).
+        if p.want.is_none() {
+            let reason = match p.current() {
+                None => Some(HandshakeReason::NoSession),
+                Some(s)
+                    if now >= s.created_at + rekey_after(&c, s.role)
+                        || s.send_counter() >= REKEY_AFTER_COUNTER
+                        || s.send_epoch().0 == u32::MAX =>
+                {
+                    Some(HandshakeReason::Rekey)
+                }
+                Some(_) if now >= p.stale_reference(p.inbound_last) + c.stale_after() => {
+                    Some(HandshakeReason::InboundStale)
+                }
+                Some(_) if now >= p.stale_reference(p.outbound_last) + c.stale_after() => {
+                    Some(HandshakeReason::OutboundStale)
+                }
+                Some(_) => None,
+            };
+            if let Some(reason) = reason {
+                self.want_handshake(slot, now, reason);
+            }
+        }
+        self.maybe_retry(slot, now);
+    }
+
+    fn want_handshake(&mut self, slot: usize, now: Instant, reason: HandshakeReason) {
+        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if p.want.is_some() {
+            return;
+        }
+        p.want = Some(Want {
+            reason,
+            since: now,
+            attempts: 0,
+            retry_at: now,
+        });
+        p.handshakes_started += 1;
+        self.events.push(Event::HandshakeStarted {
+            peer: peer_id(slot),
+            reason,
+        });
+    }
+
+    /// Sends the in-flight initiation again, or a new one, when the retry
+    /// timer is due (§4.3). Never gives up.
+    fn maybe_retry(&mut self, slot: usize, now: Instant) {
+        let c = self.config.clone();
+        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let Some(want) = &p.want else { return };
+        if now < want.retry_at {
+            return;
+        }
+        let stale_flight = p
+            .in_flight
+            .as_ref()
+            .is_none_or(|f| now >= f.created_at + c.handshake_max_age());
+        if stale_flight {
+            p.in_flight = None;
+            let sender_index = alloc_index(&mut self.rng, slot, p);
+            let generation = p.max_generation.saturating_add(1);
+            p.max_generation = generation;
+            let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
+            payload[..4].copy_from_slice(&sender_index.0.to_be_bytes());
+            payload[4..].copy_from_slice(&generation.to_be_bytes());
+            let mut msg = Initiation {
+                sender_index,
+                key_id: self.local.public().key_id(),
+                noise: [0; INITIATION_LEN - 16 - 16],
+                mac1: [0; 16],
+            };
+            let ephemeral = StaticSecret::random_from_rng(&mut self.rng);
+            let written = Initiator::write_initiation(
+                &self.prologue[..self.prologue_len],
+                &self.local,
+                &p.public,
+                &p.ss,
+                ephemeral,
+                &payload,
+                &mut msg.noise,
+                &mut self.stats.dh_operations,
+            );
+            // Only a low-order ephemeral could fail, and it cannot be
+            // generated; if it ever is, the next retry draws a new one.
+            if let Ok(noise) = written {
+                let mut bytes = [0u8; INITIATION_LEN];
+                if msg.emit(&mut bytes).is_ok() {
+                    let mac = p.mac1_to_peer.compute(&bytes[..MAC1_OFFSET]);
+                    bytes[MAC1_OFFSET..].copy_from_slice(&mac);
+                    p.in_flight = Some(InFlight {
+                        noise,
+                        sender_index,
+                        generation,
+                        message: bytes,
+                        created_at: now,
+                        first_sent_at: now,
+                    });
+                }
+            }
+        }
+        let Some(want) = &mut p.want else { return };
+        want.attempts = want.attempts.saturating_add(1);
+        let delay = backoff(&c, want.attempts, self.rng.next_u32());
+        want.retry_at = now + delay;
+        if p.in_flight.is_some() && p.tx & TX_INITIATION == 0 {
+            if p.tx == 0 {
+                self.tx_pending += 1;
+            }
+            p.tx |= TX_INITIATION;
+        }
+    }
+
+    /// Writes the next handshake message or keepalive to send into `buf`.
+    /// Call until it returns `Ok(None)` after every other call.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] with the size needed; the datagram stays queued.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<Transmit>, BufferTooSmall> {
+        if self.tx_pending == 0 {
+            return Ok(None);
+        }
+        for slot in 0..self.peers.slots().len() {
+            let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if p.tx == 0 {
+                continue;
+            }
+            let result = if p.tx & TX_CONFIRM != 0 {
+                let needed = PROBE_OVERHEAD;
+                let out = buf.get_mut(..needed).ok_or(BufferTooSmall { required_size: needed })?;
+                p.tx &= !TX_CONFIRM;
+                let (ack_index, ack_counter) = (p.ack_index, p.ack_counter);
+                let sealed = p
+                    .current_mut()
+                    .and_then(|s| s.seal(ProbeKind::Keepalive, ack_index, ack_counter, out));
+                if sealed.is_some() {
+                    p.probes_sealed += 1;
+                    self.stats.probes_sealed += 1;
+                }
+                sealed.map(|_| (needed, TransmitKind::Keepalive))
+            } else if p.tx & TX_RESPONSE != 0 {
+                let out = buf.get_mut(..RESPONSE_LEN).ok_or(BufferTooSmall {
+                    required_size: RESPONSE_LEN,
+                })?;
+                p.tx &= !TX_RESPONSE;
+                p.cached_response.as_ref().map(|r| {
+                    out.copy_from_slice(&r.message);
+                    (RESPONSE_LEN, TransmitKind::Response)
+                })
+            } else {
+                let out = buf.get_mut(..INITIATION_LEN).ok_or(BufferTooSmall {
+                    required_size: INITIATION_LEN,
+                })?;
+                p.tx &= !TX_INITIATION;
+                p.in_flight.as_mut().map(|f| {
+                    out.copy_from_slice(&f.message);
+                    (INITIATION_LEN, TransmitKind::Initiation)
+                })
+            };
+            if p.tx == 0 {
+                self.tx_pending -= 1;
+            }
+            if let Some((len, kind)) = result {
+                let _ = now;
+                return Ok(Some(Transmit {
+                    peer: peer_id(slot),
+                    len,
+                    kind,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Seals a probe (or echo) for `peer` into `out` and returns its length:
+    /// `body.len() + `[`PROBE_OVERHEAD`]. Allocates nothing.
+    ///
+    /// # Errors
+    /// See [`SealError`]; nothing is written or consumed on error.
+    pub fn seal(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        kind: ProbeKind,
+        body: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SealError> {
+        if kind == ProbeKind::Keepalive {
+            return Err(SealError::ReservedKind);
+        }
+        if body.len() > MAX_BODY_LEN {
+            return Err(SealError::BodyTooLong);
+        }
+        let c = &self.config;
+        let p = self
+            .peers
+            .slots_mut()
+            .get_mut(peer.slot())
+            .and_then(Option::as_mut)
+            .ok_or(SealError::UnknownPeer)?;
+        let needed = body.len() + PROBE_OVERHEAD;
+        let (ack_index, ack_counter) = (p.ack_index, p.ack_counter);
+        let Some(s) = p.current_mut() else {
+            return Err(SealError::NoSession);
+        };
+        let out = out.get_mut(..needed).ok_or(SealError::BufferTooSmall(BufferTooSmall {
+            required_size: needed,
+        }))?;
+        if s.send_counter() >= COUNTER_LIMIT {
+            return Err(SealError::NoSession);
+        }
+        // Rotation is checked where it is used (§5.3): lazily, at seal time.
+        let rotated = s.maybe_rotate(now, c.rotate_after_time(), c.rotate_after_packets());
+        out[PROBE_HEADER_LEN..needed - crate::aead::TAG_LEN].copy_from_slice(body);
+        if s.seal(kind, ack_index, ack_counter, out).is_none() {
+            return Err(SealError::NoSession);
+        }
+        p.probes_sealed += 1;
+        self.stats.probes_sealed += 1;
+        if let Some(epoch) = rotated {
+            self.events.push(Event::EpochRotated {
+                peer,
+                direction: LinkDirection::Outbound,
+                epoch,
+            });
+        }
+        Ok(needed)
+    }
+
+    /// Handles one datagram from the network, decrypting a probe in place.
+    /// Anything that is not a plausible probe is refused before any
+    /// cryptography; a forged probe costs at most one AEAD open; a refused
+    /// datagram changes nothing but the rejection counters.
+    ///
+    /// # Errors
+    /// [`RecvError`] with the reason, also counted per peer and endpoint.
+    pub fn handle_datagram<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
+        let result = match datagram.first() {
+            Some(&TYPE_PROBE) => self.open_probe(now, datagram),
+            Some(&TYPE_INITIATION) => self.handle_initiation(now, datagram),
+            Some(&TYPE_RESPONSE) => self.handle_response(now, datagram),
+            Some(&t) => Err(reject(RejectReason::Malformed(WireError::UnknownType(t)), None)),
+            None => Err(reject(RejectReason::Malformed(WireError::Truncated), None)),
+        };
+        if let Err(e) = &result {
+            self.stats.rejected.count(e.reason);
+            if let Some(p) = e
+                .peer
+                .and_then(|id| self.peers.slots_mut().get_mut(id.slot()))
+                .and_then(Option::as_mut)
+            {
+                p.rejected.count(e.reason);
+            }
+        }
+        result
+    }
+
+    fn open_probe<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
+        let hdr = ProbeHeader::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+        if hdr.kind == ProbeKind::Keepalive && datagram.len() != PROBE_OVERHEAD {
+            return Err(reject(
+                RejectReason::Malformed(WireError::BadLength {
+                    message_type: TYPE_PROBE,
+                    actual: datagram.len(),
+                }),
+                None,
+            ));
+        }
+        let slot = slot_of(hdr.receiver_index);
+        let c = &self.config;
+        let p = self
+            .peers
+            .slots_mut()
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .ok_or(reject(RejectReason::UnknownSession, None))?;
+        let id = peer_id(slot);
+        let si = p
+            .find_session(hdr.receiver_index)
+            .filter(|&i| {
+                p.sessions[i]
+                    .as_ref()
+                    .is_some_and(|s| s.alive(now, c.reject_after_time(), c.handshake_max_age()))
+            })
+            .ok_or(reject(RejectReason::UnknownSession, None))?;
+        if hdr.counter >= COUNTER_LIMIT {
+            return Err(reject(RejectReason::Replay, Some(id)));
+        }
+        let len = datagram.len();
+        let (head, rest) = datagram.split_at_mut(PROBE_HEADER_LEN);
+        let (body, tag) = rest.split_at_mut(len - PROBE_OVERHEAD);
+        let mut tag_bytes = [0u8; crate::aead::TAG_LEN];
+        tag_bytes.copy_from_slice(tag);
+        let Some(session) = p.sessions[si].as_mut() else {
+            return Err(reject(RejectReason::UnknownSession, None));
+        };
+        let advanced = session
+            .open(now, hdr.epoch, hdr.counter, head, body, &tag_bytes, c.epoch_grace())
+            .map_err(|e| {
+                let reason = match e {
+                    crate::session::OpenError::EpochOutsideWindow => RejectReason::EpochOutsideWindow,
+                    crate::session::OpenError::Replay => RejectReason::Replay,
+                    crate::session::OpenError::BadTag => RejectReason::BadTag,
+                };
+                reject(reason, Some(id))
+            })?;
+        self.stats.probes_opened += 1;
+        after_validation(p, id, si, &hdr, advanced, now, c, &mut self.events);
+        if hdr.kind == ProbeKind::Keepalive {
+            return Ok(Received::Control { peer: id });
+        }
+        Ok(Received::Probe {
+            peer: id,
+            kind: hdr.kind,
+            body,
+        })
+    }
+
+    fn handle_initiation<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
+        let msg = Initiation::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+        if !self.mac1_to_us.verify(&datagram[..MAC1_OFFSET], &msg.mac1) {
+            return Err(reject(RejectReason::BadMac, None));
+        }
+        let slot = self
+            .peers
+            .slots()
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.key_id == msg.key_id))
+            .ok_or(reject(RejectReason::UnknownPeer, None))?;
+        let id = peer_id(slot);
+        let c = self.config.clone();
+        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+            return Err(reject(RejectReason::UnknownPeer, None));
+        };
+        let mut ephemeral = [0u8; 32];
+        ephemeral.copy_from_slice(&msg.noise[..32]);
+        if p.last_initiation == Some(ephemeral) {
+            // A retransmission (or replay) of the initiation we last
+            // answered: resend the same response while it is pending, at no
+            // Diffie-Hellman cost (§4.3).
+            if p.cached_response
+                .as_ref()
+                .is_some_and(|r| r.initiator_ephemeral == ephemeral)
+            {
+                if p.tx == 0 {
+                    self.tx_pending += 1;
+                }
+                p.tx |= TX_RESPONSE;
+                return Ok(Received::Control { peer: id });
+            }
+            return Err(reject(RejectReason::Replay, Some(id)));
+        }
+        if !p.bucket.try_take(now, &c) {
+            return Err(reject(RejectReason::RateLimited, Some(id)));
+        }
+        let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
+        let responder = Responder::read_initiation(
+            &self.prologue[..self.prologue_len],
+            &self.local,
+            &p.public,
+            &p.ss,
+            &msg.noise,
+            &mut payload,
+            &mut self.stats.dh_operations,
+        )
+        .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        if u32_from(&payload) != msg.sender_index.0 {
+            return Err(reject(RejectReason::Malformed(WireError::Reserved), Some(id)));
+        }
+        let proposal = u64_from(&payload[4..]);
+        let generation = proposal.max(p.max_generation.saturating_add(1));
+        let local_index = alloc_index(&mut self.rng, slot, p);
+        let mut resp_payload = [0u8; RESPONSE_PAYLOAD_LEN];
+        resp_payload[..4].copy_from_slice(&local_index.0.to_be_bytes());
+        resp_payload[4..8].copy_from_slice(&msg.sender_index.0.to_be_bytes());
+        resp_payload[8..].copy_from_slice(&generation.to_be_bytes());
+        let mut resp = Response {
+            sender_index: local_index,
+            receiver_index: msg.sender_index,
+            noise: [0; RESPONSE_LEN - 12 - 16],
+            mac1: [0; 16],
+        };
+        let e = StaticSecret::random_from_rng(&mut self.rng);
+        let keys = responder
+            .write_response(&p.public, e, &resp_payload, &mut resp.noise, &mut self.stats.dh_operations)
+            .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        let mut bytes = [0u8; RESPONSE_LEN];
+        if resp.emit(&mut bytes).is_err() {
+            return Err(reject(RejectReason::Malformed(WireError::Reserved), Some(id)));
+        }
+        let mac = p.mac1_to_peer.compute(&bytes[..MAC1_OFFSET]);
+        bytes[MAC1_OFFSET..].copy_from_slice(&mac);
+        // Commit: nothing above changed the peer but the token bucket.
+        p.max_generation = generation;
+        let rank = Rank {
+            generation,
+            initiator_larger: !p.local_larger,
+        };
+        let session = Session::new(&keys, Role::Responder, rank, local_index, msg.sender_index, now);
+        let i = p.slot_for_new(true);
+        if p.current == Some(i) {
+            p.current = None;
+        }
+        p.sessions[i] = Some(session);
+        if p.current.is_none() {
+            p.current = best_proven(p);
+        }
+        p.cached_response = Some(CachedResponse {
+            initiator_ephemeral: ephemeral,
+            message: bytes,
+            created_at: now,
+        });
+        p.last_initiation = Some(ephemeral);
+        if p.tx == 0 {
+            self.tx_pending += 1;
+        }
+        p.tx |= TX_RESPONSE;
+        let _ = c;
+        Ok(Received::Control { peer: id })
+    }
+
+    fn handle_response<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
+        let msg = Response::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+        if !self.mac1_to_us.verify(&datagram[..MAC1_OFFSET], &msg.mac1) {
+            return Err(reject(RejectReason::BadMac, None));
+        }
+        let slot = slot_of(msg.receiver_index);
+        let c = self.config.clone();
+        let p = self
+            .peers
+            .slots_mut()
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+            .filter(|p| p.in_flight.as_ref().is_some_and(|f| f.sender_index == msg.receiver_index))
+            .ok_or(reject(RejectReason::UnknownSession, None))?;
+        let id = peer_id(slot);
+        if !p.bucket.try_take(now, &c) {
+            return Err(reject(RejectReason::RateLimited, Some(id)));
+        }
+        let Some(flight) = &p.in_flight else {
+            return Err(reject(RejectReason::UnknownSession, None));
+        };
+        let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
+        let keys = flight
+            .noise
+            .read_response(&self.local, &msg.noise, &mut payload, &mut self.stats.dh_operations)
+            .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        let generation = u64_from(&payload[8..]);
+        if u32_from(&payload) != msg.sender_index.0
+            || u32_from(&payload[4..]) != msg.receiver_index.0
+            || generation < flight.generation
+        {
+            return Err(reject(RejectReason::Malformed(WireError::Reserved), Some(id)));
+        }
+        let latency = now.saturating_duration_since(flight.first_sent_at);
+        p.max_generation = p.max_generation.max(generation);
+        let rank = Rank {
+            generation,
+            initiator_larger: p.local_larger,
+        };
+        let session = Session::new(&keys, Role::Initiator, rank, msg.receiver_index, msg.sender_index, now);
+        let i = p.slot_for_new(false);
+        if p.current == Some(i) {
+            p.current = None;
+        }
+        p.sessions[i] = Some(session);
+        p.in_flight = None;
+        let better = p.current().is_none_or(|cur| rank > cur.rank);
+        if better {
+            p.current = Some(i);
+            if p.tx == 0 {
+                self.tx_pending += 1;
+            }
+            p.tx |= TX_CONFIRM;
+        }
+        established(p, id, Role::Initiator, latency, now, &mut self.events);
+        Ok(Received::Control { peer: id })
+    }
+}
+
+/// When a session is renewed: the responder waits longer than the
+/// initiator so the two sides do not cross (§4.6).
+fn rekey_after(c: &Config, role: Role) -> Duration {
+    match role {
+        Role::Initiator => c.rekey_after_time(),
+        Role::Responder => c.rekey_after_time() + c.stale_after(),
+    }
+}
+
+/// The highest-ranked proven session, the one to send on.
+fn best_proven(p: &Peer) -> Option<usize> {
+    let mut best: Option<(usize, Rank)> = None;
+    for (i, s) in p.sessions.iter().enumerate() {
+        if let Some(s) = s {
+            if s.proven && best.is_none_or(|(_, r)| s.rank > r) {
+                best = Some((i, s.rank));
+            }
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+fn established(p: &mut Peer, id: PeerId, role: Role, latency: Duration, now: Instant, events: &mut EventQueue) {
+    p.want = None;
+    p.in_flight = None;
+    p.last_established_at = Some(now);
+    p.handshakes_completed += 1;
+    p.last_handshake_latency = Some(latency);
+    events.push(Event::SessionEstablished {
+        peer: id,
+        role,
+        latency,
+    });
+}
+
+/// Everything a validated probe proves (§6.2): the session is held by the
+/// peer, the peer is heard, and whatever it acknowledges of ours.
+#[allow(clippy::too_many_arguments)]
+fn after_validation(
+    p: &mut Peer,
+    id: PeerId,
+    si: usize,
+    hdr: &ProbeHeader,
+    advanced: bool,
+    now: Instant,
+    c: &Config,
+    events: &mut EventQueue,
+) {
+    p.probes_opened += 1;
+    let Some(s) = p.sessions[si].as_mut() else { return };
+    let (proven_now, created_at, rank, remote_index, recv_next) =
+        (!s.proven, s.created_at, s.rank, s.remote_index, s.recv_next());
+    s.proven = true;
+    if proven_now {
+        p.cached_response = None;
+        if p.current().is_none_or(|cur| rank > cur.rank) {
+            p.current = Some(si);
+            let latency = now.saturating_duration_since(created_at);
+            established(p, id, Role::Responder, latency, now, events);
+        }
+    }
+    if p.current == Some(si) {
+        if advanced {
+            if let Some(s) = p.current() {
+                events.push(Event::EpochRotated {
+                    peer: id,
+                    direction: LinkDirection::Inbound,
+                    epoch: s.recv_epoch(),
+                });
+            }
+        }
+        // The peer sends on the current session: older ones get their
+        // grace window (§4.4).
+        for (i, other) in p.sessions.iter_mut().enumerate() {
+            if let Some(o) = other {
+                if i != si && o.proven && o.grace_until.is_none() {
+                    o.grace_until = Some(now + c.epoch_grace());
+                }
+            }
+        }
+    }
+    p.inbound_last = Some(now);
+    if !p.inbound_fresh {
+        p.inbound_fresh = true;
+        events.push(Event::HealthChanged {
+            peer: id,
+            direction: LinkDirection::Inbound,
+            fresh: true,
+        });
+    }
+    p.ack_index = remote_index;
+    p.ack_counter = recv_next;
+    if hdr.ack_counter != 0 {
+        if let Some(ai) = p.find_session(hdr.ack_index) {
+            let acked = p.sessions[ai].as_mut().is_some_and(|s| s.acknowledge(hdr.ack_counter));
+            if acked {
+                p.outbound_last = Some(now);
+                if !p.outbound_fresh {
+                    p.outbound_fresh = true;
+                    events.push(Event::HealthChanged {
+                        peer: id,
+                        direction: LinkDirection::Outbound,
+                        fresh: true,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A fresh local index for a session with the peer in `slot`: the slot in
+/// the high bits, a random nonzero tag unused by the peer in the low bits.
+fn alloc_index<R: CryptoRng>(rng: &mut R, slot: usize, p: &Peer) -> SessionIndex {
+    let high = u32::try_from(slot).unwrap_or(0) << INDEX_TAG_BITS;
+    let mask = (1u32 << INDEX_TAG_BITS) - 1;
+    let mut tag = rng.next_u32() & mask;
+    // At most four indexes are in use, so this ends within five steps.
+    loop {
+        let candidate = SessionIndex(high | tag.max(1));
+        if !p.index_in_use(candidate) {
+            return candidate;
+        }
+        tag = (tag + 1) & mask;
+    }
+}
+
+/// The retry interval after `attempts` initiations (§4.3): doubling from
+/// `handshake_retry_initial`, capped at `handshake_retry_max`, shortened by
+/// up to the jitter percentage.
+fn backoff(c: &Config, attempts: u32, random: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(32);
+    let base = c
+        .handshake_retry_initial()
+        .saturating_mul(1u32 << doublings.min(31))
+        .min(c.handshake_retry_max());
+    let nanos = crate::time::duration_nanos(base);
+    let jitter_max = nanos / 100 * u64::from(c.handshake_retry_jitter_percent());
+    let jitter = (u128::from(jitter_max) * u128::from(random) >> 32) as u64;
+    Duration::from_nanos(nanos - jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_jitter_only_shortens() {
+        let c = Config::default();
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(backoff(&c, 1, 0), ms(500));
+        assert_eq!(backoff(&c, 2, 0), ms(1000));
+        assert_eq!(backoff(&c, 3, 0), ms(2000));
+        assert_eq!(backoff(&c, 4, 0), ms(2000));
+        assert_eq!(backoff(&c, u32::MAX, 0), ms(2000));
+        let shortest = backoff(&c, 10, u32::MAX);
+        assert!(shortest >= ms(1600) && shortest < ms(2000), "{shortest:?}");
+    }
+}

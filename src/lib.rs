@@ -1,0 +1,54 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(feature = "std", test))]
+extern crate std;
+
+mod aead;
+#[cfg(feature = "alloc")]
+mod bytes_ext;
+pub mod config;
+mod endpoint;
+mod event;
+mod ids;
+mod keys;
+pub mod noise;
+mod peer;
+pub mod replay;
+mod schedule;
+mod session;
+mod table;
+mod time;
+pub mod wire;
+
+pub use aead::TAG_LEN;
+pub use config::{Config, ConfigBuilder, ConfigError, ConfigValue};
+pub use endpoint::{
+    AddPeerError, Endpoint, EndpointStats, MAX_BODY_LEN, MAX_PEERS, RecvError, Received, SealError,
+    Transmit, TransmitKind,
+};
+pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};
+pub use ids::{Epoch, PeerId, SessionIndex};
+pub use keys::{KeyId, PublicKey, StaticKeypair, SymmetricKey};
+pub use peer::{Freshness, HandshakeState, Peer, PeerStatus, RejectCounters, RejectReason};
+pub use session::{COUNTER_LIMIT, Role};
+pub use table::{PeerTable, fixed_table};
+#[cfg(feature = "std")]
+pub use time::StdClock;
+pub use time::Instant;
+pub use wire::{BufferTooSmall, PROBE_OVERHEAD, ProbeKind};
+
+/// The randomness of the `std` feature: the operating system's generator.
+#[cfg(feature = "std")]
+pub type OsRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
+/// The operating system's random generator, as a [`rand_core::CryptoRng`].
+#[cfg(feature = "std")]
+pub fn os_rng() -> OsRng {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+/// The `rand_core` version this crate's RNG bounds use.
+pub use rand_core;

@@ -1,0 +1,287 @@
+//! The epoch key schedule (`docs/PROTOCOL.md` §5.2).
+//!
+//! Each direction of a session starts from its Noise split key `c₀` and
+//! walks a one-way chain: `kₑ = HKDF-Expand(cₑ, "probekey v1 epoch key")`,
+//! `cₑ₊₁ = HKDF-Expand(cₑ, "probekey v1 epoch chain")`. A chain key is erased
+//! as soon as its successor exists, so the state of epoch `e` derives
+//! nothing before `e − 1`.
+
+use core::time::Duration;
+
+use hkdf::Hkdf;
+use sha2::Sha256;
+use zeroize::Zeroize;
+
+use crate::ids::Epoch;
+use crate::keys::SymmetricKey;
+use crate::time::Instant;
+
+pub(crate) const LABEL_EPOCH_KEY: &[u8] = b"probekey v1 epoch key";
+pub(crate) const LABEL_EPOCH_CHAIN: &[u8] = b"probekey v1 epoch chain";
+
+fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
+    let mut out = [0u8; 32];
+    // A 32-byte PRK and a 32-byte output are always within HKDF's limits.
+    if let Ok(hk) = Hkdf::<Sha256>::from_prk(prk.as_bytes()) {
+        if hk.expand(info, &mut out).is_err() {
+            out = [0; 32];
+        }
+    }
+    let key = SymmetricKey::from_bytes(out);
+    out.zeroize();
+    key
+}
+
+/// One step of the chain: the epoch key of `chain`, and the next chain key.
+pub(crate) fn step(chain: &SymmetricKey) -> (SymmetricKey, SymmetricKey) {
+    (expand(chain, LABEL_EPOCH_KEY), expand(chain, LABEL_EPOCH_CHAIN))
+}
+
+/// The sending half: the current epoch's key and the next chain key.
+pub(crate) struct SendSchedule {
+    epoch: Epoch,
+    key: SymmetricKey,
+    chain: SymmetricKey,
+    started_at: Instant,
+    start_counter: u64,
+}
+
+impl SendSchedule {
+    pub(crate) fn new(split_key: &SymmetricKey, now: Instant) -> Self {
+        let (key, chain) = step(split_key);
+        SendSchedule {
+            epoch: Epoch(0),
+            key,
+            chain,
+            started_at: now,
+            start_counter: 0,
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    pub(crate) fn key(&self) -> &SymmetricKey {
+        &self.key
+    }
+
+    /// Whether the sender should move on: the epoch is old enough by time or
+    /// by count, and the peer has validated at least one probe of this epoch
+    /// (`peer_acked` is one more than the highest counter the peer
+    /// acknowledged), so the next epoch is inside the peer's window (§5.3).
+    pub(crate) fn rotation_due(
+        &self,
+        now: Instant,
+        counter: u64,
+        peer_acked: u64,
+        after_time: Duration,
+        after_packets: u64,
+    ) -> bool {
+        let old = now.saturating_duration_since(self.started_at) >= after_time
+            || counter.saturating_sub(self.start_counter) >= after_packets;
+        old && peer_acked > self.start_counter && self.epoch.0 < u32::MAX
+    }
+
+    /// Moves to the next epoch, erasing the current key and chain key.
+    pub(crate) fn rotate(&mut self, now: Instant, counter: u64) {
+        let (key, chain) = step(&self.chain);
+        self.key = key;
+        self.chain = chain;
+        self.epoch = Epoch(self.epoch.0.saturating_add(1));
+        self.started_at = now;
+        self.start_counter = counter;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn chain(&self) -> &SymmetricKey {
+        &self.chain
+    }
+}
+
+/// Which key of the receive window opened a probe.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum WindowSlot {
+    Previous,
+    Current,
+    Next,
+}
+
+/// The receiving half: keys for `e − 1` (within its grace), `e` and `e + 1`,
+/// and the chain key `cₑ₊₂`.
+pub(crate) struct RecvSchedule {
+    epoch: Epoch,
+    previous: Option<(SymmetricKey, Instant)>,
+    current: SymmetricKey,
+    next: SymmetricKey,
+    chain: SymmetricKey,
+}
+
+impl RecvSchedule {
+    pub(crate) fn new(split_key: &SymmetricKey) -> Self {
+        let (current, c1) = step(split_key);
+        let (next, chain) = step(&c1);
+        RecvSchedule {
+            epoch: Epoch(0),
+            previous: None,
+            current,
+            next,
+            chain,
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// The key for a probe of `epoch`, if it is inside the window at `now`.
+    pub(crate) fn key_for(&self, epoch: Epoch, now: Instant) -> Option<(WindowSlot, &SymmetricKey)> {
+        let e = self.epoch.0;
+        if epoch.0 == e {
+            Some((WindowSlot::Current, &self.current))
+        } else if e < u32::MAX && epoch.0 == e + 1 {
+            Some((WindowSlot::Next, &self.next))
+        } else if e > 0 && epoch.0 == e - 1 {
+            match &self.previous {
+                Some((key, until)) if now < *until => Some((WindowSlot::Previous, key)),
+                _ => None,
+            }
+        } else {
+            None
+        }
+    }
+
+    /// Called after a probe of epoch `e + 1` authenticated: slides the window
+    /// by one, erasing the old previous key; the old current key stays valid
+    /// until `now + grace`.
+    pub(crate) fn advance(&mut self, now: Instant, grace: Duration) {
+        let (after_next, chain) = step(&self.chain);
+        let old_current = core::mem::replace(&mut self.current, core::mem::replace(&mut self.next, after_next));
+        self.chain = chain;
+        // Replacing drops (and so zeroizes) the old previous key.
+        self.previous = Some((old_current, now + grace));
+        self.epoch = Epoch(self.epoch.0.saturating_add(1));
+    }
+
+    /// Erases the previous key once its grace has passed.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        if matches!(&self.previous, Some((_, until)) if now >= *until) {
+            self.previous = None;
+        }
+    }
+
+    /// When [`Self::expire`] next has work.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.previous.as_ref().map(|(_, until)| *until)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn holds_previous(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn chain(&self) -> &SymmetricKey {
+        &self.chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split() -> SymmetricKey {
+        SymmetricKey::from_bytes([7; 32])
+    }
+
+    /// The key of epoch `n` computed from scratch.
+    fn key_at(n: u32) -> SymmetricKey {
+        let mut chain = split();
+        for _ in 0..n {
+            chain = step(&chain).1;
+        }
+        step(&chain).0
+    }
+
+    #[test]
+    fn sender_and_receiver_walk_the_same_chain() {
+        let t = Instant::ZERO;
+        let mut tx = SendSchedule::new(&split(), t);
+        let mut rx = RecvSchedule::new(&split());
+        for n in 0..50u32 {
+            assert_eq!(tx.epoch(), Epoch(n));
+            assert_eq!(tx.key(), &key_at(n));
+            let (slot, key) = rx.key_for(tx.epoch(), t).unwrap();
+            assert_eq!(key, tx.key());
+            if slot == WindowSlot::Next {
+                rx.advance(t, Duration::from_secs(1));
+            }
+            tx.rotate(t, u64::from(n) * 10);
+        }
+    }
+
+    #[test]
+    fn window_is_previous_current_next_only() {
+        let t0 = Instant::from_secs(10);
+        let grace = Duration::from_secs(2);
+        let mut rx = RecvSchedule::new(&split());
+        assert!(rx.key_for(Epoch(0), t0).is_some());
+        assert!(rx.key_for(Epoch(1), t0).is_some());
+        assert!(rx.key_for(Epoch(2), t0).is_none());
+        assert!(rx.key_for(Epoch(u32::MAX), t0).is_none());
+        rx.advance(t0, grace);
+        rx.advance(t0, grace);
+        assert_eq!(rx.epoch(), Epoch(2));
+        assert_eq!(rx.key_for(Epoch(1), t0).map(|s| s.0), Some(WindowSlot::Previous));
+        assert!(rx.key_for(Epoch(0), t0).is_none(), "e-2 is gone");
+        assert!(rx.key_for(Epoch(4), t0).is_none(), "e+2 is refused");
+        // The previous key lives exactly for the grace window.
+        let end = t0 + grace;
+        assert!(rx.key_for(Epoch(1), Instant::from_nanos(end.as_nanos() - 1)).is_some());
+        assert!(rx.key_for(Epoch(1), end).is_none());
+        assert_eq!(rx.next_deadline(), Some(end));
+        rx.expire(end);
+        assert!(!rx.holds_previous());
+        assert_eq!(rx.next_deadline(), None);
+    }
+
+    #[test]
+    fn rotation_waits_for_the_peer_to_reach_the_epoch() {
+        let after = Duration::from_secs(60);
+        let tx = SendSchedule::new(&split(), Instant::ZERO);
+        let late = Instant::from_secs(61);
+        assert!(!tx.rotation_due(late, 5, 0, after, 1000), "peer acknowledged nothing");
+        assert!(tx.rotation_due(late, 5, 1, after, 1000));
+        assert!(!tx.rotation_due(Instant::from_secs(59), 5, 5, after, 1000));
+        assert!(tx.rotation_due(Instant::from_secs(1), 1000, 5, after, 1000), "by count");
+    }
+
+    #[test]
+    fn held_state_holds_nothing_from_before_the_previous_epoch() {
+        // At epoch 5 the receiver holds k4, k5, k6 and the chain key c7. The
+        // chain only runs forward, so none of k0..k3 nor c0..c6 may be held.
+        let mut rx = RecvSchedule::new(&split());
+        let t = Instant::ZERO;
+        for _ in 0..5 {
+            rx.advance(t, Duration::from_secs(1));
+        }
+        let held: [&SymmetricKey; 4] = [
+            rx.key_for(Epoch(4), t).unwrap().1,
+            rx.key_for(Epoch(5), t).unwrap().1,
+            rx.key_for(Epoch(6), t).unwrap().1,
+            rx.chain(),
+        ];
+        assert_eq!(held[0], &key_at(4));
+        let mut chain = split();
+        for n in 0..7u32 {
+            for h in held {
+                assert_ne!(h, &chain, "chain key c{n} is held");
+                if n < 4 {
+                    assert_ne!(h, &key_at(n), "epoch key k{n} is held");
+                }
+            }
+            chain = step(&chain).1;
+        }
+        assert_eq!(rx.chain(), &chain, "c7 is the only chain key held");
+    }
+}

@@ -1,0 +1,218 @@
+//! One session with a peer: the keys of both directions, the replay window,
+//! and what the peer has acknowledged (`docs/PROTOCOL.md` §5, §6).
+
+use core::time::Duration;
+
+use crate::aead::{self, TAG_LEN};
+use crate::ids::{Epoch, SessionIndex};
+use crate::noise::{Direction, TransportKeys};
+use crate::replay::ReplayWindow;
+use crate::schedule::{RecvSchedule, SendSchedule, WindowSlot};
+use crate::time::Instant;
+use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind};
+
+/// A sender refuses to use counters at or above this, and a receiver refuses
+/// them, so a counter never wraps under one key (`docs/PROTOCOL.md` §5.1).
+/// A new handshake starts well before ([`REKEY_AFTER_COUNTER`]).
+pub const COUNTER_LIMIT: u64 = u64::MAX - (1 << 16);
+/// A new handshake is wanted once a session's counter reaches this.
+pub const REKEY_AFTER_COUNTER: u64 = u64::MAX - (1 << 32);
+
+/// Which side of the handshake set a session up.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// This endpoint sent the initiation.
+    Initiator,
+    /// This endpoint answered it.
+    Responder,
+}
+
+/// The order of sessions both sides agree on (§4.4): the generation, then
+/// whether the initiator holds the larger static key.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Rank {
+    pub(crate) generation: u64,
+    pub(crate) initiator_larger: bool,
+}
+
+/// Why a probe did not open.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum OpenError {
+    EpochOutsideWindow,
+    Replay,
+    BadTag,
+}
+
+pub(crate) struct Session {
+    pub(crate) local_index: SessionIndex,
+    pub(crate) remote_index: SessionIndex,
+    pub(crate) role: Role,
+    pub(crate) rank: Rank,
+    pub(crate) created_at: Instant,
+    /// False for a responder's session until the initiator proves it holds
+    /// it with a valid probe.
+    pub(crate) proven: bool,
+    /// Set once the session is superseded and the peer is known to have
+    /// moved on: the session keeps validating until then.
+    pub(crate) grace_until: Option<Instant>,
+    send: SendSchedule,
+    send_counter: u64,
+    /// One more than the highest counter of ours the peer acknowledged.
+    peer_acked: u64,
+    recv: RecvSchedule,
+    replay: ReplayWindow,
+}
+
+impl Session {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        keys: &TransportKeys,
+        role: Role,
+        rank: Rank,
+        local_index: SessionIndex,
+        remote_index: SessionIndex,
+        now: Instant,
+    ) -> Self {
+        let (send_dir, recv_dir) = match role {
+            Role::Initiator => (Direction::InitiatorToResponder, Direction::ResponderToInitiator),
+            Role::Responder => (Direction::ResponderToInitiator, Direction::InitiatorToResponder),
+        };
+        Session {
+            local_index,
+            remote_index,
+            role,
+            rank,
+            created_at: now,
+            proven: role == Role::Initiator,
+            grace_until: None,
+            send: SendSchedule::new(keys.key(send_dir), now),
+            send_counter: 0,
+            peer_acked: 0,
+            recv: RecvSchedule::new(keys.key(recv_dir)),
+            replay: ReplayWindow::new(),
+        }
+    }
+
+    /// Whether the session may still validate probes at `now`.
+    pub(crate) fn alive(&self, now: Instant, reject_after: Duration, pending_max_age: Duration) -> bool {
+        let limit = if self.proven { reject_after } else { pending_max_age };
+        now < self.created_at + limit && self.grace_until.is_none_or(|g| now < g)
+    }
+
+    /// When this session dies or its previous epoch key is erased.
+    pub(crate) fn next_deadline(&self, reject_after: Duration, pending_max_age: Duration) -> Instant {
+        let limit = if self.proven { reject_after } else { pending_max_age };
+        let mut d = self.created_at + limit;
+        if let Some(g) = self.grace_until {
+            d = d.min(g);
+        }
+        if let Some(e) = self.recv.next_deadline() {
+            d = d.min(e);
+        }
+        d
+    }
+
+    pub(crate) fn expire_keys(&mut self, now: Instant) {
+        self.recv.expire(now);
+    }
+
+    pub(crate) fn send_epoch(&self) -> Epoch {
+        self.send.epoch()
+    }
+
+    pub(crate) fn recv_epoch(&self) -> Epoch {
+        self.recv.epoch()
+    }
+
+    pub(crate) fn send_counter(&self) -> u64 {
+        self.send_counter
+    }
+
+    /// One more than the highest counter validated from the peer, or zero.
+    pub(crate) fn recv_next(&self) -> u64 {
+        self.replay.next_expected()
+    }
+
+    /// Checks a probe and, only if it authenticates, decrypts it in place
+    /// and commits the replay bit and the epoch window (§5.4). Returns
+    /// whether the receive epoch advanced.
+    pub(crate) fn open(
+        &mut self,
+        now: Instant,
+        epoch: Epoch,
+        counter: u64,
+        ad: &[u8],
+        body: &mut [u8],
+        tag: &[u8; TAG_LEN],
+        grace: Duration,
+    ) -> Result<bool, OpenError> {
+        let (slot, key) = self.recv.key_for(epoch, now).ok_or(OpenError::EpochOutsideWindow)?;
+        self.replay.check(counter).map_err(|_| OpenError::Replay)?;
+        aead::open(key, counter, ad, body, tag).map_err(|()| OpenError::BadTag)?;
+        self.replay.commit(counter);
+        if slot == WindowSlot::Next {
+            self.recv.advance(now, grace);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Records an acknowledgement carried by a valid probe. Returns true if
+    /// it is new evidence that the peer validated our probes.
+    pub(crate) fn acknowledge(&mut self, ack_counter: u64) -> bool {
+        if ack_counter > self.peer_acked && ack_counter <= self.send_counter {
+            self.peer_acked = ack_counter;
+            return true;
+        }
+        false
+    }
+
+    /// Rotates the send epoch if due (§5.3). Returns the new epoch if it did.
+    pub(crate) fn maybe_rotate(&mut self, now: Instant, after_time: Duration, after_packets: u64) -> Option<Epoch> {
+        if self
+            .send
+            .rotation_due(now, self.send_counter, self.peer_acked, after_time, after_packets)
+        {
+            self.send.rotate(now, self.send_counter);
+            return Some(self.send.epoch());
+        }
+        None
+    }
+
+    /// Seals a probe in place. `datagram` is the whole probe: 32 bytes of
+    /// room for the header, the body in clear, 16 bytes of room for the tag.
+    /// Takes the next counter; `None`, with nothing written, once the
+    /// counter is exhausted.
+    pub(crate) fn seal(
+        &mut self,
+        kind: ProbeKind,
+        ack_index: SessionIndex,
+        ack_counter: u64,
+        datagram: &mut [u8],
+    ) -> Option<u64> {
+        if self.send_counter >= COUNTER_LIMIT || datagram.len() < PROBE_OVERHEAD {
+            return None;
+        }
+        let counter = self.send_counter;
+        self.send_counter += 1;
+        let header = ProbeHeader {
+            kind,
+            receiver_index: self.remote_index,
+            epoch: self.send.epoch(),
+            counter,
+            ack_index,
+            ack_counter,
+        };
+        let (head, rest) = datagram.split_at_mut(PROBE_HEADER_LEN);
+        header.emit(head).ok()?;
+        let (body, tag_out) = rest.split_at_mut(rest.len() - TAG_LEN);
+        let tag = aead::seal(self.send.key(), counter, head, body);
+        tag_out.copy_from_slice(&tag);
+        Some(counter)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_send_counter(&mut self, c: u64) {
+        self.send_counter = c;
+    }
+}

@@ -1,0 +1,474 @@
+//! The datagram formats (`docs/PROTOCOL.md` §2), as plain structs that parse
+//! from bytes and emit back to the same bytes.
+//!
+//! Parsing checks every length, the type, the version and every reserved
+//! bit once; after it, every field access is infallible.
+
+use core::fmt;
+
+use crate::aead::TAG_LEN;
+use crate::ids::{Epoch, SessionIndex};
+use crate::keys::KeyId;
+
+/// The protocol version carried in byte 1 of every datagram and bound into
+/// the handshake prologue.
+pub const VERSION: u8 = 1;
+
+/// Message type of a handshake initiation.
+pub const TYPE_INITIATION: u8 = 1;
+/// Message type of a handshake response.
+pub const TYPE_RESPONSE: u8 = 2;
+/// Message type of a probe.
+pub const TYPE_PROBE: u8 = 3;
+
+/// Length of a handshake initiation.
+pub const INITIATION_LEN: usize = 92;
+/// Length of a handshake response.
+pub const RESPONSE_LEN: usize = 92;
+/// Length of a probe's clear header.
+pub const PROBE_HEADER_LEN: usize = 32;
+/// Bytes a probe adds to its body: header and tag.
+pub const PROBE_OVERHEAD: usize = PROBE_HEADER_LEN + TAG_LEN;
+/// Length of the Noise payload in an initiation: the sender index and the
+/// proposed session generation.
+pub const INITIATION_PAYLOAD_LEN: usize = 12;
+/// Length of the Noise payload in a response: both indexes and the agreed
+/// session generation.
+pub const RESPONSE_PAYLOAD_LEN: usize = 16;
+/// Offset of mac1 in both handshake messages; mac1 covers the bytes before.
+pub const MAC1_OFFSET: usize = 76;
+/// Length of mac1.
+pub const MAC1_LEN: usize = 16;
+
+/// Why bytes are not a well-formed datagram.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Fewer than two bytes: no type and version.
+    Truncated,
+    /// The first byte is no known message type.
+    UnknownType(u8),
+    /// The version byte is not [`VERSION`].
+    UnsupportedVersion(u8),
+    /// The length does not fit the message type.
+    BadLength {
+        /// The message type.
+        message_type: u8,
+        /// The length received.
+        actual: usize,
+    },
+    /// A reserved field or flag bit is not zero.
+    Reserved,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Truncated => f.write_str("datagram shorter than its type and version"),
+            WireError::UnknownType(t) => write!(f, "unknown message type {t}"),
+            WireError::UnsupportedVersion(v) => write!(f, "unsupported protocol version {v}"),
+            WireError::BadLength {
+                message_type,
+                actual,
+            } => write!(f, "message type {message_type} cannot be {actual} bytes long"),
+            WireError::Reserved => f.write_str("reserved bits set"),
+        }
+    }
+}
+
+impl core::error::Error for WireError {}
+
+/// An output buffer too small for the datagram.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BufferTooSmall {
+    /// The size the datagram needs.
+    pub required_size: usize,
+}
+
+impl fmt::Display for BufferTooSmall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "buffer too small: {} bytes required", self.required_size)
+    }
+}
+
+impl core::error::Error for BufferTooSmall {}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_be_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+fn array_at<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&b[at..at + N]);
+    a
+}
+
+fn check_fixed(bytes: &[u8], message_type: u8, len: usize) -> Result<(), WireError> {
+    if bytes.len() != len {
+        return Err(WireError::BadLength {
+            message_type,
+            actual: bytes.len(),
+        });
+    }
+    if bytes[2] != 0 || bytes[3] != 0 {
+        return Err(WireError::Reserved);
+    }
+    Ok(())
+}
+
+/// A handshake initiation (§2.2).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Initiation {
+    /// The initiator's index for the session being set up.
+    pub sender_index: SessionIndex,
+    /// Identifier of the initiator's static key.
+    pub key_id: KeyId,
+    /// The Noise message: ephemeral key and encrypted payload.
+    pub noise: [u8; INITIATION_LEN - 16 - MAC1_LEN],
+    /// HMAC over the bytes before it, keyed from the responder's public key.
+    pub mac1: [u8; MAC1_LEN],
+}
+
+impl Initiation {
+    /// Parses exactly [`INITIATION_LEN`] bytes.
+    ///
+    /// # Errors
+    /// Any [`WireError`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        check_header(bytes, TYPE_INITIATION)?;
+        check_fixed(bytes, TYPE_INITIATION, INITIATION_LEN)?;
+        Ok(Initiation {
+            sender_index: SessionIndex(u32_at(bytes, 4)),
+            key_id: KeyId(array_at(bytes, 8)),
+            noise: array_at(bytes, 16),
+            mac1: array_at(bytes, MAC1_OFFSET),
+        })
+    }
+
+    /// Writes the message into `out`, returning its length.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] if `out` is shorter than [`INITIATION_LEN`].
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let out = sized(out, INITIATION_LEN)?;
+        out[0] = TYPE_INITIATION;
+        out[1] = VERSION;
+        out[2..4].fill(0);
+        out[4..8].copy_from_slice(&self.sender_index.0.to_be_bytes());
+        out[8..16].copy_from_slice(&self.key_id.0);
+        out[16..MAC1_OFFSET].copy_from_slice(&self.noise);
+        out[MAC1_OFFSET..].copy_from_slice(&self.mac1);
+        Ok(INITIATION_LEN)
+    }
+}
+
+/// A handshake response (§2.3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The responder's index for the new session.
+    pub sender_index: SessionIndex,
+    /// The initiator's index, copied from the initiation.
+    pub receiver_index: SessionIndex,
+    /// The Noise message: ephemeral key and encrypted payload.
+    pub noise: [u8; RESPONSE_LEN - 12 - MAC1_LEN],
+    /// HMAC over the bytes before it, keyed from the initiator's public key.
+    pub mac1: [u8; MAC1_LEN],
+}
+
+impl Response {
+    /// Parses exactly [`RESPONSE_LEN`] bytes.
+    ///
+    /// # Errors
+    /// Any [`WireError`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        check_header(bytes, TYPE_RESPONSE)?;
+        check_fixed(bytes, TYPE_RESPONSE, RESPONSE_LEN)?;
+        Ok(Response {
+            sender_index: SessionIndex(u32_at(bytes, 4)),
+            receiver_index: SessionIndex(u32_at(bytes, 8)),
+            noise: array_at(bytes, 12),
+            mac1: array_at(bytes, MAC1_OFFSET),
+        })
+    }
+
+    /// Writes the message into `out`, returning its length.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] if `out` is shorter than [`RESPONSE_LEN`].
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let out = sized(out, RESPONSE_LEN)?;
+        out[0] = TYPE_RESPONSE;
+        out[1] = VERSION;
+        out[2..4].fill(0);
+        out[4..8].copy_from_slice(&self.sender_index.0.to_be_bytes());
+        out[8..12].copy_from_slice(&self.receiver_index.0.to_be_bytes());
+        out[12..MAC1_OFFSET].copy_from_slice(&self.noise);
+        out[MAC1_OFFSET..].copy_from_slice(&self.mac1);
+        Ok(RESPONSE_LEN)
+    }
+}
+
+/// What a probe is, from the daemon's point of view (§2.4, flags byte).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// A probe the daemon originated.
+    Probe,
+    /// The daemon's echo of a probe it received.
+    Echo,
+    /// Sent by the crate itself to confirm a new session; its body is empty
+    /// and the daemon never sees it.
+    Keepalive,
+}
+
+impl ProbeKind {
+    fn flags(self) -> u8 {
+        match self {
+            ProbeKind::Probe => 0,
+            ProbeKind::Echo => 1,
+            ProbeKind::Keepalive => 2,
+        }
+    }
+
+    fn from_flags(flags: u8) -> Result<Self, WireError> {
+        match flags {
+            0 => Ok(ProbeKind::Probe),
+            1 => Ok(ProbeKind::Echo),
+            2 => Ok(ProbeKind::Keepalive),
+            _ => Err(WireError::Reserved),
+        }
+    }
+}
+
+/// The clear, authenticated header of a probe (§2.4).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ProbeHeader {
+    /// Probe, echo or keepalive.
+    pub kind: ProbeKind,
+    /// The receiver's index for the session.
+    pub receiver_index: SessionIndex,
+    /// The sender's epoch: which key sealed the probe.
+    pub epoch: Epoch,
+    /// The sender's counter, the AEAD nonce.
+    pub counter: u64,
+    /// The sender's index of the session in which the sender last validated
+    /// a probe from the receiver (zero with `ack_counter` zero: none).
+    pub ack_index: SessionIndex,
+    /// One more than the highest counter the sender has validated from the
+    /// receiver in that session; zero for none.
+    pub ack_counter: u64,
+}
+
+impl ProbeHeader {
+    /// Parses the header of a probe datagram and checks that a tag follows.
+    ///
+    /// # Errors
+    /// Any [`WireError`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        check_header(bytes, TYPE_PROBE)?;
+        if bytes.len() < PROBE_OVERHEAD {
+            return Err(WireError::BadLength {
+                message_type: TYPE_PROBE,
+                actual: bytes.len(),
+            });
+        }
+        if bytes[3] != 0 {
+            return Err(WireError::Reserved);
+        }
+        Ok(ProbeHeader {
+            kind: ProbeKind::from_flags(bytes[2])?,
+            receiver_index: SessionIndex(u32_at(bytes, 4)),
+            epoch: Epoch(u32_at(bytes, 8)),
+            counter: u64_at(bytes, 12),
+            ack_index: SessionIndex(u32_at(bytes, 20)),
+            ack_counter: u64_at(bytes, 24),
+        })
+    }
+
+    /// Writes the 32-byte header into `out[..32]`.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] if `out` is shorter than [`PROBE_HEADER_LEN`].
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let out = sized(out, PROBE_HEADER_LEN)?;
+        out[0] = TYPE_PROBE;
+        out[1] = VERSION;
+        out[2] = self.kind.flags();
+        out[3] = 0;
+        out[4..8].copy_from_slice(&self.receiver_index.0.to_be_bytes());
+        out[8..12].copy_from_slice(&self.epoch.0.to_be_bytes());
+        out[12..20].copy_from_slice(&self.counter.to_be_bytes());
+        out[20..24].copy_from_slice(&self.ack_index.0.to_be_bytes());
+        out[24..32].copy_from_slice(&self.ack_counter.to_be_bytes());
+        Ok(PROBE_HEADER_LEN)
+    }
+}
+
+fn check_header(bytes: &[u8], expected_type: u8) -> Result<(), WireError> {
+    if bytes.len() < 2 {
+        return Err(WireError::Truncated);
+    }
+    if bytes[0] != expected_type {
+        return Err(WireError::UnknownType(bytes[0]));
+    }
+    if bytes[1] != VERSION {
+        return Err(WireError::UnsupportedVersion(bytes[1]));
+    }
+    Ok(())
+}
+
+fn sized(out: &mut [u8], len: usize) -> Result<&mut [u8], BufferTooSmall> {
+    out.get_mut(..len).ok_or(BufferTooSmall { required_size: len })
+}
+
+/// Any datagram of the protocol, parsed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// A handshake initiation.
+    Initiation(Initiation),
+    /// A handshake response.
+    Response(Response),
+    /// A probe: its header and the sealed body with its tag.
+    Probe(ProbeHeader, &'a [u8]),
+}
+
+impl<'a> Message<'a> {
+    /// Parses any datagram.
+    ///
+    /// # Errors
+    /// Any [`WireError`].
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        match bytes.first() {
+            None => Err(WireError::Truncated),
+            Some(&TYPE_INITIATION) => Initiation::parse(bytes).map(Message::Initiation),
+            Some(&TYPE_RESPONSE) => Response::parse(bytes).map(Message::Response),
+            Some(&TYPE_PROBE) => {
+                ProbeHeader::parse(bytes).map(|h| Message::Probe(h, &bytes[PROBE_HEADER_LEN..]))
+            }
+            Some(&t) => Err(WireError::UnknownType(t)),
+        }
+    }
+
+    /// The emitted length.
+    pub fn len(&self) -> usize {
+        match self {
+            Message::Initiation(_) => INITIATION_LEN,
+            Message::Response(_) => RESPONSE_LEN,
+            Message::Probe(_, sealed) => PROBE_HEADER_LEN + sealed.len(),
+        }
+    }
+
+    /// Always false: every message has a header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the datagram into `out`, returning its length.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] with the size needed.
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        match self {
+            Message::Initiation(m) => m.emit(out),
+            Message::Response(m) => m.emit(out),
+            Message::Probe(h, sealed) => {
+                let total = PROBE_HEADER_LEN + sealed.len();
+                let out = sized(out, total)?;
+                h.emit(out)?;
+                out[PROBE_HEADER_LEN..].copy_from_slice(sealed);
+                Ok(total)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(bytes: &[u8]) {
+        let m = Message::parse(bytes).unwrap();
+        let mut out = [0u8; 256];
+        let n = m.emit(&mut out).unwrap();
+        assert_eq!(&out[..n], bytes);
+        assert_eq!(m.len(), n);
+        assert_eq!(
+            m.emit(&mut out[..n - 1]),
+            Err(BufferTooSmall { required_size: n })
+        );
+    }
+
+    #[test]
+    fn every_message_roundtrips() {
+        let mut init = [0x5Au8; INITIATION_LEN];
+        init[..4].copy_from_slice(&[TYPE_INITIATION, VERSION, 0, 0]);
+        roundtrip(&init);
+        let mut resp = [0xA5u8; RESPONSE_LEN];
+        resp[..4].copy_from_slice(&[TYPE_RESPONSE, VERSION, 0, 0]);
+        roundtrip(&resp);
+        for flags in 0..3 {
+            let mut probe = [0x33u8; PROBE_OVERHEAD + 64];
+            probe[..4].copy_from_slice(&[TYPE_PROBE, VERSION, flags, 0]);
+            roundtrip(&probe);
+            roundtrip(&probe[..PROBE_OVERHEAD]);
+        }
+    }
+
+    #[test]
+    fn every_malformation_has_its_error() {
+        assert_eq!(Message::parse(&[]), Err(WireError::Truncated));
+        assert_eq!(Message::parse(&[TYPE_PROBE]), Err(WireError::Truncated));
+        assert_eq!(Message::parse(&[9, 1, 0]), Err(WireError::UnknownType(9)));
+        assert_eq!(Message::parse(&[TYPE_PROBE, 2]), Err(WireError::UnsupportedVersion(2)));
+        let mut init = [0u8; INITIATION_LEN + 1];
+        init[..2].copy_from_slice(&[TYPE_INITIATION, VERSION]);
+        assert_eq!(
+            Message::parse(&init),
+            Err(WireError::BadLength { message_type: TYPE_INITIATION, actual: 93 })
+        );
+        assert_eq!(
+            Message::parse(&init[..91]),
+            Err(WireError::BadLength { message_type: TYPE_INITIATION, actual: 91 })
+        );
+        init[2] = 1;
+        assert_eq!(Message::parse(&init[..92]), Err(WireError::Reserved));
+        let mut probe = [0u8; PROBE_OVERHEAD];
+        probe[..2].copy_from_slice(&[TYPE_PROBE, VERSION]);
+        assert_eq!(
+            Message::parse(&probe[..PROBE_OVERHEAD - 1]),
+            Err(WireError::BadLength { message_type: TYPE_PROBE, actual: 47 })
+        );
+        probe[2] = 3;
+        assert_eq!(Message::parse(&probe), Err(WireError::Reserved));
+        probe[2] = 0;
+        probe[3] = 1;
+        assert_eq!(Message::parse(&probe), Err(WireError::Reserved));
+    }
+
+    #[test]
+    fn probe_fields_at_documented_offsets() {
+        let h = ProbeHeader {
+            kind: ProbeKind::Echo,
+            receiver_index: SessionIndex(0x0102_0304),
+            epoch: Epoch(0x0506_0708),
+            counter: 0x090A_0B0C_0D0E_0F10,
+            ack_index: SessionIndex(0x1112_1314),
+            ack_counter: 0x1516_1718_191A_1B1C,
+        };
+        let mut out = [0u8; PROBE_HEADER_LEN];
+        h.emit(&mut out).unwrap();
+        assert_eq!(out[..4], [3, 1, 1, 0]);
+        assert_eq!(out[4..8], [1, 2, 3, 4]);
+        assert_eq!(out[8..12], [5, 6, 7, 8]);
+        assert_eq!(out[12..20], [9, 10, 11, 12, 13, 14, 15, 16]);
+        assert_eq!(out[20..24], [0x11, 0x12, 0x13, 0x14]);
+        assert_eq!(out[24..32], [0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C]);
+    }
+}
