@@ -126,9 +126,15 @@ pub enum Received<'a> {
         /// The body.
         body: &'a [u8],
     },
-    /// A handshake message or keepalive from `peer`, consumed by the crate.
-    /// Call [`Endpoint::poll_transmit`]: there may be an answer to send.
-    Control {
+    /// A keepalive from `peer`, authenticated and consumed by the crate (it
+    /// confirms a new session and counts as a validated probe).
+    Keepalive {
+        /// Who sent it.
+        peer: PeerId,
+    },
+    /// A handshake message from `peer`, consumed by the crate. Call
+    /// [`Endpoint::poll_transmit`]: there may be an answer to send.
+    Handshake {
         /// Who sent it.
         peer: PeerId,
     },
@@ -799,7 +805,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         self.stats.probes_opened += 1;
         after_validation(p, id, si, &hdr, advanced, now, c, &mut self.events);
         if hdr.kind == ProbeKind::Keepalive {
-            return Ok(Received::Control { peer: id });
+            return Ok(Received::Keepalive { peer: id });
         }
         Ok(Received::Probe {
             peer: id,
@@ -838,7 +844,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                     self.tx_pending += 1;
                 }
                 p.tx |= TX_RESPONSE;
-                return Ok(Received::Control { peer: id });
+                return Ok(Received::Handshake { peer: id });
             }
             return Err(reject(RejectReason::Replay, Some(id)));
         }
@@ -908,7 +914,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         }
         p.tx |= TX_RESPONSE;
         let _ = c;
-        Ok(Received::Control { peer: id })
+        Ok(Received::Handshake { peer: id })
     }
 
     fn handle_response<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
@@ -966,7 +972,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             p.tx |= TX_CONFIRM;
         }
         established(p, id, Role::Initiator, latency, now, &mut self.events);
-        Ok(Received::Control { peer: id })
+        Ok(Received::Handshake { peer: id })
     }
 }
 

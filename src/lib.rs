@@ -18,6 +18,8 @@ pub mod noise;
 mod peer;
 pub mod replay;
 mod schedule;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod session;
 mod table;
 mod time;

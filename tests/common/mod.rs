@@ -1,0 +1,57 @@
+//! Shared harness for the integration tests: a two-node simulator with the
+//! default configuration and helpers to measure recovery.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use probekey::sim::{Fault, FaultWindow, Sim, SimConfig};
+use probekey::{Config, Instant};
+
+pub fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+pub fn at(d: Duration) -> Instant {
+    Instant::ZERO + d
+}
+
+pub fn pair(seed: u64) -> Sim {
+    Sim::new(SimConfig::mesh(2, Config::default(), seed))
+}
+
+pub fn pair_with(config: Config, seed: u64) -> Sim {
+    Sim::new(SimConfig::mesh(2, config, seed))
+}
+
+/// Runs until every link is fresh both ways, panicking past `limit`.
+pub fn settle(sim: &mut Sim, limit: Duration) -> Instant {
+    let deadline = sim.now() + limit;
+    sim.run_until_true(deadline, Sim::all_fresh)
+        .unwrap_or_else(|| panic!("links not fresh by {deadline:?}"))
+}
+
+/// Cuts both directions between `a` and `b` from `start` to `end`.
+pub fn cut(sim: &mut Sim, a: usize, b: usize, start: Instant, end: Instant) {
+    for (from, to) in [(a, b), (b, a)] {
+        sim.add_fault(FaultWindow {
+            start,
+            end,
+            fault: Fault::Loss { from, to, rate: 1.0 },
+        });
+    }
+}
+
+/// After the network heals at `healed`, asserts that every link is fresh
+/// both ways within the configured bound, and returns the recovery time.
+pub fn assert_recovers(sim: &mut Sim, healed: Instant) -> Duration {
+    let bound = sim.config().config.recovery_bound(sim.config().rtt());
+    sim.run_until(healed);
+    let deadline = healed + bound;
+    let t = sim
+        .run_until_true(deadline + secs(600), Sim::all_fresh)
+        .unwrap_or_else(|| panic!("never recovered after {healed:?}"));
+    let took = t - healed;
+    assert!(took <= bound, "recovery took {took:?}, bound {bound:?}");
+    assert!(sim.violations.is_empty(), "{:?}", sim.violations);
+    took
+}
