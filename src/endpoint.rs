@@ -803,7 +803,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 reject(reason, Some(id))
             })?;
         self.stats.probes_opened += 1;
-        after_validation(p, id, si, &hdr, advanced, now, c, &mut self.events);
+        if after_validation(p, id, si, &hdr, advanced, now, c, &mut self.events) {
+            if p.tx == 0 {
+                self.tx_pending += 1;
+            }
+            p.tx |= TX_CONFIRM;
+        }
         if hdr.kind == ProbeKind::Keepalive {
             return Ok(Received::Keepalive { peer: id });
         }
@@ -1012,7 +1017,10 @@ fn established(p: &mut Peer, id: PeerId, role: Role, latency: Duration, now: Ins
 }
 
 /// Everything a validated probe proves (§6.2): the session is held by the
-/// peer, the peer is heard, and whatever it acknowledges of ours.
+/// peer, the peer is heard, and whatever it acknowledges of ours. Returns
+/// true when a keepalive should answer: the initiator's keepalive just
+/// proved a new session, and one back lets the initiator validate (and see
+/// its probes acknowledged) without waiting for our next probe (§4.4).
 #[allow(clippy::too_many_arguments)]
 fn after_validation(
     p: &mut Peer,
@@ -1023,18 +1031,20 @@ fn after_validation(
     now: Instant,
     c: &Config,
     events: &mut EventQueue,
-) {
+) -> bool {
     p.probes_opened += 1;
-    let Some(s) = p.sessions[si].as_mut() else { return };
+    let Some(s) = p.sessions[si].as_mut() else { return false };
     let (proven_now, created_at, rank, remote_index, recv_next) =
         (!s.proven, s.created_at, s.rank, s.remote_index, s.recv_next());
     s.proven = true;
+    let mut answer = false;
     if proven_now {
         p.cached_response = None;
         if p.current().is_none_or(|cur| rank > cur.rank) {
             p.current = Some(si);
             let latency = now.saturating_duration_since(created_at);
             established(p, id, Role::Responder, latency, now, events);
+            answer = hdr.kind == ProbeKind::Keepalive;
         }
     }
     if p.current == Some(si) {
@@ -1084,6 +1094,7 @@ fn after_validation(
             }
         }
     }
+    answer
 }
 
 /// A fresh local index for a session with the peer in `slot`: the slot in

@@ -55,3 +55,26 @@ pub fn assert_recovers(sim: &mut Sim, healed: Instant) -> Duration {
     assert!(sim.violations.is_empty(), "{:?}", sim.violations);
     took
 }
+
+/// The message type byte of a datagram.
+pub fn message_type(d: &probekey::sim::Datagram) -> u8 {
+    d.bytes.first().copied().unwrap_or(0)
+}
+
+pub const INITIATION: u8 = probekey::wire::TYPE_INITIATION;
+pub const RESPONSE: u8 = probekey::wire::TYPE_RESPONSE;
+pub const PROBE: u8 = probekey::wire::TYPE_PROBE;
+
+/// Whether a datagram is a keepalive probe.
+pub fn is_keepalive(d: &probekey::sim::Datagram) -> bool {
+    message_type(d) == PROBE && d.bytes.get(2) == Some(&2)
+}
+
+/// Status of `at`'s view of `peer`.
+pub fn status(sim: &Sim, at: usize, peer: usize) -> probekey::PeerStatus {
+    let id = sim.node(at).peer_id(peer).expect("configured");
+    sim.node(at)
+        .endpoint
+        .peer_status(id, sim.now())
+        .expect("configured")
+}
