@@ -340,6 +340,18 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         Ok(id)
     }
 
+    /// Starts a handshake with `peer` now, as a rekey would (for example
+    /// after the operator rotated keys). Does nothing if one is under way.
+    /// Returns false if there is no such peer.
+    pub fn initiate_handshake(&mut self, now: Instant, peer: PeerId) -> bool {
+        if self.peer(peer).is_none() {
+            return false;
+        }
+        self.want_handshake(peer.slot(), now, HandshakeReason::Rekey);
+        self.maybe_retry(peer.slot(), now);
+        true
+    }
+
     /// Forgets a peer and erases all its keys. Returns false if there was
     /// no such peer.
     pub fn remove_peer(&mut self, peer: PeerId) -> bool {
@@ -408,21 +420,19 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if let Some(r) = &p.cached_response {
             d = d.min(r.created_at + c.handshake_max_age());
         }
-        if p.inbound_fresh {
-            if let Some(t) = p.inbound_last {
+        if p.inbound_fresh
+            && let Some(t) = p.inbound_last {
                 d = d.min(t + c.stale_after());
             }
-        }
-        if p.outbound_fresh {
-            if let Some(t) = p.outbound_last {
+        if p.outbound_fresh
+            && let Some(t) = p.outbound_last {
                 d = d.min(t + c.stale_after());
             }
-        }
         match &p.want {
             Some(w) => d = d.min(w.retry_at),
             None => {
                 if let Some(s) = p.current() {
-                    d = d.min(s.created_at + rekey_after(&c, s.role));
+                    d = d.min(s.created_at + rekey_after(c, s.role));
                 } else {
                     d = Instant::ZERO;
                 }
@@ -835,15 +845,16 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
             return Err(reject(RejectReason::UnknownPeer, None));
         };
-        let mut ephemeral = [0u8; 32];
-        ephemeral.copy_from_slice(&msg.noise[..32]);
-        if p.last_initiation == Some(ephemeral) {
+        // Exact duplicates are recognised by the hash of the whole message,
+        // so a copy with any field altered is processed (and refused) as new.
+        let fingerprint = initiation_fingerprint(datagram);
+        if p.last_initiation == Some(fingerprint) {
             // A retransmission (or replay) of the initiation we last
             // answered: resend the same response while it is pending, at no
             // Diffie-Hellman cost (§4.3).
             if p.cached_response
                 .as_ref()
-                .is_some_and(|r| r.initiator_ephemeral == ephemeral)
+                .is_some_and(|r| r.initiation == fingerprint)
             {
                 if p.tx == 0 {
                     self.tx_pending += 1;
@@ -867,8 +878,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             &mut self.stats.dh_operations,
         )
         .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        // The clear index must be the authenticated one (§4.2).
         if u32_from(&payload) != msg.sender_index.0 {
-            return Err(reject(RejectReason::Malformed(WireError::Reserved), Some(id)));
+            return Err(reject(RejectReason::BadTag, Some(id)));
         }
         let proposal = u64_from(&payload[4..]);
         let generation = proposal.max(p.max_generation.saturating_add(1));
@@ -909,11 +921,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             p.current = best_proven(p);
         }
         p.cached_response = Some(CachedResponse {
-            initiator_ephemeral: ephemeral,
+            initiation: fingerprint,
             message: bytes,
             created_at: now,
         });
-        p.last_initiation = Some(ephemeral);
+        p.last_initiation = Some(fingerprint);
         if p.tx == 0 {
             self.tx_pending += 1;
         }
@@ -953,7 +965,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             || u32_from(&payload[4..]) != msg.receiver_index.0
             || generation < flight.generation
         {
-            return Err(reject(RejectReason::Malformed(WireError::Reserved), Some(id)));
+            return Err(reject(RejectReason::BadTag, Some(id)));
         }
         let latency = now.saturating_duration_since(flight.first_sent_at);
         p.max_generation = p.max_generation.max(generation);
@@ -990,15 +1002,22 @@ fn rekey_after(c: &Config, role: Role) -> Duration {
     }
 }
 
+/// SHA-256 of a whole initiation datagram.
+fn initiation_fingerprint(datagram: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&Sha256::digest(datagram));
+    out
+}
+
 /// The highest-ranked proven session, the one to send on.
 fn best_proven(p: &Peer) -> Option<usize> {
     let mut best: Option<(usize, Rank)> = None;
     for (i, s) in p.sessions.iter().enumerate() {
-        if let Some(s) = s {
-            if s.proven && best.is_none_or(|(_, r)| s.rank > r) {
+        if let Some(s) = s
+            && s.proven && best.is_none_or(|(_, r)| s.rank > r) {
                 best = Some((i, s.rank));
             }
-        }
     }
     best.map(|(i, _)| i)
 }
@@ -1048,23 +1067,21 @@ fn after_validation(
         }
     }
     if p.current == Some(si) {
-        if advanced {
-            if let Some(s) = p.current() {
+        if advanced
+            && let Some(s) = p.current() {
                 events.push(Event::EpochRotated {
                     peer: id,
                     direction: LinkDirection::Inbound,
                     epoch: s.recv_epoch(),
                 });
             }
-        }
         // The peer sends on the current session: older ones get their
         // grace window (§4.4).
         for (i, other) in p.sessions.iter_mut().enumerate() {
-            if let Some(o) = other {
-                if i != si && o.proven && o.grace_until.is_none() {
+            if let Some(o) = other
+                && i != si && o.proven && o.grace_until.is_none() {
                     o.grace_until = Some(now + c.epoch_grace());
                 }
-            }
         }
     }
     p.inbound_last = Some(now);
@@ -1078,8 +1095,8 @@ fn after_validation(
     }
     p.ack_index = remote_index;
     p.ack_counter = recv_next;
-    if hdr.ack_counter != 0 {
-        if let Some(ai) = p.find_session(hdr.ack_index) {
+    if hdr.ack_counter != 0
+        && let Some(ai) = p.find_session(hdr.ack_index) {
             let acked = p.sessions[ai].as_mut().is_some_and(|s| s.acknowledge(hdr.ack_counter));
             if acked {
                 p.outbound_last = Some(now);
@@ -1093,7 +1110,6 @@ fn after_validation(
                 }
             }
         }
-    }
     answer
 }
 
@@ -1124,7 +1140,8 @@ fn backoff(c: &Config, attempts: u32, random: u32) -> Duration {
         .min(c.handshake_retry_max());
     let nanos = crate::time::duration_nanos(base);
     let jitter_max = nanos / 100 * u64::from(c.handshake_retry_jitter_percent());
-    let jitter = (u128::from(jitter_max) * u128::from(random) >> 32) as u64;
+    // jitter_max * random / 2^32 < jitter_max, so it fits in u64.
+    let jitter = u64::try_from((u128::from(jitter_max) * u128::from(random)) >> 32).unwrap_or(0);
     Duration::from_nanos(nanos - jitter)
 }
 

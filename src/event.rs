@@ -131,6 +131,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::cast_possible_truncation)]
     fn fifo_and_overflow_drops_oldest() {
         let mut q = EventQueue::new();
         for n in 0..(EVENT_QUEUE_CAPACITY as u32 + 3) {

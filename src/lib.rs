@@ -1,5 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::missing_panics_doc
+)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

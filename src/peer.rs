@@ -186,7 +186,8 @@ pub(crate) struct Want {
 }
 
 pub(crate) struct CachedResponse {
-    pub(crate) initiator_ephemeral: [u8; 32],
+    /// SHA-256 of the initiation this answers.
+    pub(crate) initiation: [u8; 32],
     pub(crate) message: [u8; RESPONSE_LEN],
     pub(crate) created_at: Instant,
 }
@@ -237,6 +238,7 @@ pub struct Peer {
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) want: Option<Want>,
     pub(crate) cached_response: Option<CachedResponse>,
+    /// SHA-256 of the last initiation processed.
     pub(crate) last_initiation: Option<[u8; 32]>,
     pub(crate) max_generation: u64,
     pub(crate) bucket: TokenBucket,
@@ -289,11 +291,10 @@ impl Peer {
     /// slot of the pending one it replaces; else a free slot; else the
     /// lowest-ranked session that is not current (§4.4).
     pub(crate) fn slot_for_new(&self, pending: bool) -> usize {
-        if pending {
-            if let Some(i) = self.sessions.iter().position(|s| s.as_ref().is_some_and(|s| !s.proven)) {
+        if pending
+            && let Some(i) = self.sessions.iter().position(|s| s.as_ref().is_some_and(|s| !s.proven)) {
                 return i;
             }
-        }
         if let Some(i) = self.sessions.iter().position(Option::is_none) {
             return i;
         }
@@ -303,12 +304,11 @@ impl Peer {
             if Some(i) == self.current {
                 continue;
             }
-            if let Some(s) = s {
-                if lowest.is_none_or(|r| s.rank < r) {
+            if let Some(s) = s
+                && lowest.is_none_or(|r| s.rank < r) {
                     lowest = Some(s.rank);
                     victim = Some(i);
                 }
-            }
         }
         victim.unwrap_or(0)
     }

@@ -22,11 +22,10 @@ pub(crate) const LABEL_EPOCH_CHAIN: &[u8] = b"probekey v1 epoch chain";
 fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
     let mut out = [0u8; 32];
     // A 32-byte PRK and a 32-byte output are always within HKDF's limits.
-    if let Ok(hk) = Hkdf::<Sha256>::from_prk(prk.as_bytes()) {
-        if hk.expand(info, &mut out).is_err() {
+    if let Ok(hk) = Hkdf::<Sha256>::from_prk(prk.as_bytes())
+        && hk.expand(info, &mut out).is_err() {
             out = [0; 32];
         }
-    }
     let key = SymmetricKey::from_bytes(out);
     out.zeroize();
     key
@@ -93,10 +92,6 @@ impl SendSchedule {
         self.start_counter = counter;
     }
 
-    #[cfg(test)]
-    pub(crate) fn chain(&self) -> &SymmetricKey {
-        &self.chain
-    }
 }
 
 /// Which key of the receive window opened a probe.

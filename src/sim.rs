@@ -7,9 +7,9 @@
 //! its sender and a sequence number, so the simulator also checks that no
 //! forged or replayed probe is ever accepted.
 
-use std::cmp::Reverse;
+use core::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
-use std::time::Duration;
+use core::time::Duration;
 use std::boxed::Box;
 use std::vec::Vec;
 
@@ -209,8 +209,8 @@ pub struct Sim {
     now: Instant,
     nodes: Vec<SimNode>,
     links: Vec<(usize, usize)>,
-    queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
-    packets: BTreeMap<usize, InFlight>,
+    queue: BinaryHeap<Reverse<(Instant, u64, u64)>>,
+    packets: BTreeMap<u64, InFlight>,
     packet_seq: u64,
     faults: Vec<FaultWindow>,
     pending_restarts: Vec<(Instant, usize)>,
@@ -560,7 +560,7 @@ impl Sim {
         if let Ok(Received::Probe { peer, kind, body }) = result {
             let claimed = node.node_of.get(&peer).copied().unwrap_or(usize::MAX);
             match parse_body(body) {
-                Some((f, t, seq)) if f as usize == claimed && t as usize == to => {
+                Some((f, t, seq)) if f == claimed as u64 && t == to as u64 => {
                     if !self.accepted.insert((claimed, to, seq)) {
                         self.violations.push(Violation::Replayed { at: to, from: claimed, seq });
                     }
@@ -651,7 +651,7 @@ impl Sim {
         }
         for c in 0..copies {
             self.packet_seq += 1;
-            let id = self.packet_seq as usize;
+            let id = self.packet_seq;
             let at = now + delay + Duration::from_micros(c as u64);
             self.packets.insert(id, InFlight { to, bytes: bytes.clone() });
             self.queue.push(Reverse((at, self.packet_seq, id)));

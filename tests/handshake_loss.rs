@@ -7,7 +7,7 @@ mod common;
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
+use core::time::Duration;
 
 use common::*;
 use probekey::sim::Verdict;

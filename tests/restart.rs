@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::time::Duration;
+use core::time::Duration;
 
 use common::*;
 use probekey::Instant;

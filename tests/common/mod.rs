@@ -2,7 +2,7 @@
 //! default configuration and helpers to measure recovery.
 #![allow(dead_code)]
 
-use std::time::Duration;
+use core::time::Duration;
 
 use probekey::sim::{Fault, FaultWindow, Sim, SimConfig};
 use probekey::{Config, Instant};

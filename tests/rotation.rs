@@ -1,0 +1,88 @@
+//! Thousands of epoch rotations: keys rotate by count and by time, the
+//! receiver's window always holds the sender's epoch, no probe is refused
+//! and the health never flaps.
+
+mod common;
+
+use core::time::Duration;
+
+use common::*;
+use probekey::sim::{Sim, SimConfig};
+use probekey::{Config, Event, LinkDirection};
+
+#[test]
+fn thousands_of_rotations_by_count_without_a_refusal() {
+    let config = Config::builder()
+        .rotate_after_packets(2)
+        .rotate_after_time(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let mut sim = Sim::new(SimConfig::mesh(2, config, 31));
+    settle(&mut sim, secs(5));
+    sim.run_until(at(secs(900)));
+    for n in [0, 1] {
+        let rotations = sim
+            .events_at(n)
+            .filter(|(_, _, e)| {
+                matches!(e, Event::EpochRotated { direction: LinkDirection::Outbound, .. })
+            })
+            .count();
+        assert!(rotations >= 2000, "node {n}: {rotations} rotations");
+        let inbound = sim
+            .events_at(n)
+            .filter(|(_, _, e)| {
+                matches!(e, Event::EpochRotated { direction: LinkDirection::Inbound, .. })
+            })
+            .count();
+        assert!(inbound >= 2000, "node {n}: {inbound} inbound rotations");
+        let st = status(&sim, n, 1 - n);
+        assert_eq!(st.rejected.total(), 0, "{:?}", st.rejected);
+        // The session is renewed at rekey_after_time (600 s), so the epoch
+        // counts from there.
+        assert!(st.send_epoch.unwrap().0 >= 500, "{:?}", st.send_epoch);
+        assert!(st.handshakes_completed >= 2);
+        // No health flapping after the first establishment.
+        let changes = sim.health_changes(n, LinkDirection::Inbound);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+    }
+    assert!(sim.violations.is_empty());
+}
+
+#[test]
+fn rotation_by_time_under_loss_and_reordering() {
+    use probekey::sim::{Fault, FaultWindow};
+    let config = Config::builder()
+        .rotate_after_time(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let mut sim = Sim::new(SimConfig::mesh(2, config, 32));
+    settle(&mut sim, secs(5));
+    for (from, to) in [(0, 1), (1, 0)] {
+        sim.add_fault(FaultWindow {
+            start: at(secs(10)),
+            end: at(secs(1200)),
+            fault: Fault::Loss { from, to, rate: 0.3 },
+        });
+        sim.add_fault(FaultWindow {
+            start: at(secs(10)),
+            end: at(secs(1200)),
+            fault: Fault::Delay { from, to, extra: Duration::ZERO, jitter: Duration::from_millis(900) },
+        });
+    }
+    sim.run_until(at(secs(1200)));
+    for n in [0, 1] {
+        let st = status(&sim, n, 1 - n);
+        let rotations = sim
+            .events_at(n)
+            .filter(|(_, _, e)| {
+                matches!(e, Event::EpochRotated { direction: LinkDirection::Outbound, .. })
+            })
+            .count();
+        assert!(rotations >= 500, "node {n}: {rotations} rotations");
+        // Reordering within max_reorder_delay never costs a probe.
+        assert_eq!(st.rejected.epoch_outside_window, 0, "{:?}", st.rejected);
+        assert_eq!(st.rejected.bad_tag, 0);
+    }
+    assert!(sim.violations.is_empty());
+    assert_recovers(&mut sim, at(secs(1200)));
+}
