@@ -554,11 +554,17 @@ mod tests {
     fn zero_and_oversized_values_are_refused() {
         assert!(matches!(
             Config::builder().probe_interval(Duration::ZERO).build(),
-            Err(ConfigError::OutOfRange { value: ConfigValue::ProbeInterval, .. })
+            Err(ConfigError::OutOfRange {
+                value: ConfigValue::ProbeInterval,
+                ..
+            })
         ));
         assert!(matches!(
             Config::builder().deployment_id(&[7; 33]).build(),
-            Err(ConfigError::OutOfRange { value: ConfigValue::DeploymentId, .. })
+            Err(ConfigError::OutOfRange {
+                value: ConfigValue::DeploymentId,
+                ..
+            })
         ));
         assert!(matches!(
             Config::builder().handshake_retry_jitter_percent(51).build(),
@@ -566,7 +572,10 @@ mod tests {
         ));
         assert!(matches!(
             Config::builder().rotate_after_packets(0).build(),
-            Err(ConfigError::OutOfRange { value: ConfigValue::RotateAfterPackets, .. })
+            Err(ConfigError::OutOfRange {
+                value: ConfigValue::RotateAfterPackets,
+                ..
+            })
         ));
     }
 
@@ -576,14 +585,50 @@ mod tests {
         let s = Duration::from_secs;
         let ms = Duration::from_millis;
         let cases: [(ConfigBuilder, V, V); 8] = [
-            (Config::builder().epoch_grace(s(2)).rotate_after_time(s(1)), V::RotateAfterTime, V::EpochGrace),
-            (Config::builder().probe_interval(ms(1)).max_reorder_delay(s(1)), V::MaxReorderDelay, V::ProbeInterval),
-            (Config::builder().probe_interval(s(2)), V::StaleAfter, V::ProbeInterval),
-            (Config::builder().handshake_retry_initial(s(3)).stale_after(s(10)), V::HandshakeRetryInitial, V::HandshakeRetryMax),
-            (Config::builder().handshake_rate_interval(s(1)), V::HandshakeRateInterval, V::HandshakeRetryInitial),
-            (Config::builder().handshake_max_age(s(2)), V::HandshakeMaxAge, V::HandshakeRetryMax),
-            (Config::builder().rekey_after_time(s(720)), V::RekeyAfterTime, V::RejectAfterTime),
-            (Config::builder().rekey_after_time(s(715)), V::RejectAfterTime, V::RekeyAfterTime),
+            (
+                Config::builder().epoch_grace(s(2)).rotate_after_time(s(1)),
+                V::RotateAfterTime,
+                V::EpochGrace,
+            ),
+            (
+                Config::builder()
+                    .probe_interval(ms(1))
+                    .max_reorder_delay(s(1)),
+                V::MaxReorderDelay,
+                V::ProbeInterval,
+            ),
+            (
+                Config::builder().probe_interval(s(2)),
+                V::StaleAfter,
+                V::ProbeInterval,
+            ),
+            (
+                Config::builder()
+                    .handshake_retry_initial(s(3))
+                    .stale_after(s(10)),
+                V::HandshakeRetryInitial,
+                V::HandshakeRetryMax,
+            ),
+            (
+                Config::builder().handshake_rate_interval(s(1)),
+                V::HandshakeRateInterval,
+                V::HandshakeRetryInitial,
+            ),
+            (
+                Config::builder().handshake_max_age(s(2)),
+                V::HandshakeMaxAge,
+                V::HandshakeRetryMax,
+            ),
+            (
+                Config::builder().rekey_after_time(s(720)),
+                V::RekeyAfterTime,
+                V::RejectAfterTime,
+            ),
+            (
+                Config::builder().rekey_after_time(s(715)),
+                V::RejectAfterTime,
+                V::RekeyAfterTime,
+            ),
         ];
         for (builder, a, b) in cases {
             match builder.build() {

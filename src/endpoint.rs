@@ -247,7 +247,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             stats: EndpointStats::default(),
             tx_pending: 0,
         };
-        ep.tx_pending = ep.peers.slots().iter().flatten().filter(|p| p.tx != 0).count();
+        ep.tx_pending = ep
+            .peers
+            .slots()
+            .iter()
+            .flatten()
+            .filter(|p| p.tx != 0)
+            .count();
         ep
     }
 
@@ -421,13 +427,15 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             d = d.min(r.created_at + c.handshake_max_age());
         }
         if p.inbound_fresh
-            && let Some(t) = p.inbound_last {
-                d = d.min(t + c.stale_after());
-            }
+            && let Some(t) = p.inbound_last
+        {
+            d = d.min(t + c.stale_after());
+        }
         if p.outbound_fresh
-            && let Some(t) = p.outbound_last {
-                d = d.min(t + c.stale_after());
-            }
+            && let Some(t) = p.outbound_last
+        {
+            d = d.min(t + c.stale_after());
+        }
         match &p.want {
             Some(w) => d = d.min(w.retry_at),
             None => {
@@ -456,7 +464,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     fn peer_timeout(&mut self, slot: usize, now: Instant) {
         let id = peer_id(slot);
         let c = self.config.clone();
-        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+        let Some(p) = self
+            .peers
+            .slots_mut()
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
         // Expiries (§6.3).
@@ -528,7 +541,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     }
 
     fn want_handshake(&mut self, slot: usize, now: Instant, reason: HandshakeReason) {
-        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+        let Some(p) = self
+            .peers
+            .slots_mut()
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
         if p.want.is_some() {
@@ -551,7 +569,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// timer is due (§4.3). Never gives up.
     fn maybe_retry(&mut self, slot: usize, now: Instant) {
         let c = self.config.clone();
-        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+        let Some(p) = self
+            .peers
+            .slots_mut()
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+        else {
             return;
         };
         let Some(want) = &p.want else { return };
@@ -622,12 +645,21 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     ///
     /// # Errors
     /// [`BufferTooSmall`] with the size needed; the datagram stays queued.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Result<Option<Transmit>, BufferTooSmall> {
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, BufferTooSmall> {
         if self.tx_pending == 0 {
             return Ok(None);
         }
         for slot in 0..self.peers.slots().len() {
-            let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+            let Some(p) = self
+                .peers
+                .slots_mut()
+                .get_mut(slot)
+                .and_then(Option::as_mut)
+            else {
                 continue;
             };
             if p.tx == 0 {
@@ -635,7 +667,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             }
             let result = if p.tx & TX_CONFIRM != 0 {
                 let needed = PROBE_OVERHEAD;
-                let out = buf.get_mut(..needed).ok_or(BufferTooSmall { required_size: needed })?;
+                let out = buf.get_mut(..needed).ok_or(BufferTooSmall {
+                    required_size: needed,
+                })?;
                 p.tx &= !TX_CONFIRM;
                 let (ack_index, ack_counter) = (p.ack_index, p.ack_counter);
                 let sealed = p
@@ -711,9 +745,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let Some(s) = p.current_mut() else {
             return Err(SealError::NoSession);
         };
-        let out = out.get_mut(..needed).ok_or(SealError::BufferTooSmall(BufferTooSmall {
-            required_size: needed,
-        }))?;
+        let out = out
+            .get_mut(..needed)
+            .ok_or(SealError::BufferTooSmall(BufferTooSmall {
+                required_size: needed,
+            }))?;
         if s.send_counter() >= COUNTER_LIMIT {
             return Err(SealError::NoSession);
         }
@@ -742,12 +778,19 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     ///
     /// # Errors
     /// [`RecvError`] with the reason, also counted per peer and endpoint.
-    pub fn handle_datagram<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
+    pub fn handle_datagram<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
         let result = match datagram.first() {
             Some(&TYPE_PROBE) => self.open_probe(now, datagram),
             Some(&TYPE_INITIATION) => self.handle_initiation(now, datagram),
             Some(&TYPE_RESPONSE) => self.handle_response(now, datagram),
-            Some(&t) => Err(reject(RejectReason::Malformed(WireError::UnknownType(t)), None)),
+            Some(&t) => Err(reject(
+                RejectReason::Malformed(WireError::UnknownType(t)),
+                None,
+            )),
             None => Err(reject(RejectReason::Malformed(WireError::Truncated), None)),
         };
         if let Err(e) = &result {
@@ -763,8 +806,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         result
     }
 
-    fn open_probe<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
-        let hdr = ProbeHeader::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+    fn open_probe<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
+        let hdr =
+            ProbeHeader::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
         if hdr.kind == ProbeKind::Keepalive && datagram.len() != PROBE_OVERHEAD {
             return Err(reject(
                 RejectReason::Malformed(WireError::BadLength {
@@ -803,10 +851,20 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Err(reject(RejectReason::UnknownSession, None));
         };
         let advanced = session
-            .open(now, hdr.epoch, hdr.counter, head, body, &tag_bytes, c.epoch_grace())
+            .open(
+                now,
+                hdr.epoch,
+                hdr.counter,
+                head,
+                body,
+                &tag_bytes,
+                c.epoch_grace(),
+            )
             .map_err(|e| {
                 let reason = match e {
-                    crate::session::OpenError::EpochOutsideWindow => RejectReason::EpochOutsideWindow,
+                    crate::session::OpenError::EpochOutsideWindow => {
+                        RejectReason::EpochOutsideWindow
+                    }
                     crate::session::OpenError::Replay => RejectReason::Replay,
                     crate::session::OpenError::BadTag => RejectReason::BadTag,
                 };
@@ -829,8 +887,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         })
     }
 
-    fn handle_initiation<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
-        let msg = Initiation::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+    fn handle_initiation<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
+        let msg =
+            Initiation::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
         if !self.mac1_to_us.verify(&datagram[..MAC1_OFFSET], &msg.mac1) {
             return Err(reject(RejectReason::BadMac, None));
         }
@@ -842,7 +905,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             .ok_or(reject(RejectReason::UnknownPeer, None))?;
         let id = peer_id(slot);
         let c = self.config.clone();
-        let Some(p) = self.peers.slots_mut().get_mut(slot).and_then(Option::as_mut) else {
+        let Some(p) = self
+            .peers
+            .slots_mut()
+            .get_mut(slot)
+            .and_then(Option::as_mut)
+        else {
             return Err(reject(RejectReason::UnknownPeer, None));
         };
         // Exact duplicates are recognised by the hash of the whole message,
@@ -897,11 +965,20 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         };
         let e = StaticSecret::random_from_rng(&mut self.rng);
         let keys = responder
-            .write_response(&p.public, e, &resp_payload, &mut resp.noise, &mut self.stats.dh_operations)
+            .write_response(
+                &p.public,
+                e,
+                &resp_payload,
+                &mut resp.noise,
+                &mut self.stats.dh_operations,
+            )
             .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
         let mut bytes = [0u8; RESPONSE_LEN];
         if resp.emit(&mut bytes).is_err() {
-            return Err(reject(RejectReason::Malformed(WireError::Reserved), Some(id)));
+            return Err(reject(
+                RejectReason::Malformed(WireError::Reserved),
+                Some(id),
+            ));
         }
         let mac = p.mac1_to_peer.compute(&bytes[..MAC1_OFFSET]);
         bytes[MAC1_OFFSET..].copy_from_slice(&mac);
@@ -911,7 +988,14 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             generation,
             initiator_larger: !p.local_larger,
         };
-        let session = Session::new(&keys, Role::Responder, rank, local_index, msg.sender_index, now);
+        let session = Session::new(
+            &keys,
+            Role::Responder,
+            rank,
+            local_index,
+            msg.sender_index,
+            now,
+        );
         let i = p.slot_for_new(true);
         if p.current == Some(i) {
             p.current = None;
@@ -934,8 +1018,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         Ok(Received::Handshake { peer: id })
     }
 
-    fn handle_response<'b>(&mut self, now: Instant, datagram: &'b mut [u8]) -> Result<Received<'b>, RecvError> {
-        let msg = Response::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+    fn handle_response<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
+        let msg =
+            Response::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
         if !self.mac1_to_us.verify(&datagram[..MAC1_OFFSET], &msg.mac1) {
             return Err(reject(RejectReason::BadMac, None));
         }
@@ -946,7 +1035,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             .slots_mut()
             .get_mut(slot)
             .and_then(Option::as_mut)
-            .filter(|p| p.in_flight.as_ref().is_some_and(|f| f.sender_index == msg.receiver_index))
+            .filter(|p| {
+                p.in_flight
+                    .as_ref()
+                    .is_some_and(|f| f.sender_index == msg.receiver_index)
+            })
             .ok_or(reject(RejectReason::UnknownSession, None))?;
         let id = peer_id(slot);
         if !p.bucket.try_take(now, &c) {
@@ -958,7 +1051,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
         let keys = flight
             .noise
-            .read_response(&self.local, &msg.noise, &mut payload, &mut self.stats.dh_operations)
+            .read_response(
+                &self.local,
+                &msg.noise,
+                &mut payload,
+                &mut self.stats.dh_operations,
+            )
             .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
         let generation = u64_from(&payload[8..]);
         if u32_from(&payload) != msg.sender_index.0
@@ -973,7 +1071,14 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             generation,
             initiator_larger: p.local_larger,
         };
-        let session = Session::new(&keys, Role::Initiator, rank, msg.receiver_index, msg.sender_index, now);
+        let session = Session::new(
+            &keys,
+            Role::Initiator,
+            rank,
+            msg.receiver_index,
+            msg.sender_index,
+            now,
+        );
         let i = p.slot_for_new(false);
         if p.current == Some(i) {
             p.current = None;
@@ -1015,14 +1120,23 @@ fn best_proven(p: &Peer) -> Option<usize> {
     let mut best: Option<(usize, Rank)> = None;
     for (i, s) in p.sessions.iter().enumerate() {
         if let Some(s) = s
-            && s.proven && best.is_none_or(|(_, r)| s.rank > r) {
-                best = Some((i, s.rank));
-            }
+            && s.proven
+            && best.is_none_or(|(_, r)| s.rank > r)
+        {
+            best = Some((i, s.rank));
+        }
     }
     best.map(|(i, _)| i)
 }
 
-fn established(p: &mut Peer, id: PeerId, role: Role, latency: Duration, now: Instant, events: &mut EventQueue) {
+fn established(
+    p: &mut Peer,
+    id: PeerId,
+    role: Role,
+    latency: Duration,
+    now: Instant,
+    events: &mut EventQueue,
+) {
     p.want = None;
     p.in_flight = None;
     p.last_established_at = Some(now);
@@ -1052,9 +1166,16 @@ fn after_validation(
     events: &mut EventQueue,
 ) -> bool {
     p.probes_opened += 1;
-    let Some(s) = p.sessions[si].as_mut() else { return false };
-    let (proven_now, created_at, rank, remote_index, recv_next) =
-        (!s.proven, s.created_at, s.rank, s.remote_index, s.recv_next());
+    let Some(s) = p.sessions[si].as_mut() else {
+        return false;
+    };
+    let (proven_now, created_at, rank, remote_index, recv_next) = (
+        !s.proven,
+        s.created_at,
+        s.rank,
+        s.remote_index,
+        s.recv_next(),
+    );
     s.proven = true;
     let mut answer = false;
     if proven_now {
@@ -1067,21 +1188,23 @@ fn after_validation(
         }
     }
     if p.current == Some(si) {
-        if advanced
-            && let Some(s) = p.current() {
-                events.push(Event::EpochRotated {
-                    peer: id,
-                    direction: LinkDirection::Inbound,
-                    epoch: s.recv_epoch(),
-                });
-            }
+        if advanced && let Some(s) = p.current() {
+            events.push(Event::EpochRotated {
+                peer: id,
+                direction: LinkDirection::Inbound,
+                epoch: s.recv_epoch(),
+            });
+        }
         // The peer sends on the current session: older ones get their
         // grace window (§4.4).
         for (i, other) in p.sessions.iter_mut().enumerate() {
             if let Some(o) = other
-                && i != si && o.proven && o.grace_until.is_none() {
-                    o.grace_until = Some(now + c.epoch_grace());
-                }
+                && i != si
+                && o.proven
+                && o.grace_until.is_none()
+            {
+                o.grace_until = Some(now + c.epoch_grace());
+            }
         }
     }
     p.inbound_last = Some(now);
@@ -1096,20 +1219,23 @@ fn after_validation(
     p.ack_index = remote_index;
     p.ack_counter = recv_next;
     if hdr.ack_counter != 0
-        && let Some(ai) = p.find_session(hdr.ack_index) {
-            let acked = p.sessions[ai].as_mut().is_some_and(|s| s.acknowledge(hdr.ack_counter));
-            if acked {
-                p.outbound_last = Some(now);
-                if !p.outbound_fresh {
-                    p.outbound_fresh = true;
-                    events.push(Event::HealthChanged {
-                        peer: id,
-                        direction: LinkDirection::Outbound,
-                        fresh: true,
-                    });
-                }
+        && let Some(ai) = p.find_session(hdr.ack_index)
+    {
+        let acked = p.sessions[ai]
+            .as_mut()
+            .is_some_and(|s| s.acknowledge(hdr.ack_counter));
+        if acked {
+            p.outbound_last = Some(now);
+            if !p.outbound_fresh {
+                p.outbound_fresh = true;
+                events.push(Event::HealthChanged {
+                    peer: id,
+                    direction: LinkDirection::Outbound,
+                    fresh: true,
+                });
             }
         }
+    }
     answer
 }
 

@@ -26,17 +26,19 @@ pub mod noise;
 mod peer;
 pub mod replay;
 mod schedule;
+mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
-mod session;
 mod table;
 mod time;
 pub mod wire;
 
 pub use aead::TAG_LEN;
+#[cfg(feature = "alloc")]
+pub use bytes_ext::ReceivedBytes;
 pub use config::{Config, ConfigBuilder, ConfigError, ConfigValue};
 pub use endpoint::{
-    AddPeerError, Endpoint, EndpointStats, MAX_BODY_LEN, MAX_PEERS, RecvError, Received, SealError,
+    AddPeerError, Endpoint, EndpointStats, MAX_BODY_LEN, MAX_PEERS, Received, RecvError, SealError,
     Transmit, TransmitKind,
 };
 pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};
@@ -45,9 +47,9 @@ pub use keys::{KeyId, PublicKey, StaticKeypair, SymmetricKey};
 pub use peer::{Freshness, HandshakeState, Peer, PeerStatus, RejectCounters, RejectReason};
 pub use session::{COUNTER_LIMIT, Role};
 pub use table::{PeerTable, fixed_table};
+pub use time::Instant;
 #[cfg(feature = "std")]
 pub use time::StdClock;
-pub use time::Instant;
 pub use wire::{BufferTooSmall, PROBE_OVERHEAD, ProbeKind};
 
 /// The randomness of the `std` feature: the operating system's generator.

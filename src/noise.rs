@@ -61,7 +61,9 @@ impl core::error::Error for NoiseError {}
 /// Writes the prologue that binds the protocol version and the deployment
 /// identifier: `"probekey" || version || len(id) || id`.
 pub fn prologue(version: u8, deployment_id: &[u8], out: &mut [u8; MAX_PROLOGUE_LEN]) -> usize {
-    let id_len = deployment_id.len().min(crate::config::MAX_DEPLOYMENT_ID_LEN);
+    let id_len = deployment_id
+        .len()
+        .min(crate::config::MAX_DEPLOYMENT_ID_LEN);
     out[..8].copy_from_slice(b"probekey");
     out[8] = version;
     out[9] = u8::try_from(id_len).unwrap_or(0);
@@ -174,8 +176,7 @@ impl SymmetricState {
 
     /// DecryptAndHash into `out` (which must be ciphertext length - 16).
     fn decrypt_and_hash(&mut self, ciphertext: &[u8], out: &mut [u8]) -> Result<(), NoiseError> {
-        if !self.has_key || ciphertext.len() < TAG_LEN || out.len() != ciphertext.len() - TAG_LEN
-        {
+        if !self.has_key || ciphertext.len() < TAG_LEN || out.len() != ciphertext.len() - TAG_LEN {
             return Err(NoiseError::Length);
         }
         let split = ciphertext.len() - TAG_LEN;
@@ -449,20 +450,44 @@ mod tests {
         StaticKeypair::from_secret_bytes([b; 32])
     }
 
-    fn handshake(prologue_i: &[u8], prologue_r: &[u8]) -> Result<(TransportKeys, TransportKeys), NoiseError> {
+    fn handshake(
+        prologue_i: &[u8],
+        prologue_r: &[u8],
+    ) -> Result<(TransportKeys, TransportKeys), NoiseError> {
         let (i, r) = (kp(1), kp(2));
         let ss_i = StaticDh::new(&i, &r.public())?;
         let ss_r = StaticDh::new(&r, &i.public())?;
         let mut dh_ops = 0;
         let mut m1 = [0u8; message_len(4)];
         let init = Initiator::write_initiation(
-            prologue_i, &i, &r.public(), &ss_i, StaticSecret::from([3; 32]), b"ping", &mut m1, &mut dh_ops,
+            prologue_i,
+            &i,
+            &r.public(),
+            &ss_i,
+            StaticSecret::from([3; 32]),
+            b"ping",
+            &mut m1,
+            &mut dh_ops,
         )?;
         let mut p1 = [0u8; 4];
-        let resp = Responder::read_initiation(prologue_r, &r, &i.public(), &ss_r, &m1, &mut p1, &mut dh_ops)?;
+        let resp = Responder::read_initiation(
+            prologue_r,
+            &r,
+            &i.public(),
+            &ss_r,
+            &m1,
+            &mut p1,
+            &mut dh_ops,
+        )?;
         assert_eq!(&p1, b"ping");
         let mut m2 = [0u8; message_len(4)];
-        let keys_r = resp.write_response(&i.public(), StaticSecret::from([4; 32]), b"pong", &mut m2, &mut dh_ops)?;
+        let keys_r = resp.write_response(
+            &i.public(),
+            StaticSecret::from([4; 32]),
+            b"pong",
+            &mut m2,
+            &mut dh_ops,
+        )?;
         let mut p2 = [0u8; 4];
         let keys_i = init.read_response(&i, &m2, &mut p2, &mut dh_ops)?;
         assert_eq!(&p2, b"pong");
@@ -476,7 +501,8 @@ mod tests {
         assert_eq!(a.handshake_hash(), b.handshake_hash());
         let mut msg = *b"hello";
         let tag = a.encrypt_transport(Direction::InitiatorToResponder, 0, &mut msg);
-        b.decrypt_transport(Direction::InitiatorToResponder, 0, &mut msg, &tag).unwrap();
+        b.decrypt_transport(Direction::InitiatorToResponder, 0, &mut msg, &tag)
+            .unwrap();
         assert_eq!(&msg, b"hello");
         assert_ne!(
             a.key(Direction::InitiatorToResponder),
@@ -486,7 +512,10 @@ mod tests {
 
     #[test]
     fn different_prologues_never_agree() {
-        assert_eq!(handshake(b"prod", b"staging").err(), Some(NoiseError::Decrypt));
+        assert_eq!(
+            handshake(b"prod", b"staging").err(),
+            Some(NoiseError::Decrypt)
+        );
     }
 
     #[test]

@@ -212,7 +212,10 @@ impl TokenBucket {
         let add = crate::time::duration_nanos(elapsed) / interval;
         if add > 0 {
             let add32 = u32::try_from(add).unwrap_or(u32::MAX);
-            self.tokens = self.tokens.saturating_add(add32).min(config.handshake_rate_burst());
+            self.tokens = self
+                .tokens
+                .saturating_add(add32)
+                .min(config.handshake_rate_burst());
             self.refilled_at = self
                 .refilled_at
                 .saturating_add(Duration::from_nanos(add.saturating_mul(interval)));
@@ -284,7 +287,10 @@ impl Peer {
 
     pub(crate) fn index_in_use(&self, index: SessionIndex) -> bool {
         self.find_session(index).is_some()
-            || self.in_flight.as_ref().is_some_and(|f| f.sender_index == index)
+            || self
+                .in_flight
+                .as_ref()
+                .is_some_and(|f| f.sender_index == index)
     }
 
     /// The slot a new session goes to: for a pending (unproven) session the
@@ -292,9 +298,13 @@ impl Peer {
     /// lowest-ranked session that is not current (§4.4).
     pub(crate) fn slot_for_new(&self, pending: bool) -> usize {
         if pending
-            && let Some(i) = self.sessions.iter().position(|s| s.as_ref().is_some_and(|s| !s.proven)) {
-                return i;
-            }
+            && let Some(i) = self
+                .sessions
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| !s.proven))
+        {
+            return i;
+        }
         if let Some(i) = self.sessions.iter().position(Option::is_none) {
             return i;
         }
@@ -305,10 +315,11 @@ impl Peer {
                 continue;
             }
             if let Some(s) = s
-                && lowest.is_none_or(|r| s.rank < r) {
-                    lowest = Some(s.rank);
-                    victim = Some(i);
-                }
+                && lowest.is_none_or(|r| s.rank < r)
+            {
+                lowest = Some(s.rank);
+                victim = Some(i);
+            }
         }
         victim.unwrap_or(0)
     }

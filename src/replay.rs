@@ -96,7 +96,10 @@ impl ReplayWindow {
 
     fn position(counter: u64) -> (usize, u64) {
         let in_ring = counter % RING_BITS;
-        (Self::word_index(in_ring / WORD_BITS), 1u64 << (in_ring % WORD_BITS))
+        (
+            Self::word_index(in_ring / WORD_BITS),
+            1u64 << (in_ring % WORD_BITS),
+        )
     }
 }
 

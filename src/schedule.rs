@@ -23,9 +23,10 @@ fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
     let mut out = [0u8; 32];
     // A 32-byte PRK and a 32-byte output are always within HKDF's limits.
     if let Ok(hk) = Hkdf::<Sha256>::from_prk(prk.as_bytes())
-        && hk.expand(info, &mut out).is_err() {
-            out = [0; 32];
-        }
+        && hk.expand(info, &mut out).is_err()
+    {
+        out = [0; 32];
+    }
     let key = SymmetricKey::from_bytes(out);
     out.zeroize();
     key
@@ -33,7 +34,10 @@ fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
 
 /// One step of the chain: the epoch key of `chain`, and the next chain key.
 pub(crate) fn step(chain: &SymmetricKey) -> (SymmetricKey, SymmetricKey) {
-    (expand(chain, LABEL_EPOCH_KEY), expand(chain, LABEL_EPOCH_CHAIN))
+    (
+        expand(chain, LABEL_EPOCH_KEY),
+        expand(chain, LABEL_EPOCH_CHAIN),
+    )
 }
 
 /// The sending half: the current epoch's key and the next chain key.
@@ -91,7 +95,6 @@ impl SendSchedule {
         self.started_at = now;
         self.start_counter = counter;
     }
-
 }
 
 /// Which key of the receive window opened a probe.
@@ -130,7 +133,11 @@ impl RecvSchedule {
     }
 
     /// The key for a probe of `epoch`, if it is inside the window at `now`.
-    pub(crate) fn key_for(&self, epoch: Epoch, now: Instant) -> Option<(WindowSlot, &SymmetricKey)> {
+    pub(crate) fn key_for(
+        &self,
+        epoch: Epoch,
+        now: Instant,
+    ) -> Option<(WindowSlot, &SymmetricKey)> {
         let e = self.epoch.0;
         if epoch.0 == e {
             Some((WindowSlot::Current, &self.current))
@@ -151,7 +158,10 @@ impl RecvSchedule {
     /// until `now + grace`.
     pub(crate) fn advance(&mut self, now: Instant, grace: Duration) {
         let (after_next, chain) = step(&self.chain);
-        let old_current = core::mem::replace(&mut self.current, core::mem::replace(&mut self.next, after_next));
+        let old_current = core::mem::replace(
+            &mut self.current,
+            core::mem::replace(&mut self.next, after_next),
+        );
         self.chain = chain;
         // Replacing drops (and so zeroizes) the old previous key.
         self.previous = Some((old_current, now + grace));
@@ -227,12 +237,18 @@ mod tests {
         rx.advance(t0, grace);
         rx.advance(t0, grace);
         assert_eq!(rx.epoch(), Epoch(2));
-        assert_eq!(rx.key_for(Epoch(1), t0).map(|s| s.0), Some(WindowSlot::Previous));
+        assert_eq!(
+            rx.key_for(Epoch(1), t0).map(|s| s.0),
+            Some(WindowSlot::Previous)
+        );
         assert!(rx.key_for(Epoch(0), t0).is_none(), "e-2 is gone");
         assert!(rx.key_for(Epoch(4), t0).is_none(), "e+2 is refused");
         // The previous key lives exactly for the grace window.
         let end = t0 + grace;
-        assert!(rx.key_for(Epoch(1), Instant::from_nanos(end.as_nanos() - 1)).is_some());
+        assert!(
+            rx.key_for(Epoch(1), Instant::from_nanos(end.as_nanos() - 1))
+                .is_some()
+        );
         assert!(rx.key_for(Epoch(1), end).is_none());
         assert_eq!(rx.next_deadline(), Some(end));
         rx.expire(end);
@@ -245,10 +261,16 @@ mod tests {
         let after = Duration::from_secs(60);
         let tx = SendSchedule::new(&split(), Instant::ZERO);
         let late = Instant::from_secs(61);
-        assert!(!tx.rotation_due(late, 5, 0, after, 1000), "peer acknowledged nothing");
+        assert!(
+            !tx.rotation_due(late, 5, 0, after, 1000),
+            "peer acknowledged nothing"
+        );
         assert!(tx.rotation_due(late, 5, 1, after, 1000));
         assert!(!tx.rotation_due(Instant::from_secs(59), 5, 5, after, 1000));
-        assert!(tx.rotation_due(Instant::from_secs(1), 1000, 5, after, 1000), "by count");
+        assert!(
+            tx.rotation_due(Instant::from_secs(1), 1000, 5, after, 1000),
+            "by count"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind};
 
 /// A sender refuses to use counters at or above this, and a receiver refuses
 /// them, so a counter never wraps under one key (`docs/PROTOCOL.md` §5.1).
-/// A new handshake starts well before ([`REKEY_AFTER_COUNTER`]).
+/// A new handshake starts well before, at 2^64 - 2^32.
 pub const COUNTER_LIMIT: u64 = u64::MAX - (1 << 16);
 /// A new handshake is wanted once a session's counter reaches this.
 pub const REKEY_AFTER_COUNTER: u64 = u64::MAX - (1 << 32);
@@ -74,8 +74,14 @@ impl Session {
         now: Instant,
     ) -> Self {
         let (send_dir, recv_dir) = match role {
-            Role::Initiator => (Direction::InitiatorToResponder, Direction::ResponderToInitiator),
-            Role::Responder => (Direction::ResponderToInitiator, Direction::InitiatorToResponder),
+            Role::Initiator => (
+                Direction::InitiatorToResponder,
+                Direction::ResponderToInitiator,
+            ),
+            Role::Responder => (
+                Direction::ResponderToInitiator,
+                Direction::InitiatorToResponder,
+            ),
         };
         Session {
             local_index,
@@ -94,14 +100,31 @@ impl Session {
     }
 
     /// Whether the session may still validate probes at `now`.
-    pub(crate) fn alive(&self, now: Instant, reject_after: Duration, pending_max_age: Duration) -> bool {
-        let limit = if self.proven { reject_after } else { pending_max_age };
+    pub(crate) fn alive(
+        &self,
+        now: Instant,
+        reject_after: Duration,
+        pending_max_age: Duration,
+    ) -> bool {
+        let limit = if self.proven {
+            reject_after
+        } else {
+            pending_max_age
+        };
         now < self.created_at + limit && self.grace_until.is_none_or(|g| now < g)
     }
 
     /// When this session dies or its previous epoch key is erased.
-    pub(crate) fn next_deadline(&self, reject_after: Duration, pending_max_age: Duration) -> Instant {
-        let limit = if self.proven { reject_after } else { pending_max_age };
+    pub(crate) fn next_deadline(
+        &self,
+        reject_after: Duration,
+        pending_max_age: Duration,
+    ) -> Instant {
+        let limit = if self.proven {
+            reject_after
+        } else {
+            pending_max_age
+        };
         let mut d = self.created_at + limit;
         if let Some(g) = self.grace_until {
             d = d.min(g);
@@ -147,7 +170,10 @@ impl Session {
         tag: &[u8; TAG_LEN],
         grace: Duration,
     ) -> Result<bool, OpenError> {
-        let (slot, key) = self.recv.key_for(epoch, now).ok_or(OpenError::EpochOutsideWindow)?;
+        let (slot, key) = self
+            .recv
+            .key_for(epoch, now)
+            .ok_or(OpenError::EpochOutsideWindow)?;
         self.replay.check(counter).map_err(|_| OpenError::Replay)?;
         aead::open(key, counter, ad, body, tag).map_err(|()| OpenError::BadTag)?;
         self.replay.commit(counter);
@@ -169,11 +195,19 @@ impl Session {
     }
 
     /// Rotates the send epoch if due (§5.3). Returns the new epoch if it did.
-    pub(crate) fn maybe_rotate(&mut self, now: Instant, after_time: Duration, after_packets: u64) -> Option<Epoch> {
-        if self
-            .send
-            .rotation_due(now, self.send_counter, self.peer_acked, after_time, after_packets)
-        {
+    pub(crate) fn maybe_rotate(
+        &mut self,
+        now: Instant,
+        after_time: Duration,
+        after_packets: u64,
+    ) -> Option<Epoch> {
+        if self.send.rotation_due(
+            now,
+            self.send_counter,
+            self.peer_acked,
+            after_time,
+            after_packets,
+        ) {
             self.send.rotate(now, self.send_counter);
             return Some(self.send.epoch());
         }

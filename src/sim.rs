@@ -8,9 +8,9 @@
 //! forged or replayed probe is ever accepted.
 
 use core::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use core::time::Duration;
 use std::boxed::Box;
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
 use std::vec::Vec;
 
 use chacha20::ChaCha20Rng;
@@ -415,7 +415,11 @@ impl Sim {
     /// Whether `at` reports both directions of its link with `peer` fresh.
     pub fn link_fresh(&self, at: usize, peer: usize) -> (bool, bool) {
         let node = &self.nodes[at];
-        match node.peer_of.get(&peer).and_then(|&id| node.endpoint.peer_status(id, self.now)) {
+        match node
+            .peer_of
+            .get(&peer)
+            .and_then(|&id| node.endpoint.peer_status(id, self.now))
+        {
             Some(s) => (s.inbound.fresh, s.outbound.fresh),
             None => (false, false),
         }
@@ -443,7 +447,11 @@ impl Sim {
 
     /// Runs until `pred` holds (checked after every step) or `deadline`;
     /// returns the time it first held.
-    pub fn run_until_true(&mut self, deadline: Instant, mut pred: impl FnMut(&Sim) -> bool) -> Option<Instant> {
+    pub fn run_until_true(
+        &mut self,
+        deadline: Instant,
+        mut pred: impl FnMut(&Sim) -> bool,
+    ) -> Option<Instant> {
         if pred(self) {
             return Some(self.now);
         }
@@ -503,7 +511,11 @@ impl Sim {
         }
         // Timers.
         for i in 0..self.nodes.len() {
-            if self.nodes[i].endpoint.poll_timeout().is_some_and(|d| d <= t) {
+            if self.nodes[i]
+                .endpoint
+                .poll_timeout()
+                .is_some_and(|d| d <= t)
+            {
                 self.nodes[i].endpoint.handle_timeout(t);
                 self.drain(i);
             }
@@ -535,7 +547,9 @@ impl Sim {
 
     fn send_probe(&mut self, from: usize, to: usize, kind: ProbeKind) {
         let node = &mut self.nodes[from];
-        let Some(&peer) = node.peer_of.get(&to) else { return };
+        let Some(&peer) = node.peer_of.get(&to) else {
+            return;
+        };
         node.seq += 1;
         // The sequence number carries the restart count so it never repeats.
         let seq = node.seq | (node.restarts << 48);
@@ -555,19 +569,34 @@ impl Sim {
         let mut echo = None;
         if let Ok(Received::Keepalive { peer }) = result {
             let claimed = node.node_of.get(&peer).copied().unwrap_or(usize::MAX);
-            self.logs.entry((claimed, to)).or_default().validated.push(now);
+            self.logs
+                .entry((claimed, to))
+                .or_default()
+                .validated
+                .push(now);
         }
         if let Ok(Received::Probe { peer, kind, body }) = result {
             let claimed = node.node_of.get(&peer).copied().unwrap_or(usize::MAX);
             match parse_body(body) {
                 Some((f, t, seq)) if f == claimed as u64 && t == to as u64 => {
                     if !self.accepted.insert((claimed, to, seq)) {
-                        self.violations.push(Violation::Replayed { at: to, from: claimed, seq });
+                        self.violations.push(Violation::Replayed {
+                            at: to,
+                            from: claimed,
+                            seq,
+                        });
                     }
                 }
-                _ => self.violations.push(Violation::Forged { at: to, claimed_from: claimed }),
+                _ => self.violations.push(Violation::Forged {
+                    at: to,
+                    claimed_from: claimed,
+                }),
             }
-            self.logs.entry((claimed, to)).or_default().validated.push(now);
+            self.logs
+                .entry((claimed, to))
+                .or_default()
+                .validated
+                .push(now);
             if kind == ProbeKind::Probe {
                 echo = Some(claimed);
             }
@@ -585,7 +614,9 @@ impl Sim {
             let node = &mut self.nodes[i];
             match node.endpoint.poll_transmit(self.now, &mut buf) {
                 Ok(Some(tx)) => {
-                    let Some(&to) = node.node_of.get(&tx.peer) else { continue };
+                    let Some(&to) = node.node_of.get(&tx.peer) else {
+                        continue;
+                    };
                     let bytes = buf[..tx.len].to_vec();
                     self.send(i, to, bytes);
                 }
@@ -643,7 +674,11 @@ impl Sim {
                 }
                 Fault::Delay { extra, jitter, .. } => {
                     let j = crate::time::duration_nanos(jitter);
-                    let r = if j == 0 { 0 } else { self.net_rng.next_u64() % j };
+                    let r = if j == 0 {
+                        0
+                    } else {
+                        self.net_rng.next_u64() % j
+                    };
                     delay += extra + Duration::from_nanos(r);
                 }
                 Fault::Restart { .. } => {}
@@ -653,7 +688,13 @@ impl Sim {
             self.packet_seq += 1;
             let id = self.packet_seq;
             let at = now + delay + Duration::from_micros(c as u64);
-            self.packets.insert(id, InFlight { to, bytes: bytes.clone() });
+            self.packets.insert(
+                id,
+                InFlight {
+                    to,
+                    bytes: bytes.clone(),
+                },
+            );
             self.queue.push(Reverse((at, self.packet_seq, id)));
         }
     }
@@ -671,7 +712,12 @@ impl Sim {
 
     /// The first time at or after `since` when `to` validated a probe from
     /// `from`.
-    pub fn first_validation_after(&self, from: usize, to: usize, since: Instant) -> Option<Instant> {
+    pub fn first_validation_after(
+        &self,
+        from: usize,
+        to: usize,
+        since: Instant,
+    ) -> Option<Instant> {
         self.logs
             .get(&(from, to))
             .and_then(|l| l.validated.iter().copied().find(|&t| t >= since))
@@ -686,7 +732,11 @@ impl Sim {
     pub fn health_changes(&self, node: usize, direction: LinkDirection) -> Vec<(Instant, bool)> {
         self.events_at(node)
             .filter_map(|(t, _, e)| match e {
-                Event::HealthChanged { direction: d, fresh, .. } if *d == direction => Some((*t, *fresh)),
+                Event::HealthChanged {
+                    direction: d,
+                    fresh,
+                    ..
+                } if *d == direction => Some((*t, *fresh)),
                 _ => None,
             })
             .collect()

@@ -70,7 +70,10 @@ impl fmt::Display for WireError {
             WireError::BadLength {
                 message_type,
                 actual,
-            } => write!(f, "message type {message_type} cannot be {actual} bytes long"),
+            } => write!(
+                f,
+                "message type {message_type} cannot be {actual} bytes long"
+            ),
             WireError::Reserved => f.write_str("reserved bits set"),
         }
     }
@@ -325,7 +328,8 @@ fn check_header(bytes: &[u8], expected_type: u8) -> Result<(), WireError> {
 }
 
 fn sized(out: &mut [u8], len: usize) -> Result<&mut [u8], BufferTooSmall> {
-    out.get_mut(..len).ok_or(BufferTooSmall { required_size: len })
+    out.get_mut(..len)
+        .ok_or(BufferTooSmall { required_size: len })
 }
 
 /// Any datagram of the protocol, parsed.
@@ -426,16 +430,25 @@ mod tests {
         assert_eq!(Message::parse(&[]), Err(WireError::Truncated));
         assert_eq!(Message::parse(&[TYPE_PROBE]), Err(WireError::Truncated));
         assert_eq!(Message::parse(&[9, 1, 0]), Err(WireError::UnknownType(9)));
-        assert_eq!(Message::parse(&[TYPE_PROBE, 2]), Err(WireError::UnsupportedVersion(2)));
+        assert_eq!(
+            Message::parse(&[TYPE_PROBE, 2]),
+            Err(WireError::UnsupportedVersion(2))
+        );
         let mut init = [0u8; INITIATION_LEN + 1];
         init[..2].copy_from_slice(&[TYPE_INITIATION, VERSION]);
         assert_eq!(
             Message::parse(&init),
-            Err(WireError::BadLength { message_type: TYPE_INITIATION, actual: 93 })
+            Err(WireError::BadLength {
+                message_type: TYPE_INITIATION,
+                actual: 93
+            })
         );
         assert_eq!(
             Message::parse(&init[..91]),
-            Err(WireError::BadLength { message_type: TYPE_INITIATION, actual: 91 })
+            Err(WireError::BadLength {
+                message_type: TYPE_INITIATION,
+                actual: 91
+            })
         );
         init[2] = 1;
         assert_eq!(Message::parse(&init[..92]), Err(WireError::Reserved));
@@ -443,7 +456,10 @@ mod tests {
         probe[..2].copy_from_slice(&[TYPE_PROBE, VERSION]);
         assert_eq!(
             Message::parse(&probe[..PROBE_OVERHEAD - 1]),
-            Err(WireError::BadLength { message_type: TYPE_PROBE, actual: 47 })
+            Err(WireError::BadLength {
+                message_type: TYPE_PROBE,
+                actual: 47
+            })
         );
         probe[2] = 3;
         assert_eq!(Message::parse(&probe), Err(WireError::Reserved));
@@ -469,6 +485,9 @@ mod tests {
         assert_eq!(out[8..12], [5, 6, 7, 8]);
         assert_eq!(out[12..20], [9, 10, 11, 12, 13, 14, 15, 16]);
         assert_eq!(out[20..24], [0x11, 0x12, 0x13, 0x14]);
-        assert_eq!(out[24..32], [0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C]);
+        assert_eq!(
+            out[24..32],
+            [0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C]
+        );
     }
 }

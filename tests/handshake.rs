@@ -43,7 +43,9 @@ fn two_nodes_establish_and_probe_both_ways() {
     assert!(roles.contains(&Role::Initiator));
     for n in 0..2 {
         assert_eq!(
-            sim.health_changes(n, LinkDirection::Inbound).first().map(|c| c.1),
+            sim.health_changes(n, LinkDirection::Inbound)
+                .first()
+                .map(|c| c.1),
             Some(true)
         );
     }

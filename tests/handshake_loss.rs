@@ -5,9 +5,9 @@
 
 mod common;
 
+use core::time::Duration;
 use std::cell::Cell;
 use std::rc::Rc;
-use core::time::Duration;
 
 use common::*;
 use probekey::sim::Verdict;
@@ -32,7 +32,10 @@ fn run(k: u32, lost: impl Fn(&probekey::sim::Datagram) -> bool + 'static) -> (Du
     let t = settle(&mut sim, Duration::from_secs(30));
     assert_eq!(left.get(), 0, "the filter saw all {k} messages");
     assert!(sim.violations.is_empty());
-    (t - probekey::Instant::ZERO, sim.node(1).endpoint.stats().dh_operations)
+    (
+        t - probekey::Instant::ZERO,
+        sim.node(1).endpoint.stats().dh_operations,
+    )
 }
 
 /// Retries happen at 0.5 s, 1.5 s, 3.5 s (doubling, jitter only shortens).
@@ -48,7 +51,10 @@ fn lost_initiations_complete_at_the_next_retries() {
         let (t, _) = run(k, |d| d.from == 0 && message_type(d) == INITIATION);
         let bound = retry_time(k) + Duration::from_millis(400);
         assert!(t <= bound, "{k} lost: fresh at {t:?} > {bound:?}");
-        assert!(t > retry_time(k) * 8 / 10, "{k} lost: fresh at {t:?}, too early");
+        assert!(
+            t > retry_time(k) * 8 / 10,
+            "{k} lost: fresh at {t:?}, too early"
+        );
     }
 }
 

@@ -34,8 +34,18 @@ fn one_hour_loss_burst_then_recovery_within_the_bound() {
     let took = assert_recovers(&mut sim, end);
     assert!(took < secs(3), "{took:?}");
     for n in [0, 1] {
-        assert_eq!(sim.health_changes(n, LinkDirection::Inbound).last().map(|c| c.1), Some(true));
-        assert_eq!(sim.health_changes(n, LinkDirection::Outbound).last().map(|c| c.1), Some(true));
+        assert_eq!(
+            sim.health_changes(n, LinkDirection::Inbound)
+                .last()
+                .map(|c| c.1),
+            Some(true)
+        );
+        assert_eq!(
+            sim.health_changes(n, LinkDirection::Outbound)
+                .last()
+                .map(|c| c.1),
+            Some(true)
+        );
     }
 }
 
@@ -47,7 +57,11 @@ fn one_way_loss_is_reported_per_direction_and_recovers() {
     sim.add_fault(FaultWindow {
         start: at(secs(10)),
         end: at(secs(610)),
-        fault: probekey::sim::Fault::Loss { from: 0, to: 1, rate: 1.0 },
+        fault: probekey::sim::Fault::Loss {
+            from: 0,
+            to: 1,
+            rate: 1.0,
+        },
     });
     sim.run_until(at(secs(300)));
     // Node 0 still hears node 1 but is told it is not heard; node 1 hears

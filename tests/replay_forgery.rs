@@ -55,7 +55,10 @@ fn replays_during_an_outage_move_no_freshness_and_displace_nothing() {
     }
     for n in [0, 1] {
         let after = status(&sim, n, 1 - n);
-        assert_eq!(after.inbound.last, before[n].inbound.last, "replays moved inbound freshness");
+        assert_eq!(
+            after.inbound.last, before[n].inbound.last,
+            "replays moved inbound freshness"
+        );
         assert_eq!(after.outbound.last, before[n].outbound.last);
         assert!(!after.inbound.fresh && !after.outbound.fresh);
         assert!(after.rejected.replay > 0);
@@ -90,7 +93,10 @@ fn replays_while_healthy_keep_the_session_working() {
         .iter()
         .filter(|(_, _, e)| matches!(e, probekey::Event::SessionEstablished { .. }))
         .count();
-    assert_eq!(established_before, established_after, "a replay established a session");
+    assert_eq!(
+        established_before, established_after,
+        "a replay established a session"
+    );
 }
 
 /// Flips every bit of `datagram` in turn, hands each to node `to`, and
@@ -127,7 +133,11 @@ fn flip_every_bit(
         assert!(allowed(bit / 8, err.reason), "bit {bit}: {:?}", err.reason);
         let after = status_at(sim, to, from, now);
         if err.peer.is_some() {
-            assert_eq!(after.rejected.total(), total_before + 1, "bit {bit} counted once");
+            assert_eq!(
+                after.rejected.total(),
+                total_before + 1,
+                "bit {bit} counted once"
+            );
         }
         assert_eq!(without_counters(after), before, "bit {bit} changed state");
     }
@@ -176,20 +186,41 @@ fn every_bit_of_a_probe_flipped_is_refused_for_the_right_reason() {
         let pid = sim.node(0).peer_id(1).unwrap();
         let mut out = vec![0u8; probe.len()];
         let body = vec![7u8; probe.len() - probekey::PROBE_OVERHEAD];
-        let kind = if probe[2] == 0 { probekey::ProbeKind::Probe } else { probekey::ProbeKind::Echo };
-        let n = sim.node_mut(0).endpoint.seal(now, pid, kind, &body, &mut out).unwrap();
+        let kind = if probe[2] == 0 {
+            probekey::ProbeKind::Probe
+        } else {
+            probekey::ProbeKind::Echo
+        };
+        let n = sim
+            .node_mut(0)
+            .endpoint
+            .seal(now, pid, kind, &body, &mut out)
+            .unwrap();
         out.truncate(n);
-        flip_every_bit(&mut sim, 1, &out, now, Duration::ZERO, |byte, r| match byte {
-            0 | 1 | 3 => matches!(r, Malformed(_)),
-            2 => matches!(r, Malformed(_) | BadTag),
-            4..=7 => matches!(r, UnknownSession | BadTag),
-            8..=11 => matches!(r, EpochOutsideWindow | BadTag),
-            12..=19 => matches!(r, Replay | BadTag),
-            _ => r == BadTag,
-        }, None);
+        flip_every_bit(
+            &mut sim,
+            1,
+            &out,
+            now,
+            Duration::ZERO,
+            |byte, r| match byte {
+                0 | 1 | 3 => matches!(r, Malformed(_)),
+                2 => matches!(r, Malformed(_) | BadTag),
+                4..=7 => matches!(r, UnknownSession | BadTag),
+                8..=11 => matches!(r, EpochOutsideWindow | BadTag),
+                12..=19 => matches!(r, Replay | BadTag),
+                _ => r == BadTag,
+            },
+            None,
+        );
         // The untouched probe still opens: nothing was consumed.
         let mut good = out.clone();
-        assert!(sim.node_mut(1).endpoint.handle_datagram(now, &mut good).is_ok());
+        assert!(
+            sim.node_mut(1)
+                .endpoint
+                .handle_datagram(now, &mut good)
+                .is_ok()
+        );
     }
 }
 
@@ -201,11 +232,24 @@ fn fresh_handshake(sim: &mut Sim) -> (Vec<u8>, Vec<u8>) {
     let p1 = sim.node(0).peer_id(1).unwrap();
     assert!(sim.node_mut(0).endpoint.initiate_handshake(now, p1));
     let mut buf = [0u8; 256];
-    let tx = sim.node_mut(0).endpoint.poll_transmit(now, &mut buf).unwrap().unwrap();
+    let tx = sim
+        .node_mut(0)
+        .endpoint
+        .poll_transmit(now, &mut buf)
+        .unwrap()
+        .unwrap();
     let init = buf[..tx.len].to_vec();
     let mut copy = init.clone();
-    sim.node_mut(1).endpoint.handle_datagram(now, &mut copy).unwrap();
-    let tx = sim.node_mut(1).endpoint.poll_transmit(now, &mut buf).unwrap().unwrap();
+    sim.node_mut(1)
+        .endpoint
+        .handle_datagram(now, &mut copy)
+        .unwrap();
+    let tx = sim
+        .node_mut(1)
+        .endpoint
+        .poll_transmit(now, &mut buf)
+        .unwrap()
+        .unwrap();
     (init, buf[..tx.len].to_vec())
 }
 
@@ -230,19 +274,35 @@ fn every_bit_of_handshake_messages_flipped_is_refused() {
     let pk1 = sim.node(1).keypair().public();
     let pk0 = sim.node(0).keypair().public();
     let interval = sim.config().config.handshake_rate_interval();
-    flip_every_bit(&mut sim, 0, &resp, now, interval, |byte, r| match byte {
-        0 => matches!(r, Malformed(_) | UnknownSession),
-        1..=3 => matches!(r, Malformed(_)),
-        8..=11 => r == UnknownSession,
-        _ => r == BadTag,
-    }, Some((&pk0, 76)));
+    flip_every_bit(
+        &mut sim,
+        0,
+        &resp,
+        now,
+        interval,
+        |byte, r| match byte {
+            0 => matches!(r, Malformed(_) | UnknownSession),
+            1..=3 => matches!(r, Malformed(_)),
+            8..=11 => r == UnknownSession,
+            _ => r == BadTag,
+        },
+        Some((&pk0, 76)),
+    );
     let later = now + interval * (resp.len() as u32 * 8 + 1);
-    flip_every_bit(&mut sim, 1, &init, later, interval, |byte, r| match byte {
-        0 => matches!(r, Malformed(_) | UnknownSession),
-        1..=3 => matches!(r, Malformed(_)),
-        8..=15 => r == UnknownPeer,
-        _ => r == BadTag,
-    }, Some((&pk1, 76)));
+    flip_every_bit(
+        &mut sim,
+        1,
+        &init,
+        later,
+        interval,
+        |byte, r| match byte {
+            0 => matches!(r, Malformed(_) | UnknownSession),
+            1..=3 => matches!(r, Malformed(_)),
+            8..=15 => r == UnknownPeer,
+            _ => r == BadTag,
+        },
+        Some((&pk1, 76)),
+    );
     // The untouched messages still work: the response completes the
     // handshake it answers.
     let mut good = resp.clone();
@@ -264,7 +324,12 @@ fn forged_datagrams_of_every_type_are_refused_before_cryptography() {
     p[..2].copy_from_slice(&[3, 1]);
     junk.push(p);
     for mut j in junk {
-        assert!(sim.node_mut(1).endpoint.handle_datagram(now, &mut j).is_err());
+        assert!(
+            sim.node_mut(1)
+                .endpoint
+                .handle_datagram(now, &mut j)
+                .is_err()
+        );
     }
     assert_eq!(sim.node(1).endpoint.stats().dh_operations, dh_before);
     assert_eq!(sim.node(1).endpoint.stats().probes_opened, opened_before);

@@ -38,7 +38,9 @@ fn restart_of_either_side_at_every_point() {
             sim.run_until(deadline + one_way + Duration::from_millis(2));
             let heard = sim
                 .first_validation_after(restarted, other, t)
-                .unwrap_or_else(|| panic!("node {restarted} restarted at {ms} ms: never validated"));
+                .unwrap_or_else(|| {
+                    panic!("node {restarted} restarted at {ms} ms: never validated")
+                });
             assert!(
                 heard <= deadline,
                 "node {restarted} restarted at {ms} ms: validated at {heard:?}, deadline {deadline:?}"
@@ -47,7 +49,10 @@ fn restart_of_either_side_at_every_point() {
             let back = sim
                 .first_validation_after(other, restarted, t)
                 .unwrap_or_else(|| panic!("node {restarted} at {ms} ms: never validates its peer"));
-            assert!(back <= deadline + one_way + Duration::from_millis(1), "{back:?}");
+            assert!(
+                back <= deadline + one_way + Duration::from_millis(1),
+                "{back:?}"
+            );
             let bound = sim.config().config.recovery_bound(rtt);
             let fresh = settle(&mut sim, bound);
             assert!(fresh - t <= bound);

@@ -24,14 +24,26 @@ fn thousands_of_rotations_by_count_without_a_refusal() {
         let rotations = sim
             .events_at(n)
             .filter(|(_, _, e)| {
-                matches!(e, Event::EpochRotated { direction: LinkDirection::Outbound, .. })
+                matches!(
+                    e,
+                    Event::EpochRotated {
+                        direction: LinkDirection::Outbound,
+                        ..
+                    }
+                )
             })
             .count();
         assert!(rotations >= 2000, "node {n}: {rotations} rotations");
         let inbound = sim
             .events_at(n)
             .filter(|(_, _, e)| {
-                matches!(e, Event::EpochRotated { direction: LinkDirection::Inbound, .. })
+                matches!(
+                    e,
+                    Event::EpochRotated {
+                        direction: LinkDirection::Inbound,
+                        ..
+                    }
+                )
             })
             .count();
         assert!(inbound >= 2000, "node {n}: {inbound} inbound rotations");
@@ -61,12 +73,21 @@ fn rotation_by_time_under_loss_and_reordering() {
         sim.add_fault(FaultWindow {
             start: at(secs(10)),
             end: at(secs(1200)),
-            fault: Fault::Loss { from, to, rate: 0.3 },
+            fault: Fault::Loss {
+                from,
+                to,
+                rate: 0.3,
+            },
         });
         sim.add_fault(FaultWindow {
             start: at(secs(10)),
             end: at(secs(1200)),
-            fault: Fault::Delay { from, to, extra: Duration::ZERO, jitter: Duration::from_millis(900) },
+            fault: Fault::Delay {
+                from,
+                to,
+                extra: Duration::ZERO,
+                jitter: Duration::from_millis(900),
+            },
         });
     }
     sim.run_until(at(secs(1200)));
@@ -75,7 +96,13 @@ fn rotation_by_time_under_loss_and_reordering() {
         let rotations = sim
             .events_at(n)
             .filter(|(_, _, e)| {
-                matches!(e, Event::EpochRotated { direction: LinkDirection::Outbound, .. })
+                matches!(
+                    e,
+                    Event::EpochRotated {
+                        direction: LinkDirection::Outbound,
+                        ..
+                    }
+                )
             })
             .count();
         assert!(rotations >= 500, "node {n}: {rotations} rotations");

@@ -5,8 +5,8 @@
 
 mod common;
 
-use std::collections::HashSet;
 use core::time::Duration;
+use std::collections::HashSet;
 
 use common::*;
 use probekey::sim::Verdict;
@@ -29,11 +29,17 @@ fn slow_responses(factor: u32, seed: u64) {
     // Responses need one_way + extra; then keepalives and probes.
     let earliest = extra;
     let latest = extra + config.config.recovery_bound(config.rtt());
-    assert!(t >= at(earliest) && t <= at(latest), "{factor}x: fresh at {t:?}");
+    assert!(
+        t >= at(earliest) && t <= at(latest),
+        "{factor}x: fresh at {t:?}"
+    );
     // Retransmissions were identical: one ephemeral key per initiator.
     for n in [0, 1] {
         let st = status(&sim, n, 1 - n);
-        assert_eq!(st.handshakes_started, 1, "node {n} never restarted its handshake");
+        assert_eq!(
+            st.handshakes_started, 1,
+            "node {n} never restarted its handshake"
+        );
     }
     assert!(sim.violations.is_empty());
 }

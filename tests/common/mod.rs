@@ -36,7 +36,11 @@ pub fn cut(sim: &mut Sim, a: usize, b: usize, start: Instant, end: Instant) {
         sim.add_fault(FaultWindow {
             start,
             end,
-            fault: Fault::Loss { from, to, rate: 1.0 },
+            fault: Fault::Loss {
+                from,
+                to,
+                rate: 1.0,
+            },
         });
     }
 }
