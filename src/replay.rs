@@ -1,5 +1,5 @@
 //! Sliding anti-replay window over 64-bit probe counters
-//! (`docs/PROTOCOL.md` §5).
+//! (`docs/PROTOCOL.md` §5.5).
 //!
 //! The check and the commit are separate so that a forged datagram, which is
 //! checked before the AEAD and never committed, moves no state.
