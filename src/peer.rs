@@ -368,3 +368,18 @@ impl Peer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_peer_state_size() {
+        // Reported in README and docs/PROTOCOL.md; this test keeps the
+        // figure honest.
+        let peer = core::mem::size_of::<Option<Peer>>();
+        let session = core::mem::size_of::<Option<Session>>();
+        std::println!("peer slot {peer} bytes, session {session} bytes");
+        assert!(peer <= 2048, "peer slot grew to {peer} bytes");
+    }
+}
