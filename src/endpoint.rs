@@ -463,13 +463,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
 
     fn peer_timeout(&mut self, slot: usize, now: Instant) {
         let id = peer_id(slot);
-        let c = self.config.clone();
-        let Some(p) = self
-            .peers
-            .slots_mut()
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-        else {
+        let c = self.config;
+        let Some(p) = peer_at(&mut self.peers, slot) else {
             return;
         };
         // Expiries (§6.3).
@@ -541,12 +536,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     }
 
     fn want_handshake(&mut self, slot: usize, now: Instant, reason: HandshakeReason) {
-        let Some(p) = self
-            .peers
-            .slots_mut()
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-        else {
+        let Some(p) = peer_at(&mut self.peers, slot) else {
             return;
         };
         if p.want.is_some() {
@@ -568,13 +558,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// Sends the in-flight initiation again, or a new one, when the retry
     /// timer is due (§4.3). Never gives up.
     fn maybe_retry(&mut self, slot: usize, now: Instant) {
-        let c = self.config.clone();
-        let Some(p) = self
-            .peers
-            .slots_mut()
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-        else {
+        let c = self.config;
+        let Some(p) = peer_at(&mut self.peers, slot) else {
             return;
         };
         let Some(want) = &p.want else { return };
@@ -632,11 +617,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         want.attempts = want.attempts.saturating_add(1);
         let delay = backoff(&c, want.attempts, self.rng.next_u32());
         want.retry_at = now + delay;
-        if p.in_flight.is_some() && p.tx & TX_INITIATION == 0 {
-            if p.tx == 0 {
-                self.tx_pending += 1;
-            }
-            p.tx |= TX_INITIATION;
+        if p.in_flight.is_some() {
+            queue_tx(&mut self.tx_pending, p, TX_INITIATION);
         }
     }
 
@@ -657,12 +639,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Ok(None);
         }
         for slot in 0..self.peers.slots().len() {
-            let Some(p) = self
-                .peers
-                .slots_mut()
-                .get_mut(slot)
-                .and_then(Option::as_mut)
-            else {
+            let Some(p) = peer_at(&mut self.peers, slot) else {
                 continue;
             };
             if p.tx == 0 {
@@ -826,12 +803,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         }
         let slot = slot_of(hdr.receiver_index);
         let c = &self.config;
-        let p = self
-            .peers
-            .slots_mut()
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-            .ok_or(reject(RejectReason::UnknownSession, None))?;
+        let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;
         let id = peer_id(slot);
         let si = p
             .find_session(hdr.receiver_index)
@@ -874,10 +846,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             })?;
         self.stats.probes_opened += 1;
         if after_validation(p, id, si, &hdr, advanced, now, c, &mut self.events) {
-            if p.tx == 0 {
-                self.tx_pending += 1;
-            }
-            p.tx |= TX_CONFIRM;
+            queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
         }
         if hdr.kind == ProbeKind::Keepalive {
             return Ok(Received::Keepalive { peer: id });
@@ -889,6 +858,16 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         })
     }
 
+    /// mac1 (§3.4): refuses, for one HMAC, handshake messages not written
+    /// for this endpoint.
+    fn check_mac1(&self, datagram: &[u8], mac1: &[u8]) -> Result<(), RecvError> {
+        if self.mac1_to_us.verify(&datagram[..MAC1_OFFSET], mac1) {
+            Ok(())
+        } else {
+            Err(reject(RejectReason::BadMac, None))
+        }
+    }
+
     fn handle_initiation<'b>(
         &mut self,
         now: Instant,
@@ -896,9 +875,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     ) -> Result<Received<'b>, RecvError> {
         let msg =
             Initiation::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
-        if !self.mac1_to_us.verify(&datagram[..MAC1_OFFSET], &msg.mac1) {
-            return Err(reject(RejectReason::BadMac, None));
-        }
+        self.check_mac1(datagram, &msg.mac1)?;
         let slot = self
             .peers
             .slots()
@@ -906,13 +883,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             .position(|p| p.as_ref().is_some_and(|p| p.key_id == msg.key_id))
             .ok_or(reject(RejectReason::UnknownPeer, None))?;
         let id = peer_id(slot);
-        let c = self.config.clone();
-        let Some(p) = self
-            .peers
-            .slots_mut()
-            .get_mut(slot)
-            .and_then(Option::as_mut)
-        else {
+        let c = self.config;
+        let Some(p) = peer_at(&mut self.peers, slot) else {
             return Err(reject(RejectReason::UnknownPeer, None));
         };
         // Exact duplicates are recognised by the hash of the whole message,
@@ -926,10 +898,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 .as_ref()
                 .is_some_and(|r| r.initiation == fingerprint)
             {
-                if p.tx == 0 {
-                    self.tx_pending += 1;
-                }
-                p.tx |= TX_RESPONSE;
+                queue_tx(&mut self.tx_pending, p, TX_RESPONSE);
                 return Ok(Received::Handshake { peer: id });
             }
             return Err(reject(RejectReason::Replay, Some(id)));
@@ -1012,10 +981,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             created_at: now,
         });
         p.last_initiation = Some(fingerprint);
-        if p.tx == 0 {
-            self.tx_pending += 1;
-        }
-        p.tx |= TX_RESPONSE;
+        queue_tx(&mut self.tx_pending, p, TX_RESPONSE);
         Ok(Received::Handshake { peer: id })
     }
 
@@ -1026,16 +992,10 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     ) -> Result<Received<'b>, RecvError> {
         let msg =
             Response::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
-        if !self.mac1_to_us.verify(&datagram[..MAC1_OFFSET], &msg.mac1) {
-            return Err(reject(RejectReason::BadMac, None));
-        }
+        self.check_mac1(datagram, &msg.mac1)?;
         let slot = slot_of(msg.receiver_index);
-        let c = self.config.clone();
-        let p = self
-            .peers
-            .slots_mut()
-            .get_mut(slot)
-            .and_then(Option::as_mut)
+        let c = self.config;
+        let p = peer_at(&mut self.peers, slot)
             .filter(|p| {
                 p.in_flight
                     .as_ref()
@@ -1089,10 +1049,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let better = p.current().is_none_or(|cur| rank > cur.rank);
         if better {
             p.current = Some(i);
-            if p.tx == 0 {
-                self.tx_pending += 1;
-            }
-            p.tx |= TX_CONFIRM;
+            queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
         }
         established(p, id, Role::Initiator, latency, now, &mut self.events);
         Ok(Received::Handshake { peer: id })
@@ -1106,6 +1063,20 @@ fn rekey_after(c: &Config, role: Role) -> Duration {
         Role::Initiator => c.rekey_after_time(),
         Role::Responder => c.rekey_after_time() + c.stale_after(),
     }
+}
+
+/// The configured peer in `slot`, if any.
+fn peer_at<T: PeerTable>(peers: &mut T, slot: usize) -> Option<&mut Peer> {
+    peers.slots_mut().get_mut(slot).and_then(Option::as_mut)
+}
+
+/// Marks a datagram of kind `bit` to send to `p`, keeping the count of
+/// peers with something to send.
+fn queue_tx(tx_pending: &mut usize, p: &mut Peer, bit: u8) {
+    if p.tx == 0 {
+        *tx_pending += 1;
+    }
+    p.tx |= bit;
 }
 
 /// SHA-256 of a whole initiation datagram.

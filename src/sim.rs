@@ -319,7 +319,7 @@ impl Sim {
 
     fn make_node(&mut self, i: usize, keypair: StaticKeypair, restarts: u64) -> SimNode {
         let rng = ChaCha20Rng::seed_from_u64(derive_seed(self.cfg.seed, 3 + i as u64, restarts));
-        let mut endpoint = Endpoint::new(self.cfg.config.clone(), keypair.clone(), rng, Vec::new());
+        let mut endpoint = Endpoint::new(self.cfg.config, keypair.clone(), rng, Vec::new());
         let mut peer_of = BTreeMap::new();
         let mut node_of = BTreeMap::new();
         let mut next_probe_at = BTreeMap::new();

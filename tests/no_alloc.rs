@@ -128,13 +128,13 @@ fn rekeying_config() -> Config {
 fn pair<T: PeerTable>(config: &Config, table_a: T, table_b: T) -> (Ep<T>, Ep<T>, PeerId, PeerId) {
     let now = Instant::ZERO;
     let mut a = Endpoint::new(
-        config.clone(),
+        *config,
         StaticKeypair::from_secret_bytes([1; 32]),
         ChaCha20Rng::seed_from_u64(1),
         table_a,
     );
     let mut b = Endpoint::new(
-        config.clone(),
+        *config,
         StaticKeypair::from_secret_bytes([2; 32]),
         ChaCha20Rng::seed_from_u64(2),
         table_b,

@@ -82,7 +82,7 @@ fn beyond_the_replay_window_refused_and_counted() {
 #[test]
 fn previous_epoch_accepted_within_grace_refused_after() {
     let config = Config::builder().rotate_after_packets(10).build().unwrap();
-    let mut sim = pair_with(config.clone(), 63);
+    let mut sim = pair_with(config, 63);
     settle(&mut sim, secs(5));
     let now = sim.now();
     // Seal probes until the send epoch advances; rotation needs the peer
