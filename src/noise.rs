@@ -44,6 +44,8 @@ pub enum NoiseError {
     NonContributory,
     /// The payload failed authentication.
     Decrypt,
+    /// The nonce `2^64 - 1`, which Noise reserves.
+    NonceExhausted,
 }
 
 impl fmt::Display for NoiseError {
@@ -52,6 +54,7 @@ impl fmt::Display for NoiseError {
             NoiseError::Length => "noise message of the wrong length",
             NoiseError::NonContributory => "non-contributory Diffie-Hellman",
             NoiseError::Decrypt => "noise payload failed authentication",
+            NoiseError::NonceExhausted => "noise nonce 2^64-1 is reserved",
         })
     }
 }
@@ -238,15 +241,28 @@ impl TransportKeys {
     /// of `direction` with nonce `n`, returning the tag. The probe path does
     /// not use this: it uses epoch keys derived from these
     /// (`docs/PROTOCOL.md` §5.1). Exposed for interoperability checks.
-    pub fn encrypt_transport(&self, direction: Direction, n: u64, buf: &mut [u8]) -> [u8; TAG_LEN] {
-        aead::seal(self.key(direction), n, &[], buf)
+    ///
+    /// # Errors
+    /// [`NoiseError::NonceExhausted`] for `n = 2^64 - 1`, which Noise
+    /// reserves.
+    pub fn encrypt_transport(
+        &self,
+        direction: Direction,
+        n: u64,
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], NoiseError> {
+        if n == u64::MAX {
+            return Err(NoiseError::NonceExhausted);
+        }
+        Ok(aead::seal(self.key(direction), n, &[], buf))
     }
 
     /// Decrypts one Noise transport message in place; see
     /// [`Self::encrypt_transport`].
     ///
     /// # Errors
-    /// [`NoiseError::Decrypt`] if the tag does not authenticate.
+    /// [`NoiseError::Decrypt`] if the tag does not authenticate;
+    /// [`NoiseError::NonceExhausted`] for `n = 2^64 - 1`.
     pub fn decrypt_transport(
         &self,
         direction: Direction,
@@ -254,6 +270,9 @@ impl TransportKeys {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<(), NoiseError> {
+        if n == u64::MAX {
+            return Err(NoiseError::NonceExhausted);
+        }
         aead::open(self.key(direction), n, &[], buf, tag).map_err(|()| NoiseError::Decrypt)
     }
 }
@@ -500,7 +519,9 @@ mod tests {
         let (a, b) = handshake(b"p", b"p").unwrap();
         assert_eq!(a.handshake_hash(), b.handshake_hash());
         let mut msg = *b"hello";
-        let tag = a.encrypt_transport(Direction::InitiatorToResponder, 0, &mut msg);
+        let tag = a
+            .encrypt_transport(Direction::InitiatorToResponder, 0, &mut msg)
+            .unwrap();
         b.decrypt_transport(Direction::InitiatorToResponder, 0, &mut msg, &tag)
             .unwrap();
         assert_eq!(&msg, b"hello");

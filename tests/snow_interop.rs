@@ -108,7 +108,7 @@ fn check_transport(
         // probekey -> snow.
         let plaintext = format!("probekey to snow, message {n}").into_bytes();
         let mut body = plaintext.clone();
-        let tag = keys.encrypt_transport(ours, n, &mut body);
+        let tag = keys.encrypt_transport(ours, n, &mut body).unwrap();
         assert_ne!(body, plaintext, "encrypted in place");
         let message = join(body, &tag);
         let mut out = vec![0u8; message.len()];
@@ -170,7 +170,7 @@ fn check_large_nonces(
     ] {
         let plaintext = n.to_be_bytes().to_vec();
         let mut body = plaintext.clone();
-        let tag = keys.encrypt_transport(ours, n, &mut body);
+        let tag = keys.encrypt_transport(ours, n, &mut body).unwrap();
         let message = join(body, &tag);
         let mut out = vec![0u8; message.len()];
         let len = snow.read_message(n, &message, &mut out)?;
@@ -441,7 +441,7 @@ fn fixed_ephemerals_give_byte_identical_messages() -> TestResult {
         ] {
             let plaintext = b"identical transport message";
             let mut body = plaintext.to_vec();
-            let tag = keys.encrypt_transport(dir, 0, &mut body);
+            let tag = keys.encrypt_transport(dir, 0, &mut body).unwrap();
             let mut snow_msg = vec![0u8; plaintext.len() + TAG_LEN];
             snow.write_message(plaintext, &mut snow_msg)?;
             assert_eq!(
@@ -648,5 +648,25 @@ fn endpoint_initiation_opens_in_snow() -> TestResult {
         snow_r.read_message(noise, &mut payload),
         Err(snow::Error::Decrypt)
     ));
+    Ok(())
+}
+
+#[test]
+fn reserved_noise_nonce_is_refused() -> TestResult {
+    let (keys, _) = probekey_initiator_snow_responder(&mut Keys::new(9), b"", b"")?;
+    let mut body = [0u8; 4];
+    assert_eq!(
+        keys.encrypt_transport(Direction::InitiatorToResponder, u64::MAX, &mut body),
+        Err(NoiseError::NonceExhausted)
+    );
+    assert_eq!(
+        keys.decrypt_transport(
+            Direction::InitiatorToResponder,
+            u64::MAX,
+            &mut body,
+            &[0; 16]
+        ),
+        Err(NoiseError::NonceExhausted)
+    );
     Ok(())
 }
