@@ -18,7 +18,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 pub struct SymmetricKey([u8; 32]);
 
 impl SymmetricKey {
-    pub(crate) const fn from_bytes(bytes: [u8; 32]) -> Self {
+    /// A key with these bytes (for key-schedule checks and benchmarks; the
+    /// protocol derives every key itself).
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         SymmetricKey(bytes)
     }
 

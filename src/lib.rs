@@ -25,7 +25,7 @@ mod keys;
 pub mod noise;
 mod peer;
 pub mod replay;
-mod schedule;
+pub mod schedule;
 mod session;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -16,8 +16,10 @@ use crate::ids::Epoch;
 use crate::keys::SymmetricKey;
 use crate::time::Instant;
 
-pub(crate) const LABEL_EPOCH_KEY: &[u8] = b"probekey v1 epoch key";
-pub(crate) const LABEL_EPOCH_CHAIN: &[u8] = b"probekey v1 epoch chain";
+/// HKDF info of an epoch key.
+pub const LABEL_EPOCH_KEY: &[u8] = b"probekey v1 epoch key";
+/// HKDF info of the next chain key.
+pub const LABEL_EPOCH_CHAIN: &[u8] = b"probekey v1 epoch chain";
 
 fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
     let mut out = [0u8; 32];
@@ -32,8 +34,9 @@ fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
     key
 }
 
-/// One step of the chain: the epoch key of `chain`, and the next chain key.
-pub(crate) fn step(chain: &SymmetricKey) -> (SymmetricKey, SymmetricKey) {
+/// One step of the chain (§5.2): the epoch key of `chain`, and the next
+/// chain key. This is the whole cost of an epoch rotation.
+pub fn step(chain: &SymmetricKey) -> (SymmetricKey, SymmetricKey) {
     (
         expand(chain, LABEL_EPOCH_KEY),
         expand(chain, LABEL_EPOCH_CHAIN),

@@ -1,0 +1,189 @@
+//! Prints the medians and target ratios of the probe benchmarks from
+//! criterion's saved estimates. Run through `scripts/bench-summary`, which
+//! first runs the suite briefly in the default build and with the soft
+//! poly1305 backend:
+//!
+//! `cargo run --release --example bench_summary -- target/criterion [target/soft/criterion]`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use probekey::rand_core::SeedableRng;
+use probekey::{Config, Endpoint, Instant, Peer, StaticKeypair};
+
+fn median_ns(dir: &Path, group: &str, id: &str) -> Option<f64> {
+    let path = dir.join(group).join(id).join("new").join("estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn show(ns: Option<f64>) -> String {
+    match ns {
+        Some(ns) if ns >= 1000.0 => format!("{:>9.3} µs", ns / 1000.0),
+        Some(ns) => format!("{ns:>9.1} ns"),
+        None => format!("{:>12}", "-"),
+    }
+}
+
+/// Diffie-Hellman operations per side in one handshake (the static-static
+/// term computed at configuration excluded).
+fn dh_per_side() -> (u64, u64) {
+    let now = Instant::ZERO;
+    let mk = |seed| {
+        let mut rng = chacha20::ChaCha20Rng::seed_from_u64(seed);
+        let key = StaticKeypair::generate(&mut rng);
+        Endpoint::new(Config::default(), key, rng, Vec::<Option<Peer>>::new())
+    };
+    let (mut a, mut b) = (mk(1), mk(2));
+    let to_b = a.add_peer(now, b.public_key()).expect("peer");
+    b.add_peer(now, a.public_key()).expect("peer");
+    let (a0, b0) = (a.stats().dh_operations, b.stats().dh_operations);
+    a.initiate_handshake(now, to_b);
+    let mut buf = [0u8; 256];
+    for _ in 0..4 {
+        while let Ok(Some(t)) = a.poll_transmit(now, &mut buf) {
+            let _ = b.handle_datagram(now, &mut buf[..t.len]);
+        }
+        while let Ok(Some(t)) = b.poll_transmit(now, &mut buf) {
+            let _ = a.handle_datagram(now, &mut buf[..t.len]);
+        }
+    }
+    (a.stats().dh_operations - a0, b.stats().dh_operations - b0)
+}
+
+fn cpu() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{model}, {cores} cores")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    let dirs: Vec<PathBuf> = if args.is_empty() {
+        vec![PathBuf::from("target/criterion")]
+    } else {
+        args
+    };
+    let names = ["default", "soft poly1305"];
+    println!("machine: {}", cpu());
+    println!();
+    print!("{:<42}", "median");
+    for (i, _) in dirs.iter().enumerate() {
+        print!("{:>14}", names.get(i).copied().unwrap_or("?"));
+    }
+    println!();
+    let ids = [
+        "raw_aead_open",
+        "open",
+        "raw_aead_seal",
+        "seal",
+        "reject_malformed",
+        "reject_unknown_session",
+        "reject_epoch_outside_window",
+        "reject_replay",
+        "reject_bad_tag",
+    ];
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for group in ["probe_64B", "probe_256B"] {
+        for id in ids {
+            rows.push((group.into(), id.into()));
+        }
+    }
+    for id in ["open_1_peer", "open_1k_peers", "open_10k_peers"] {
+        rows.push(("peers".into(), id.into()));
+    }
+    for id in ["initiate", "respond", "complete", "full", "rotate_epoch"] {
+        rows.push(("handshake".into(), id.into()));
+    }
+    for (group, id) in &rows {
+        print!("{:<42}", format!("{group}/{id}"));
+        for d in &dirs {
+            print!("  {}", show(median_ns(d, group, id)));
+        }
+        println!();
+    }
+    println!();
+    let mut all_met = true;
+    for (i, d) in dirs.iter().enumerate() {
+        println!("ratios, {} build:", names.get(i).copied().unwrap_or("?"));
+        let m = |g: &str, id: &str| median_ns(d, g, id);
+        let mut ratio = |name: String, num: Option<f64>, den: Option<f64>, target: f64| {
+            if let (Some(n), Some(dn)) = (num, den) {
+                let r = n / dn;
+                let ok = r <= target;
+                all_met &= ok;
+                println!(
+                    "  {name} = {r:.2}   (target <= {target:.2}) {}",
+                    if ok { "met" } else { "NOT MET" }
+                );
+            }
+        };
+        for g in ["probe_64B", "probe_256B"] {
+            ratio(
+                format!("{g}: open/raw_aead_open"),
+                m(g, "open"),
+                m(g, "raw_aead_open"),
+                1.10,
+            );
+            ratio(
+                format!("{g}: seal/raw_aead_seal"),
+                m(g, "seal"),
+                m(g, "raw_aead_seal"),
+                1.10,
+            );
+            ratio(
+                format!("{g}: reject_bad_tag/open"),
+                m(g, "reject_bad_tag"),
+                m(g, "open"),
+                1.05,
+            );
+        }
+        ratio(
+            "peers: open_10k_peers/open_1_peer".into(),
+            m("peers", "open_10k_peers"),
+            m("peers", "open_1_peer"),
+            1.20,
+        );
+        for g in ["probe_64B", "probe_256B"] {
+            for id in [
+                "reject_malformed",
+                "reject_unknown_session",
+                "reject_epoch_outside_window",
+                "reject_replay",
+            ] {
+                if let Some(ns) = m(g, id) {
+                    let ok = ns < 30.0;
+                    all_met &= ok;
+                    println!(
+                        "  {g}/{id} = {ns:.1} ns   (target < 30 ns) {}",
+                        if ok { "met" } else { "NOT MET" }
+                    );
+                }
+            }
+        }
+    }
+    let peer = core::mem::size_of::<Option<Peer>>();
+    println!();
+    println!(
+        "per-peer state: {peer} bytes (size_of Option<Peer>: sessions, windows, handshake state; goal <= 1024)"
+    );
+    let (dh_i, dh_r) = dh_per_side();
+    println!(
+        "Diffie-Hellman per handshake: initiator {dh_i}, responder {dh_r} (Noise KK: 4 each; ss is computed once per peer)"
+    );
+    if all_met {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
