@@ -301,8 +301,11 @@ impl ConfigBuilder {
         if c.rotate_after_packets == 0 {
             return out_of_range(V::RotateAfterPackets, "must be at least 1");
         }
-        if c.handshake_rate_burst == 0 {
-            return out_of_range(V::HandshakeRateBurst, "must be at least 1");
+        if c.handshake_rate_burst < 2 {
+            return out_of_range(
+                V::HandshakeRateBurst,
+                "must be at least 2: an honest crossing handshake spends two within one round trip",
+            );
         }
         if c.handshake_retry_jitter_percent > 50 {
             return out_of_range(V::HandshakeRetryJitterPercent, "must be at most 50");

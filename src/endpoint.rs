@@ -10,7 +10,7 @@ use x25519_dalek::StaticSecret;
 use crate::config::Config;
 use crate::event::{Event, EventQueue, HandshakeReason, LinkDirection};
 use crate::ids::{PeerId, SessionIndex};
-use crate::keys::{Mac1Key, PublicKey, StaticKeypair};
+use crate::keys::{MacKey, PublicKey, StaticKeypair};
 use crate::noise::{self, Initiator, MAX_PROLOGUE_LEN, Responder, StaticDh};
 use crate::peer::{
     CachedResponse, InFlight, Peer, PeerStatus, RejectCounters, RejectReason, SESSIONS, TX_CONFIRM,
@@ -20,9 +20,10 @@ use crate::session::{COUNTER_LIMIT, REKEY_AFTER_COUNTER, Rank, Role, Session};
 use crate::table::PeerTable;
 use crate::time::Instant;
 use crate::wire::{
-    BufferTooSmall, INITIATION_LEN, INITIATION_PAYLOAD_LEN, Initiation, MAC1_OFFSET,
-    PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind, RESPONSE_LEN, RESPONSE_PAYLOAD_LEN,
-    Response, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE, VERSION, WireError,
+    BufferTooSmall, INITIATION_LEN, INITIATION_NOISE_LEN, INITIATION_PAYLOAD_LEN, Initiation,
+    MAC1_OFFSET, MAC2_OFFSET, PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind,
+    RESPONSE_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, TYPE_INITIATION, TYPE_PROBE,
+    TYPE_RESPONSE, VERSION, WireError,
 };
 
 /// Bits of a [`SessionIndex`] that name the peer's slot; the low 12 bits are
@@ -186,7 +187,7 @@ pub const MAX_BODY_LEN: usize = 65_000;
 pub struct Endpoint<R, T> {
     config: Config,
     local: StaticKeypair,
-    mac1_to_us: Mac1Key,
+    mac1_to_us: MacKey,
     prologue: [u8; MAX_PROLOGUE_LEN],
     prologue_len: usize,
     rng: R,
@@ -236,7 +237,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let mut prologue = [0u8; MAX_PROLOGUE_LEN];
         let prologue_len = noise::prologue(VERSION, config.deployment_id(), &mut prologue);
         let mut ep = Endpoint {
-            mac1_to_us: Mac1Key::for_receiver(&local.public()),
+            mac1_to_us: MacKey::for_receiver(&local.public()),
             config,
             local,
             prologue,
@@ -312,7 +313,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let peer = Peer {
             public,
             key_id,
-            mac1_to_peer: Mac1Key::for_receiver(&public),
+            mac1_to_peer: MacKey::for_receiver(&public),
+            mac2: ss.mac2_key(),
             ss,
             local_larger: self.local.public() > public,
             sessions: [None, None, None],
@@ -581,8 +583,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             let mut msg = Initiation {
                 sender_index,
                 key_id: self.local.public().key_id(),
-                noise: [0; INITIATION_LEN - 16 - 16],
+                noise: [0; INITIATION_NOISE_LEN],
                 mac1: [0; 16],
+                mac2: [0; 16],
             };
             let ephemeral = StaticSecret::random_from_rng(&mut self.rng);
             let written = Initiator::write_initiation(
@@ -600,8 +603,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             if let Ok(noise) = written {
                 let mut bytes = [0u8; INITIATION_LEN];
                 if msg.emit(&mut bytes).is_ok() {
-                    let mac = p.mac1_to_peer.compute(&bytes[..MAC1_OFFSET]);
-                    bytes[MAC1_OFFSET..].copy_from_slice(&mac);
+                    seal_macs(p, &mut bytes);
                     p.in_flight = Some(InFlight {
                         noise,
                         sender_index,
@@ -733,7 +735,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Err(SealError::NoSession);
         }
         // Rotation is checked where it is used (§5.3): lazily, at seal time.
-        let rotated = s.maybe_rotate(now, c.rotate_after_time(), c.rotate_after_packets());
+        let limits = (
+            c.rotate_after_time(),
+            c.rotate_after_packets(),
+            c.epoch_grace(),
+        );
+        let rotated = s.maybe_rotate(now, limits);
         out[PROBE_HEADER_LEN..needed - crate::aead::TAG_LEN].copy_from_slice(body);
         if s.seal(kind, ack_index, ack_counter, out).is_none() {
             return Err(SealError::NoSession);
@@ -887,6 +894,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let Some(p) = peer_at(&mut self.peers, slot) else {
             return Err(reject(RejectReason::UnknownPeer, None));
         };
+        // mac2: only the two peers hold its key, so forgeries from anyone
+        // else stop here, before the rate limit and any Diffie-Hellman.
+        if !p.mac2.verify(&datagram[..MAC2_OFFSET], &msg.mac2) {
+            return Err(reject(RejectReason::BadMac, Some(id)));
+        }
         // Exact duplicates are recognised by the hash of the whole message,
         // so a copy with any field altered is processed (and refused) as new.
         let fingerprint = initiation_fingerprint(datagram);
@@ -931,8 +943,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let mut resp = Response {
             sender_index: local_index,
             receiver_index: msg.sender_index,
-            noise: [0; RESPONSE_LEN - 12 - 16],
+            noise: [0; RESPONSE_NOISE_LEN],
             mac1: [0; 16],
+            mac2: [0; 16],
         };
         let e = StaticSecret::random_from_rng(&mut self.rng);
         let keys = responder
@@ -951,8 +964,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 Some(id),
             ));
         }
-        let mac = p.mac1_to_peer.compute(&bytes[..MAC1_OFFSET]);
-        bytes[MAC1_OFFSET..].copy_from_slice(&mac);
+        seal_macs(p, &mut bytes);
         // Commit: nothing above changed the peer but the token bucket.
         p.max_generation = generation;
         let rank = Rank {
@@ -1003,6 +1015,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             })
             .ok_or(reject(RejectReason::UnknownSession, None))?;
         let id = peer_id(slot);
+        if !p.mac2.verify(&datagram[..MAC2_OFFSET], &msg.mac2) {
+            return Err(reject(RejectReason::BadMac, Some(id)));
+        }
         if !p.bucket.try_take(now, &c) {
             return Err(reject(RejectReason::RateLimited, Some(id)));
         }
@@ -1050,8 +1065,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if better {
             p.current = Some(i);
             queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
+            established(p, id, Role::Initiator, latency, now, &mut self.events);
         }
-        established(p, id, Role::Initiator, latency, now, &mut self.events);
         Ok(Received::Handshake { peer: id })
     }
 }
@@ -1063,6 +1078,14 @@ fn rekey_after(c: &Config, role: Role) -> Duration {
         Role::Initiator => c.rekey_after_time(),
         Role::Responder => c.rekey_after_time() + c.stale_after(),
     }
+}
+
+/// Writes mac1 (§3.4) and mac2 (§3.5) of a handshake message to `p`.
+fn seal_macs(p: &Peer, bytes: &mut [u8]) {
+    let mac1 = p.mac1_to_peer.compute(&bytes[..MAC1_OFFSET]);
+    bytes[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&mac1);
+    let mac2 = p.mac2.compute(&bytes[..MAC2_OFFSET]);
+    bytes[MAC2_OFFSET..MAC2_OFFSET + 16].copy_from_slice(&mac2);
 }
 
 /// The configured peer in `slot`, if any.

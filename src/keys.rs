@@ -88,20 +88,35 @@ pub struct KeyId(pub [u8; 8]);
 
 pub(crate) const LABEL_KEY_ID: &[u8] = b"probekey v1 key id";
 pub(crate) const LABEL_MAC1: &[u8] = b"probekey v1 mac1";
+pub(crate) const LABEL_MAC2: &[u8] = b"probekey v1 mac2";
 
-/// The key of the cheap handshake MAC: `SHA-256(LABEL_MAC1 || receiver
-/// public key)`. Not secret: it only proves the sender knew whom it wrote to.
-#[derive(Clone, Zeroize)]
-pub(crate) struct Mac1Key([u8; 32]);
+/// The key of a handshake MAC (§3.4, §3.5): mac1's is public, mac2's is a
+/// secret of the two peers.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct MacKey([u8; 32]);
 
-impl Mac1Key {
+impl MacKey {
+    /// mac1's key: `SHA-256(LABEL_MAC1 || receiver public key)`. Not
+    /// secret: it only proves the sender knew whom it wrote to.
     pub(crate) fn for_receiver(public: &PublicKey) -> Self {
         let mut h = Sha256::new();
         h.update(LABEL_MAC1);
         h.update(public.0);
         let mut k = [0u8; 32];
         k.copy_from_slice(&h.finalize());
-        Mac1Key(k)
+        MacKey(k)
+    }
+
+    /// mac2's key: HKDF-SHA-256 of the static-static Diffie-Hellman result
+    /// (salt `LABEL_MAC2`, empty info). Only the two peers can compute it.
+    pub(crate) fn for_pair(static_dh: &[u8; 32]) -> Self {
+        let mut k = [0u8; 32];
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(LABEL_MAC2), static_dh);
+        // 32 bytes is within HKDF's output limit.
+        if hk.expand(&[], &mut k).is_err() {
+            k = [0; 32];
+        }
+        MacKey(k)
     }
 
     fn mac(&self) -> hmac::Hmac<Sha256> {
@@ -198,14 +213,14 @@ mod tests {
 
     #[test]
     fn mac1_rejects_any_change() {
-        let k = Mac1Key::for_receiver(&PublicKey([9; 32]));
+        let k = MacKey::for_receiver(&PublicKey([9; 32]));
         let msg = [1u8; 68];
         let tag = k.compute(&msg);
         assert!(k.verify(&msg, &tag));
         let mut bad = msg;
         bad[67] ^= 1;
         assert!(!k.verify(&bad, &tag));
-        let other = Mac1Key::for_receiver(&PublicKey([8; 32]));
+        let other = MacKey::for_receiver(&PublicKey([8; 32]));
         assert!(!other.verify(&msg, &tag));
     }
 

@@ -89,6 +89,13 @@ impl StaticDh {
     }
 }
 
+impl StaticDh {
+    /// The key of mac2 (§3.5), which only the two peers can compute.
+    pub(crate) fn mac2_key(&self) -> crate::keys::MacKey {
+        crate::keys::MacKey::for_pair(&self.0)
+    }
+}
+
 impl fmt::Debug for StaticDh {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StaticDh").finish_non_exhaustive()

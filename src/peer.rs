@@ -7,7 +7,7 @@ use core::time::Duration;
 use crate::config::Config;
 use crate::event::HandshakeReason;
 use crate::ids::{Epoch, SessionIndex};
-use crate::keys::{KeyId, Mac1Key, PublicKey};
+use crate::keys::{KeyId, MacKey, PublicKey};
 use crate::noise::{Initiator, StaticDh};
 use crate::session::{Rank, Role, Session};
 use crate::time::Instant;
@@ -233,7 +233,8 @@ impl TokenBucket {
 pub struct Peer {
     pub(crate) public: PublicKey,
     pub(crate) key_id: KeyId,
-    pub(crate) mac1_to_peer: Mac1Key,
+    pub(crate) mac1_to_peer: MacKey,
+    pub(crate) mac2: MacKey,
     pub(crate) ss: StaticDh,
     pub(crate) local_larger: bool,
     pub(crate) sessions: [Option<Session>; SESSIONS],

@@ -72,21 +72,24 @@ impl SendSchedule {
         &self.key
     }
 
-    /// Whether the sender should move on: the epoch is old enough by time or
-    /// by count, and the peer has validated at least one probe of this epoch
-    /// (`peer_acked` is one more than the highest counter the peer
-    /// acknowledged), so the next epoch is inside the peer's window (§5.3).
+    /// Whether the sender should move on (§5.3): the epoch is old enough by
+    /// time or by count; it has lasted at least `min_age` (the grace
+    /// window, so the receiver never erases the key before last at most
+    /// `min_age` before the reordered probes under it arrive); and the peer
+    /// has validated at least one probe of this epoch (`peer_acked` is one
+    /// more than the highest counter the peer acknowledged), so the next
+    /// epoch is inside the peer's window.
     pub(crate) fn rotation_due(
         &self,
         now: Instant,
         counter: u64,
         peer_acked: u64,
-        after_time: Duration,
-        after_packets: u64,
+        limits: (Duration, u64, Duration),
     ) -> bool {
-        let old = now.saturating_duration_since(self.started_at) >= after_time
-            || counter.saturating_sub(self.start_counter) >= after_packets;
-        old && peer_acked > self.start_counter && self.epoch.0 < u32::MAX
+        let (after_time, after_packets, min_age) = limits;
+        let age = now.saturating_duration_since(self.started_at);
+        let old = age >= after_time || counter.saturating_sub(self.start_counter) >= after_packets;
+        old && age >= min_age && peer_acked > self.start_counter && self.epoch.0 < u32::MAX
     }
 
     /// Moves to the next epoch, erasing the current key and chain key.
@@ -264,15 +267,20 @@ mod tests {
         let after = Duration::from_secs(60);
         let tx = SendSchedule::new(&split(), Instant::ZERO);
         let late = Instant::from_secs(61);
+        let limits = (after, 1000, Duration::from_secs(2));
         assert!(
-            !tx.rotation_due(late, 5, 0, after, 1000),
+            !tx.rotation_due(late, 5, 0, limits),
             "peer acknowledged nothing"
         );
-        assert!(tx.rotation_due(late, 5, 1, after, 1000));
-        assert!(!tx.rotation_due(Instant::from_secs(59), 5, 5, after, 1000));
+        assert!(tx.rotation_due(late, 5, 1, limits));
+        assert!(!tx.rotation_due(Instant::from_secs(59), 5, 5, limits));
         assert!(
-            tx.rotation_due(Instant::from_secs(1), 1000, 5, after, 1000),
+            tx.rotation_due(Instant::from_secs(2), 1000, 5, limits),
             "by count"
+        );
+        assert!(
+            !tx.rotation_due(Instant::from_secs(1), 1000, 5, limits),
+            "never faster than the grace window"
         );
     }
 

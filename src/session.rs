@@ -198,16 +198,12 @@ impl Session {
     pub(crate) fn maybe_rotate(
         &mut self,
         now: Instant,
-        after_time: Duration,
-        after_packets: u64,
+        limits: (Duration, u64, Duration),
     ) -> Option<Epoch> {
-        if self.send.rotation_due(
-            now,
-            self.send_counter,
-            self.peer_acked,
-            after_time,
-            after_packets,
-        ) {
+        if self
+            .send
+            .rotation_due(now, self.send_counter, self.peer_acked, limits)
+        {
             self.send.rotate(now, self.send_counter);
             return Some(self.send.epoch());
         }

@@ -22,9 +22,9 @@ pub const TYPE_RESPONSE: u8 = 2;
 pub const TYPE_PROBE: u8 = 3;
 
 /// Length of a handshake initiation.
-pub const INITIATION_LEN: usize = 92;
+pub const INITIATION_LEN: usize = 108;
 /// Length of a handshake response.
-pub const RESPONSE_LEN: usize = 92;
+pub const RESPONSE_LEN: usize = 108;
 /// Length of a probe's clear header.
 pub const PROBE_HEADER_LEN: usize = 32;
 /// Bytes a probe adds to its body: header and tag.
@@ -37,8 +37,15 @@ pub const INITIATION_PAYLOAD_LEN: usize = 12;
 pub const RESPONSE_PAYLOAD_LEN: usize = 16;
 /// Offset of mac1 in both handshake messages; mac1 covers the bytes before.
 pub const MAC1_OFFSET: usize = 76;
-/// Length of mac1.
+/// Length of mac1 and of mac2.
 pub const MAC1_LEN: usize = 16;
+/// Offset of mac2 in both handshake messages; mac2 covers the bytes before
+/// (mac1 included).
+pub const MAC2_OFFSET: usize = MAC1_OFFSET + MAC1_LEN;
+/// Length of the Noise message in an initiation.
+pub const INITIATION_NOISE_LEN: usize = MAC1_OFFSET - 16;
+/// Length of the Noise message in a response.
+pub const RESPONSE_NOISE_LEN: usize = MAC1_OFFSET - 12;
 
 /// Why bytes are not a well-formed datagram.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -135,9 +142,12 @@ pub struct Initiation {
     /// Identifier of the initiator's static key.
     pub key_id: KeyId,
     /// The Noise message: ephemeral key and encrypted payload.
-    pub noise: [u8; INITIATION_LEN - 16 - MAC1_LEN],
+    pub noise: [u8; INITIATION_NOISE_LEN],
     /// HMAC over the bytes before it, keyed from the responder's public key.
     pub mac1: [u8; MAC1_LEN],
+    /// HMAC over the bytes before it, keyed from the two static keys'
+    /// Diffie-Hellman result (§3.5).
+    pub mac2: [u8; MAC1_LEN],
 }
 
 impl Initiation {
@@ -153,6 +163,7 @@ impl Initiation {
             key_id: KeyId(array_at(bytes, 8)),
             noise: array_at(bytes, 16),
             mac1: array_at(bytes, MAC1_OFFSET),
+            mac2: array_at(bytes, MAC2_OFFSET),
         })
     }
 
@@ -168,7 +179,8 @@ impl Initiation {
         out[4..8].copy_from_slice(&self.sender_index.0.to_be_bytes());
         out[8..16].copy_from_slice(&self.key_id.0);
         out[16..MAC1_OFFSET].copy_from_slice(&self.noise);
-        out[MAC1_OFFSET..].copy_from_slice(&self.mac1);
+        out[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&self.mac1);
+        out[MAC2_OFFSET..].copy_from_slice(&self.mac2);
         Ok(INITIATION_LEN)
     }
 }
@@ -181,9 +193,12 @@ pub struct Response {
     /// The initiator's index, copied from the initiation.
     pub receiver_index: SessionIndex,
     /// The Noise message: ephemeral key and encrypted payload.
-    pub noise: [u8; RESPONSE_LEN - 12 - MAC1_LEN],
+    pub noise: [u8; RESPONSE_NOISE_LEN],
     /// HMAC over the bytes before it, keyed from the initiator's public key.
     pub mac1: [u8; MAC1_LEN],
+    /// HMAC over the bytes before it, keyed from the two static keys'
+    /// Diffie-Hellman result (§3.5).
+    pub mac2: [u8; MAC1_LEN],
 }
 
 impl Response {
@@ -199,6 +214,7 @@ impl Response {
             receiver_index: SessionIndex(u32_at(bytes, 8)),
             noise: array_at(bytes, 12),
             mac1: array_at(bytes, MAC1_OFFSET),
+            mac2: array_at(bytes, MAC2_OFFSET),
         })
     }
 
@@ -214,7 +230,8 @@ impl Response {
         out[4..8].copy_from_slice(&self.sender_index.0.to_be_bytes());
         out[8..12].copy_from_slice(&self.receiver_index.0.to_be_bytes());
         out[12..MAC1_OFFSET].copy_from_slice(&self.noise);
-        out[MAC1_OFFSET..].copy_from_slice(&self.mac1);
+        out[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&self.mac1);
+        out[MAC2_OFFSET..].copy_from_slice(&self.mac2);
         Ok(RESPONSE_LEN)
     }
 }
@@ -440,18 +457,18 @@ mod tests {
             Message::parse(&init),
             Err(WireError::BadLength {
                 message_type: TYPE_INITIATION,
-                actual: 93
+                actual: 109
             })
         );
         assert_eq!(
-            Message::parse(&init[..91]),
+            Message::parse(&init[..107]),
             Err(WireError::BadLength {
                 message_type: TYPE_INITIATION,
-                actual: 91
+                actual: 107
             })
         );
         init[2] = 1;
-        assert_eq!(Message::parse(&init[..92]), Err(WireError::Reserved));
+        assert_eq!(Message::parse(&init[..108]), Err(WireError::Reserved));
         let mut probe = [0u8; PROBE_OVERHEAD];
         probe[..2].copy_from_slice(&[TYPE_PROBE, VERSION]);
         assert_eq!(

@@ -84,7 +84,8 @@ fn previous_epoch_accepted_within_grace_refused_after() {
     let config = Config::builder().rotate_after_packets(10).build().unwrap();
     let mut sim = pair_with(config, 63);
     settle(&mut sim, secs(5));
-    let now = sim.now();
+    // An epoch lasts at least the grace window (§5.3).
+    let now = sim.now() + config.epoch_grace();
     // Seal probes until the send epoch advances; rotation needs the peer
     // to have acknowledged this epoch, which the running simulation did.
     let start = status(&sim, 0, 1).send_epoch.unwrap();

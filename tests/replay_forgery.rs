@@ -108,20 +108,20 @@ fn flip_every_bit(
     mut now: Instant,
     advance: Duration,
     allowed: impl Fn(usize, RejectReason) -> bool,
-    fix_mac: Option<(&probekey::PublicKey, usize)>,
+    fix: Option<&Macs>,
 ) {
     let from = 1 - to;
-    // When mac1 is recomputed, flipping a bit of mac1 itself changes nothing.
-    let bits = match fix_mac {
-        Some((_, mac_offset)) => mac_offset * 8,
+    // Bits of the MACs the attacker recomputes are not worth flipping.
+    let bits = match fix {
+        Some(_) => probekey::wire::MAC1_OFFSET * 8,
         None => datagram.len() * 8,
     };
     for bit in 0..bits {
         now = now + advance;
         let mut bytes = datagram.to_vec();
         bytes[bit / 8] ^= 1 << (bit % 8);
-        if let Some((receiver, _)) = fix_mac {
-            recompute_mac1(&mut bytes, receiver);
+        if let Some(m) = fix {
+            m.apply(&mut bytes);
         }
         let before = without_counters(status_at(sim, to, from, now));
         let total_before = status_at(sim, to, from, now).rejected.total();
@@ -148,20 +148,45 @@ fn status_at(sim: &Sim, at: usize, peer: usize, now: Instant) -> PeerStatus {
     sim.node(at).endpoint.peer_status(id, now).unwrap()
 }
 
-/// What an attacker who knows the receiver's public key can do: make mac1
-/// valid again, to reach the checks behind it.
-fn recompute_mac1(bytes: &mut [u8], receiver: &probekey::PublicKey) {
-    use hmac::{KeyInit, Mac};
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(b"probekey v1 mac1");
-    h.update(receiver.as_bytes());
-    let key = h.finalize();
-    let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
-    let off = probekey::wire::MAC1_OFFSET;
-    m.update(&bytes[..off]);
-    let tag = m.finalize().into_bytes();
-    bytes[off..off + 16].copy_from_slice(&tag[..16]);
+/// The MACs an attacker can recompute: mac1 with the receiver's public key
+/// alone; mac2 only with the static-static secret of the pair.
+struct Macs {
+    receiver: probekey::PublicKey,
+    pair: Option<[u8; 32]>,
+}
+
+impl Macs {
+    fn hmac(key: &[u8], msg: &[u8]) -> [u8; 16] {
+        use hmac::{KeyInit, Mac};
+        let mut m = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        m.update(msg);
+        m.finalize().into_bytes()[..16].try_into().unwrap()
+    }
+
+    fn apply(&self, bytes: &mut [u8]) {
+        use sha2::{Digest, Sha256};
+        let (m1, m2) = (probekey::wire::MAC1_OFFSET, probekey::wire::MAC2_OFFSET);
+        let mut h = Sha256::new();
+        h.update(b"probekey v1 mac1");
+        h.update(self.receiver.as_bytes());
+        let mac1 = Self::hmac(&h.finalize(), &bytes[..m1]);
+        bytes[m1..m2].copy_from_slice(&mac1);
+        if let Some(ss) = self.pair {
+            let mut key = [0u8; 32];
+            hkdf::Hkdf::<Sha256>::new(Some(b"probekey v1 mac2"), &ss)
+                .expand(&[], &mut key)
+                .unwrap();
+            let mac2 = Self::hmac(&key, &bytes[..m2]);
+            bytes[m2..m2 + 16].copy_from_slice(&mac2);
+        }
+    }
+}
+
+/// The static-static Diffie-Hellman result of nodes 0 and 1.
+fn pair_secret(sim: &Sim) -> [u8; 32] {
+    let secret = x25519_dalek::StaticSecret::from(sim.node(0).keypair().secret_bytes());
+    let public = x25519_dalek::PublicKey::from(*sim.node(1).keypair().public().as_bytes());
+    secret.diffie_hellman(&public).to_bytes()
 }
 
 fn last_sent(sim: &Sim, from: usize, pred: impl Fn(&probekey::sim::Datagram) -> bool) -> Vec<u8> {
@@ -269,10 +294,49 @@ fn every_bit_of_handshake_messages_flipped_is_refused() {
     // As sent: every flip breaks the header or mac1 first.
     flip_every_bit(&mut sim, 1, &init, now, Duration::ZERO, cheap, None);
     flip_every_bit(&mut sim, 0, &resp, now, Duration::ZERO, cheap, None);
-    // With mac1 made valid again, the checks behind it hold. Time advances
-    // one rate-limit interval per message so each is fully processed.
+    // An attacker who knows the public keys can make mac1 valid again,
+    // but not mac2: nothing gets past it to the rate limit or any DH.
     let pk1 = sim.node(1).keypair().public();
     let pk0 = sim.node(0).keypair().public();
+    let dh_before = [0, 1].map(|n| sim.node(n).endpoint.stats().dh_operations);
+    let public_only = |lookup: std::ops::RangeInclusive<usize>, lookup_reason: RejectReason| {
+        move |byte: usize, r: RejectReason| match byte {
+            0 => matches!(r, Malformed(_) | UnknownSession),
+            1..=3 => matches!(r, Malformed(_)),
+            b if lookup.contains(&b) => r == lookup_reason,
+            _ => r == BadMac,
+        }
+    };
+    let mac1_only = |receiver| Macs {
+        receiver,
+        pair: None,
+    };
+    flip_every_bit(
+        &mut sim,
+        1,
+        &init,
+        now,
+        Duration::ZERO,
+        public_only(8..=15, UnknownPeer),
+        Some(&mac1_only(pk1)),
+    );
+    flip_every_bit(
+        &mut sim,
+        0,
+        &resp,
+        now,
+        Duration::ZERO,
+        public_only(8..=11, UnknownSession),
+        Some(&mac1_only(pk0)),
+    );
+    assert_eq!(
+        [0, 1].map(|n| sim.node(n).endpoint.stats().dh_operations),
+        dh_before
+    );
+    // With both MACs valid (what only a holder of a static key can do), the
+    // checks behind them hold. Time advances one rate-limit interval per
+    // message so each is fully processed.
+    let ss = pair_secret(&sim);
     let interval = sim.config().config.handshake_rate_interval();
     flip_every_bit(
         &mut sim,
@@ -286,7 +350,10 @@ fn every_bit_of_handshake_messages_flipped_is_refused() {
             8..=11 => r == UnknownSession,
             _ => r == BadTag,
         },
-        Some((&pk0, 76)),
+        Some(&Macs {
+            receiver: pk0,
+            pair: Some(ss),
+        }),
     );
     let later = now + interval * (resp.len() as u32 * 8 + 1);
     flip_every_bit(
@@ -301,7 +368,10 @@ fn every_bit_of_handshake_messages_flipped_is_refused() {
             8..=15 => r == UnknownPeer,
             _ => r == BadTag,
         },
-        Some((&pk1, 76)),
+        Some(&Macs {
+            receiver: pk1,
+            pair: Some(ss),
+        }),
     );
     // The untouched messages still work: the response completes the
     // handshake it answers.
@@ -319,7 +389,7 @@ fn forged_datagrams_of_every_type_are_refused_before_cryptography() {
     let now = sim.now();
     let dh_before = sim.node(1).endpoint.stats().dh_operations;
     let opened_before = sim.node(1).endpoint.stats().probes_opened;
-    let mut junk: Vec<Vec<u8>> = vec![vec![], vec![3], vec![0xFF; 200], vec![1; 92], vec![2; 92]];
+    let mut junk: Vec<Vec<u8>> = vec![vec![], vec![3], vec![0xFF; 200], vec![1; 108], vec![2; 108]];
     let mut p = vec![0u8; 64];
     p[..2].copy_from_slice(&[3, 1]);
     junk.push(p);
@@ -333,4 +403,68 @@ fn forged_datagrams_of_every_type_are_refused_before_cryptography() {
     }
     assert_eq!(sim.node(1).endpoint.stats().dh_operations, dh_before);
     assert_eq!(sim.node(1).endpoint.stats().probes_opened, opened_before);
+}
+
+#[test]
+fn forged_initiation_flood_from_public_keys_costs_no_dh_and_blocks_no_resync() {
+    // An off-path attacker knows every public key: it can write initiations
+    // with a valid mac1 and the right key id, but not mac2. A flood of them
+    // during a restart must neither cost a Diffie-Hellman nor drain the
+    // rate limit that the real resync needs.
+    use probekey::sim::{Fault, FaultWindow};
+    let mut sim = recorded_pair(56);
+    let (init, _) = fresh_handshake(&mut sim);
+    sim.add_fault(FaultWindow {
+        start: at(secs(40)),
+        end: at(secs(40)),
+        fault: Fault::Restart { node: 1 },
+    });
+    let pk = [
+        sim.node(0).keypair().public(),
+        sim.node(1).keypair().public(),
+    ];
+    let mut n = 0u32;
+    let mut t = sim.now();
+    let end = at(secs(45));
+    let dh_at_start = sim.node(0).endpoint.stats().dh_operations;
+    let restart = at(secs(40));
+    let mut fresh_again = None;
+    while t < end {
+        t = t + Duration::from_millis(5);
+        sim.run_until(t);
+        if t > restart && fresh_again.is_none() && sim.all_fresh() {
+            fresh_again = Some(t);
+        }
+        for to in [0usize, 1] {
+            let mut forged = init.clone();
+            n += 1;
+            forged[8..16].copy_from_slice(&pk[1 - to].key_id().0); // claims to be the peer
+            forged[16..48].copy_from_slice(&[n as u8; 32]); // a new "ephemeral"
+            Macs {
+                receiver: pk[to],
+                pair: None,
+            }
+            .apply(&mut forged);
+            sim.inject(1 - to, to, forged);
+        }
+    }
+    // Validating again within the bound, measured while the flood went on.
+    let bound = sim.config().config.recovery_bound(sim.config().rtt());
+    let took = fresh_again.expect("recovered during the flood") - restart;
+    assert!(took <= bound, "{took:?}");
+    assert!(sim.violations.is_empty());
+    for node in [0, 1] {
+        let st = status(&sim, node, 1 - node);
+        assert_eq!(
+            st.rejected.rate_limited, 0,
+            "node {node}: {:?}",
+            st.rejected
+        );
+    }
+    for node in [0, 1] {
+        assert!(status(&sim, node, 1 - node).rejected.bad_mac > 500);
+    }
+    // Node 0 did only the restart's handshake: three DH, nothing for the
+    // flood (node 1 restarted, so its counter starts over).
+    assert!(sim.node(0).endpoint.stats().dh_operations - dh_at_start <= 6);
 }

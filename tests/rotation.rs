@@ -12,8 +12,12 @@ use probekey::{Config, Event, LinkDirection};
 
 #[test]
 fn thousands_of_rotations_by_count_without_a_refusal() {
+    // An epoch lasts at least the grace window, so a short one allows
+    // rotating at almost every probe.
     let config = Config::builder()
         .rotate_after_packets(2)
+        .max_reorder_delay(Duration::from_millis(100))
+        .epoch_grace(Duration::from_millis(100))
         .rotate_after_time(Duration::from_secs(2))
         .build()
         .unwrap();
