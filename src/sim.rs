@@ -743,6 +743,69 @@ impl Sim {
     }
 }
 
+/// When each direction of each link was reported fresh again after a fault.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The instant recovery is measured from.
+    pub healed: Instant,
+    /// Per direction `(from, to)`: when `to` reported it hears `from` and
+    /// `from` reported it is heard, both at once; `None` if not by the
+    /// deadline.
+    pub directions: BTreeMap<(usize, usize), Option<Instant>>,
+    /// When every direction was fresh at once; `None` if not by the
+    /// deadline.
+    pub all: Option<Instant>,
+}
+
+impl Recovery {
+    /// Time from `healed` to every direction fresh.
+    pub fn took(&self) -> Option<Duration> {
+        self.all.map(|t| t - self.healed)
+    }
+}
+
+impl Sim {
+    /// Whether `to` hears `from` and `from` is told it is heard.
+    pub fn direction_fresh(&self, from: usize, to: usize) -> bool {
+        self.link_fresh(to, from).0 && self.link_fresh(from, to).1
+    }
+
+    /// Runs from `healed` (or now, if later) until every direction of every
+    /// link is fresh, or `deadline`, recording when each direction first
+    /// was.
+    pub fn measure_recovery(&mut self, healed: Instant, deadline: Instant) -> Recovery {
+        self.run_until(healed);
+        let mut directions: BTreeMap<(usize, usize), Option<Instant>> = BTreeMap::new();
+        for &(a, b) in &self.links {
+            directions.insert((a, b), None);
+            directions.insert((b, a), None);
+        }
+        let all = self.run_until_true(deadline, |sim| {
+            let mut done = true;
+            for (&(from, to), at) in directions.iter_mut() {
+                if at.is_none() {
+                    if sim.direction_fresh(from, to) {
+                        *at = Some(sim.now);
+                    } else {
+                        done = false;
+                    }
+                }
+            }
+            done
+        });
+        Recovery {
+            healed,
+            directions,
+            all,
+        }
+    }
+
+    /// The faults scheduled so far.
+    pub fn faults(&self) -> &[FaultWindow] {
+        &self.faults
+    }
+}
+
 impl SimNode {
     /// The endpoint's peer id for neighbour node `n`.
     pub fn peer_id(&self, n: usize) -> Option<PeerId> {
