@@ -47,8 +47,20 @@ fn kind() -> impl Strategy<Value = Kind> {
 fn spec(nodes: usize) -> impl Strategy<Value = Spec> {
     // Faults begin anywhere in the first minute, including during the
     // first handshakes (t < 100 ms), and last up to 40 s.
-    (kind(), 0..nodes, 0..nodes, prop_oneof![0u64..200, 0u64..60_000], 0u64..40_000)
-        .prop_map(|(kind, a, b, start_ms, len_ms)| Spec { kind, a, b, start_ms, len_ms })
+    (
+        kind(),
+        0..nodes,
+        0..nodes,
+        prop_oneof![0u64..200, 0u64..60_000],
+        0u64..40_000,
+    )
+        .prop_map(|(kind, a, b, start_ms, len_ms)| Spec {
+            kind,
+            a,
+            b,
+            start_ms,
+            len_ms,
+        })
 }
 
 fn case() -> impl Strategy<Value = (usize, Vec<Spec>, u64)> {
@@ -66,9 +78,17 @@ fn install(sim: &mut Sim, nodes: usize, specs: &[Spec]) -> Instant {
         let mut add = |fault| sim.add_fault(FaultWindow { start, end, fault });
         match s.kind {
             Kind::Loss { rate, both_ways } => {
-                add(Fault::Loss { from: s.a, to: b, rate });
+                add(Fault::Loss {
+                    from: s.a,
+                    to: b,
+                    rate,
+                });
                 if both_ways {
-                    add(Fault::Loss { from: b, to: s.a, rate });
+                    add(Fault::Loss {
+                        from: b,
+                        to: s.a,
+                        rate,
+                    });
                 }
                 healed = healed.max(end);
             }
@@ -77,10 +97,17 @@ fn install(sim: &mut Sim, nodes: usize, specs: &[Spec]) -> Instant {
                 healed = healed.max(end);
             }
             Kind::Duplicate { rate } => {
-                add(Fault::Duplicate { from: s.a, to: b, rate });
+                add(Fault::Duplicate {
+                    from: s.a,
+                    to: b,
+                    rate,
+                });
                 healed = healed.max(end);
             }
-            Kind::Delay { extra_ms, jitter_ms } => {
+            Kind::Delay {
+                extra_ms,
+                jitter_ms,
+            } => {
                 add(Fault::Delay {
                     from: s.a,
                     to: b,
@@ -99,7 +126,10 @@ fn install(sim: &mut Sim, nodes: usize, specs: &[Spec]) -> Instant {
 }
 
 fn cases() -> u32 {
-    std::env::var("PROBEKEY_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
+    std::env::var("PROBEKEY_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48)
 }
 
 proptest! {
