@@ -120,30 +120,21 @@ fn previous_epoch_accepted_within_grace_refused_after() {
 
 #[test]
 fn heavy_reordering_and_duplication_on_the_network() {
-    use probekey::sim::{Fault, FaultWindow};
+    use probekey::sim::Fault;
     let mut sim = pair(64);
     settle(&mut sim, secs(5));
-    for (from, to) in [(0, 1), (1, 0)] {
-        for fault in [
-            Fault::Delay {
-                from,
-                to,
-                extra: Duration::ZERO,
-                jitter: Duration::from_millis(800),
-            },
-            Fault::Duplicate {
-                from,
-                to,
-                rate: 0.5,
-            },
-        ] {
-            sim.add_fault(FaultWindow {
-                start: at(secs(10)),
-                end: at(secs(310)),
-                fault,
-            });
-        }
-    }
+    let window = (at(secs(10)), at(secs(310)));
+    each_way(&mut sim, (0, 1), window, |from, to| Fault::Delay {
+        from,
+        to,
+        extra: Duration::ZERO,
+        jitter: Duration::from_millis(800),
+    });
+    each_way(&mut sim, (0, 1), window, |from, to| Fault::Duplicate {
+        from,
+        to,
+        rate: 0.5,
+    });
     sim.run_until(at(secs(310)));
     assert!(sim.violations.is_empty(), "{:?}", sim.violations);
     for n in [0, 1] {

@@ -66,34 +66,25 @@ fn thousands_of_rotations_by_count_without_a_refusal() {
 
 #[test]
 fn rotation_by_time_under_loss_and_reordering() {
-    use probekey::sim::{Fault, FaultWindow};
+    use probekey::sim::Fault;
     let config = Config::builder()
         .rotate_after_time(Duration::from_secs(2))
         .build()
         .unwrap();
     let mut sim = Sim::new(SimConfig::mesh(2, config, 32));
     settle(&mut sim, secs(5));
-    for (from, to) in [(0, 1), (1, 0)] {
-        sim.add_fault(FaultWindow {
-            start: at(secs(10)),
-            end: at(secs(1200)),
-            fault: Fault::Loss {
-                from,
-                to,
-                rate: 0.3,
-            },
-        });
-        sim.add_fault(FaultWindow {
-            start: at(secs(10)),
-            end: at(secs(1200)),
-            fault: Fault::Delay {
-                from,
-                to,
-                extra: Duration::ZERO,
-                jitter: Duration::from_millis(900),
-            },
-        });
-    }
+    let window = (at(secs(10)), at(secs(1200)));
+    each_way(&mut sim, (0, 1), window, |from, to| Fault::Loss {
+        from,
+        to,
+        rate: 0.3,
+    });
+    each_way(&mut sim, (0, 1), window, |from, to| Fault::Delay {
+        from,
+        to,
+        extra: Duration::ZERO,
+        jitter: Duration::from_millis(900),
+    });
     sim.run_until(at(secs(1200)));
     for n in [0, 1] {
         let st = status(&sim, n, 1 - n);

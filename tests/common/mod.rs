@@ -30,19 +30,30 @@ pub fn settle(sim: &mut Sim, limit: Duration) -> Instant {
         .unwrap_or_else(|| panic!("links not fresh by {deadline:?}"))
 }
 
-/// Cuts both directions between `a` and `b` from `start` to `end`.
-pub fn cut(sim: &mut Sim, a: usize, b: usize, start: Instant, end: Instant) {
+/// Adds `fault(from, to)` on both directions between `a` and `b`, from
+/// `start` to `end`.
+pub fn each_way(
+    sim: &mut Sim,
+    (a, b): (usize, usize),
+    (start, end): (Instant, Instant),
+    fault: impl Fn(usize, usize) -> Fault,
+) {
     for (from, to) in [(a, b), (b, a)] {
         sim.add_fault(FaultWindow {
             start,
             end,
-            fault: Fault::Loss {
-                from,
-                to,
-                rate: 1.0,
-            },
+            fault: fault(from, to),
         });
     }
+}
+
+/// Cuts both directions between `a` and `b` from `start` to `end`.
+pub fn cut(sim: &mut Sim, a: usize, b: usize, start: Instant, end: Instant) {
+    each_way(sim, (a, b), (start, end), |from, to| Fault::Loss {
+        from,
+        to,
+        rate: 1.0,
+    });
 }
 
 /// After the network heals at `healed`, asserts that every link is fresh
