@@ -10,6 +10,15 @@ use common::*;
 use probekey::sim::{Sim, SimConfig};
 use probekey::{Config, Event, LinkDirection};
 
+/// Epoch rotations node `n` reported in `direction`.
+fn count_rotations(sim: &Sim, n: usize, direction: LinkDirection) -> usize {
+    sim.events_at(n)
+        .filter(
+            |(_, _, e)| matches!(e, Event::EpochRotated { direction: d, .. } if *d == direction),
+        )
+        .count()
+}
+
 #[test]
 fn thousands_of_rotations_by_count_without_a_refusal() {
     // An epoch lasts at least the grace window, so a short one allows
@@ -25,31 +34,9 @@ fn thousands_of_rotations_by_count_without_a_refusal() {
     settle(&mut sim, secs(5));
     sim.run_until(at(secs(900)));
     for n in [0, 1] {
-        let rotations = sim
-            .events_at(n)
-            .filter(|(_, _, e)| {
-                matches!(
-                    e,
-                    Event::EpochRotated {
-                        direction: LinkDirection::Outbound,
-                        ..
-                    }
-                )
-            })
-            .count();
+        let rotations = count_rotations(&sim, n, LinkDirection::Outbound);
         assert!(rotations >= 2000, "node {n}: {rotations} rotations");
-        let inbound = sim
-            .events_at(n)
-            .filter(|(_, _, e)| {
-                matches!(
-                    e,
-                    Event::EpochRotated {
-                        direction: LinkDirection::Inbound,
-                        ..
-                    }
-                )
-            })
-            .count();
+        let inbound = count_rotations(&sim, n, LinkDirection::Inbound);
         assert!(inbound >= 2000, "node {n}: {inbound} inbound rotations");
         let st = status(&sim, n, 1 - n);
         assert_eq!(st.rejected.total(), 0, "{:?}", st.rejected);
@@ -88,18 +75,7 @@ fn rotation_by_time_under_loss_and_reordering() {
     sim.run_until(at(secs(1200)));
     for n in [0, 1] {
         let st = status(&sim, n, 1 - n);
-        let rotations = sim
-            .events_at(n)
-            .filter(|(_, _, e)| {
-                matches!(
-                    e,
-                    Event::EpochRotated {
-                        direction: LinkDirection::Outbound,
-                        ..
-                    }
-                )
-            })
-            .count();
+        let rotations = count_rotations(&sim, n, LinkDirection::Outbound);
         assert!(rotations >= 500, "node {n}: {rotations} rotations");
         // Reordering within max_reorder_delay never costs a probe.
         assert_eq!(st.rejected.epoch_outside_window, 0, "{:?}", st.rejected);
