@@ -423,7 +423,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let c = &self.config;
         let mut d = Instant::MAX;
         for s in p.sessions.iter().flatten() {
-            d = d.min(s.next_deadline(c.reject_after_time(), c.handshake_max_age()));
+            d = d.min(s.next_deadline(c));
         }
         if let Some(r) = &p.cached_response {
             d = d.min(r.created_at + c.handshake_max_age());
@@ -474,7 +474,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             let alive = match &mut p.sessions[i] {
                 Some(s) => {
                     s.expire_keys(now);
-                    s.alive(now, c.reject_after_time(), c.handshake_max_age())
+                    s.alive(now, &c)
                 }
                 None => true,
             };
@@ -814,11 +814,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let id = peer_id(slot);
         let si = p
             .find_session(hdr.receiver_index)
-            .filter(|&i| {
-                p.sessions[i]
-                    .as_ref()
-                    .is_some_and(|s| s.alive(now, c.reject_after_time(), c.handshake_max_age()))
-            })
+            .filter(|&i| p.sessions[i].as_ref().is_some_and(|s| s.alive(now, c)))
             .ok_or(reject(RejectReason::UnknownSession, None))?;
         if hdr.counter >= COUNTER_LIMIT {
             return Err(reject(RejectReason::Replay, Some(id)));
@@ -894,11 +890,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let Some(p) = peer_at(&mut self.peers, slot) else {
             return Err(reject(RejectReason::UnknownPeer, None));
         };
-        // mac2: only the two peers hold its key, so forgeries from anyone
-        // else stop here, before the rate limit and any Diffie-Hellman.
-        if !p.mac2.verify(&datagram[..MAC2_OFFSET], &msg.mac2) {
-            return Err(reject(RejectReason::BadMac, Some(id)));
-        }
+        check_mac2(p, id, datagram, &msg.mac2)?;
         // Exact duplicates are recognised by the hash of the whole message,
         // so a copy with any field altered is processed (and refused) as new.
         let fingerprint = initiation_fingerprint(datagram);
@@ -1015,9 +1007,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             })
             .ok_or(reject(RejectReason::UnknownSession, None))?;
         let id = peer_id(slot);
-        if !p.mac2.verify(&datagram[..MAC2_OFFSET], &msg.mac2) {
-            return Err(reject(RejectReason::BadMac, Some(id)));
-        }
+        check_mac2(p, id, datagram, &msg.mac2)?;
         if !p.bucket.try_take(now, &c) {
             return Err(reject(RejectReason::RateLimited, Some(id)));
         }
@@ -1086,6 +1076,17 @@ fn seal_macs(p: &Peer, bytes: &mut [u8]) {
     bytes[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&mac1);
     let mac2 = p.mac2.compute(&bytes[..MAC2_OFFSET]);
     bytes[MAC2_OFFSET..MAC2_OFFSET + 16].copy_from_slice(&mac2);
+}
+
+/// mac2 (§3.5): only the two peers hold its key, so a handshake message
+/// forged by anyone else stops here, before the rate limit and any
+/// Diffie-Hellman.
+fn check_mac2(p: &Peer, id: PeerId, datagram: &[u8], mac2: &[u8]) -> Result<(), RecvError> {
+    if p.mac2.verify(&datagram[..MAC2_OFFSET], mac2) {
+        Ok(())
+    } else {
+        Err(reject(RejectReason::BadMac, Some(id)))
+    }
 }
 
 /// The configured peer in `slot`, if any.

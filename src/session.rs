@@ -4,6 +4,7 @@
 use core::time::Duration;
 
 use crate::aead::{self, TAG_LEN};
+use crate::config::Config;
 use crate::ids::{Epoch, SessionIndex};
 use crate::noise::{Direction, TransportKeys};
 use crate::replay::ReplayWindow;
@@ -99,40 +100,27 @@ impl Session {
         }
     }
 
-    /// Whether the session may still validate probes at `now`.
-    pub(crate) fn alive(
-        &self,
-        now: Instant,
-        reject_after: Duration,
-        pending_max_age: Duration,
-    ) -> bool {
+    /// When the session stops validating: its age limit (`reject_after_time`
+    /// once proven, `handshake_max_age` while pending) or its grace end.
+    fn end(&self, c: &Config) -> Instant {
         let limit = if self.proven {
-            reject_after
+            c.reject_after_time()
         } else {
-            pending_max_age
+            c.handshake_max_age()
         };
-        now < self.created_at + limit && self.grace_until.is_none_or(|g| now < g)
+        let end = self.created_at + limit;
+        self.grace_until.map_or(end, |g| end.min(g))
+    }
+
+    /// Whether the session may still validate probes at `now`.
+    pub(crate) fn alive(&self, now: Instant, c: &Config) -> bool {
+        now < self.end(c)
     }
 
     /// When this session dies or its previous epoch key is erased.
-    pub(crate) fn next_deadline(
-        &self,
-        reject_after: Duration,
-        pending_max_age: Duration,
-    ) -> Instant {
-        let limit = if self.proven {
-            reject_after
-        } else {
-            pending_max_age
-        };
-        let mut d = self.created_at + limit;
-        if let Some(g) = self.grace_until {
-            d = d.min(g);
-        }
-        if let Some(e) = self.recv.next_deadline() {
-            d = d.min(e);
-        }
-        d
+    pub(crate) fn next_deadline(&self, c: &Config) -> Instant {
+        let end = self.end(c);
+        self.recv.next_deadline().map_or(end, |e| end.min(e))
     }
 
     pub(crate) fn expire_keys(&mut self, now: Instant) {

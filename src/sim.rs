@@ -214,6 +214,8 @@ pub struct Sim {
     packet_seq: u64,
     faults: Vec<FaultWindow>,
     pending_restarts: Vec<(Instant, usize)>,
+    /// Every node's static public key, by node index.
+    publics: Vec<crate::PublicKey>,
     net_rng: ChaCha20Rng,
     accepted: HashSet<(usize, usize, u64)>,
     /// Per ordered pair `(from, to)`, the validations observed.
@@ -283,6 +285,7 @@ impl Sim {
             packet_seq: 0,
             faults: Vec::new(),
             pending_restarts: Vec::new(),
+            publics: keys.iter().map(StaticKeypair::public).collect(),
             net_rng: ChaCha20Rng::seed_from_u64(derive_seed(cfg.seed, 2, 0)),
             accepted: HashSet::new(),
             logs: BTreeMap::new(),
@@ -325,7 +328,7 @@ impl Sim {
         let mut next_probe_at = BTreeMap::new();
         let interval = crate::time::duration_nanos(self.cfg.config.probe_interval()).max(1);
         for n in self.neighbours(i) {
-            let public = self.public_of(n, &keypair, i);
+            let public = self.publics[n];
             if let Ok(id) = endpoint.add_peer(self.now, public) {
                 peer_of.insert(n, id);
                 node_of.insert(id, n);
@@ -341,25 +344,6 @@ impl Sim {
             next_probe_at,
             seq: 0,
             restarts,
-        }
-    }
-
-    fn public_of(&self, n: usize, own: &StaticKeypair, own_index: usize) -> crate::PublicKey {
-        if n == own_index {
-            return own.public();
-        }
-        match self.nodes.get(n) {
-            Some(node) => node.keypair.public(),
-            // During construction later nodes do not exist yet: derive the
-            // same key the constructor will give them.
-            None => {
-                let mut key_rng = ChaCha20Rng::seed_from_u64(derive_seed(self.cfg.seed, 1, 0));
-                let mut k = StaticKeypair::generate(&mut key_rng);
-                for _ in 0..n {
-                    k = StaticKeypair::generate(&mut key_rng);
-                }
-                k.public()
-            }
         }
     }
 
