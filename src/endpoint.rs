@@ -321,6 +321,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             current: None,
             in_flight: None,
             want: None,
+            confirming: false,
             cached_response: None,
             last_initiation: None,
             max_generation: 0,
@@ -568,10 +569,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if now < want.retry_at {
             return;
         }
-        let stale_flight = p
-            .in_flight
-            .as_ref()
-            .is_none_or(|f| now >= f.created_at + c.handshake_max_age());
+        // An initiation already answered but not confirmed in time is not
+        // sent again: the responder may hold (and refuse as a replay) the
+        // session it made, or have lost it. A new one settles both (§4.3).
+        let stale_flight = p.confirming
+            || p.in_flight
+                .as_ref()
+                .is_none_or(|f| now >= f.created_at + c.handshake_max_age());
         if stale_flight {
             p.in_flight = None;
             let sender_index = alloc_index(&mut self.rng, slot, p);
@@ -1008,6 +1012,20 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             .ok_or(reject(RejectReason::UnknownSession, None))?;
         let id = peer_id(slot);
         check_mac2(p, id, datagram, &msg.mac2)?;
+        // A copy of the response we already used (§4.3): the initiation was
+        // retried while its confirmation was under way. Another keepalive,
+        // no Diffie-Hellman.
+        if let Some(i) = p.find_session(msg.receiver_index)
+            && p.sessions[i]
+                .as_ref()
+                .is_some_and(|s| s.remote_index == msg.sender_index)
+        {
+            if p.confirming && p.current == Some(i) {
+                queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
+                return Ok(Received::Handshake { peer: id });
+            }
+            return Err(reject(RejectReason::Replay, Some(id)));
+        }
         if !p.bucket.try_take(now, &c) {
             return Err(reject(RejectReason::RateLimited, Some(id)));
         }
@@ -1045,17 +1063,33 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             msg.sender_index,
             now,
         );
-        let i = p.slot_for_new(false);
+        // A second answer to the same initiation (the responder lost the
+        // first before it was confirmed) replaces the first.
+        let i = p
+            .find_session(msg.receiver_index)
+            .unwrap_or_else(|| p.slot_for_new(false));
         if p.current == Some(i) {
             p.current = None;
         }
         p.sessions[i] = Some(session);
-        p.in_flight = None;
-        let better = p.current().is_none_or(|cur| rank > cur.rank);
+        // Ties go to the newer session: only a peer misusing its own key
+        // can make ranks tie, and the newer one is what it holds.
+        let better = p.current().is_none_or(|cur| rank >= cur.rank);
         if better {
             p.current = Some(i);
             queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
             established(p, id, Role::Initiator, latency, now, &mut self.events);
+            // The handshake is over only when a probe of the peer's
+            // validates in the new session (§4.3): until then the
+            // initiation stays in flight and is retried, in case the
+            // responder lost the session before it was confirmed.
+            p.confirming = true;
+            if let Some(want) = &mut p.want {
+                want.retry_at = now + backoff(&c, want.attempts, self.rng.next_u32());
+            }
+        } else {
+            p.in_flight = None;
+            p.want = None;
         }
         Ok(Received::Handshake { peer: id })
     }
@@ -1133,8 +1167,12 @@ fn established(
     now: Instant,
     events: &mut EventQueue,
 ) {
-    p.want = None;
-    p.in_flight = None;
+    if role == Role::Responder {
+        // Proven by the initiator's probe: nothing left to retry.
+        p.want = None;
+        p.in_flight = None;
+        p.confirming = false;
+    }
     p.last_established_at = Some(now);
     p.handshakes_completed += 1;
     p.last_handshake_latency = Some(latency);
@@ -1184,6 +1222,13 @@ fn after_validation(
         }
     }
     if p.current == Some(si) {
+        if p.confirming {
+            // The peer holds the session we initiated: the handshake is
+            // complete (§4.3).
+            p.confirming = false;
+            p.want = None;
+            p.in_flight = None;
+        }
         if advanced && let Some(s) = p.current() {
             events.push(Event::EpochRotated {
                 peer: id,

@@ -96,6 +96,32 @@ impl StaticDh {
     }
 }
 
+/// Writes mac1 (keyed from `receiver`'s public key, §3.4) and mac2 (keyed
+/// from the pair's static-static secret, §3.5) into a handshake message
+/// built with [`Initiator`] or [`Responder`], as the endpoint does before
+/// sending it. For other implementations of the protocol and for tests that
+/// must reach the checks behind the MACs.
+///
+/// # Errors
+/// [`NoiseError::Length`] unless `message` is [`crate::wire::INITIATION_LEN`]
+/// (or, the same, [`crate::wire::RESPONSE_LEN`]) bytes long.
+pub fn write_macs(
+    pair: &StaticDh,
+    receiver: &PublicKey,
+    message: &mut [u8],
+) -> Result<(), NoiseError> {
+    use crate::wire::{INITIATION_LEN, MAC1_OFFSET, MAC2_OFFSET, RESPONSE_LEN};
+    const _: () = assert!(INITIATION_LEN == RESPONSE_LEN);
+    if message.len() != INITIATION_LEN {
+        return Err(NoiseError::Length);
+    }
+    let mac1 = crate::keys::MacKey::for_receiver(receiver).compute(&message[..MAC1_OFFSET]);
+    message[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&mac1);
+    let mac2 = pair.mac2_key().compute(&message[..MAC2_OFFSET]);
+    message[MAC2_OFFSET..].copy_from_slice(&mac2);
+    Ok(())
+}
+
 impl fmt::Debug for StaticDh {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StaticDh").finish_non_exhaustive()

@@ -241,6 +241,9 @@ pub struct Peer {
     pub(crate) current: Option<usize>,
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) want: Option<Want>,
+    /// The current session is one we initiated and no probe of the peer's
+    /// has validated in it yet: the handshake is retried until one does.
+    pub(crate) confirming: bool,
     pub(crate) cached_response: Option<CachedResponse>,
     /// SHA-256 of the last initiation processed.
     pub(crate) last_initiation: Option<[u8; 32]>,

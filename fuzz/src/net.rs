@@ -1,0 +1,879 @@
+//! A small network of real endpoints driven one operation at a time by
+//! fuzzer input, with the crate's invariants checked after every step:
+//!
+//! - no forged, altered or replayed probe is ever accepted: every accepted
+//!   probe is byte for byte a datagram its claimed sender sealed for this
+//!   receiver, accepted once;
+//! - a refused datagram changes nothing but the rejection counters (and the
+//!   Diffie-Hellman count of a handshake that failed after its MACs): peer
+//!   status, deadlines and every other counter stay as they were;
+//! - the counters agree with what the calls returned;
+//! - after `handle_timeout(now)` the next deadline is in the future;
+//! - after a quiet period of good network begins, every direction of every
+//!   link is fresh at both ends within `Config::recovery_bound`, and stays
+//!   fresh.
+
+use core::cmp::Reverse;
+use core::time::Duration;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+
+use arbitrary::{Result, Unstructured};
+use chacha20::ChaCha20Rng;
+use probekey::noise::{Initiator, Responder, StaticDh};
+use probekey::rand_core::SeedableRng;
+use probekey::sim::SimEndpoint;
+use probekey::wire::{
+    INITIATION_LEN, INITIATION_NOISE_LEN, INITIATION_PAYLOAD_LEN, Initiation, PROBE_HEADER_LEN,
+    RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE,
+};
+use probekey::{
+    Config, Endpoint, EndpointStats, Instant, PROBE_OVERHEAD, PeerId, PeerStatus, ProbeKind,
+    Received, SessionIndex, StaticKeypair,
+};
+
+/// Most nodes in one network.
+pub const MAX_NODES: usize = 3;
+/// Datagrams kept for replays.
+const HISTORY: usize = 128;
+/// Datagrams in flight at most (more are dropped, as a full queue would).
+const MAX_IN_FLIGHT: usize = 128;
+/// Operations per input at most.
+const MAX_OPS: usize = 200;
+/// One-way delay of the good network after the faults.
+const QUIET_DELAY: Duration = Duration::from_millis(10);
+/// Bytes of a probe body that identify it: from, to, sequence number.
+const BODY_ID_LEN: usize = 10;
+
+/// Configurations the fuzzer chooses from: the defaults, and short timers
+/// so that rotation, staleness, rekeying and expiry are a few steps away.
+pub fn config(u: &mut Unstructured<'_>) -> Result<Config> {
+    Ok(if u.arbitrary::<bool>()? {
+        Config::default()
+    } else {
+        fast_config()
+    })
+}
+
+/// Short timers: rotation every second or 8 probes, stale after 600 ms.
+pub fn fast_config() -> Config {
+    Config::builder()
+        .probe_interval(Duration::from_millis(50))
+        .stale_after(Duration::from_millis(600))
+        .max_reorder_delay(Duration::from_millis(100))
+        .epoch_grace(Duration::from_millis(200))
+        .rotate_after_time(Duration::from_secs(1))
+        .rotate_after_packets(8)
+        .rekey_after_time(Duration::from_secs(5))
+        .reject_after_time(Duration::from_secs(8))
+        .handshake_retry_initial(Duration::from_millis(100))
+        .handshake_retry_max(Duration::from_millis(400))
+        .handshake_max_age(Duration::from_secs(3))
+        .handshake_rate_burst(3)
+        .handshake_rate_interval(Duration::from_millis(50))
+        .build()
+        .expect("the fast configuration is valid")
+}
+
+/// A datagram on the wire.
+#[derive(Clone, Debug)]
+pub struct Datagram {
+    /// Sending node.
+    pub from: usize,
+    /// Receiving node.
+    pub to: usize,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+struct Node {
+    endpoint: SimEndpoint,
+    peer_of: [Option<PeerId>; MAX_NODES],
+    restarts: u64,
+}
+
+/// What the endpoint looks like from outside, to compare around a refusal.
+#[derive(PartialEq, Debug)]
+struct Snapshot {
+    stats: EndpointStats,
+    peers: Vec<Option<PeerStatus>>,
+    deadline: Option<Instant>,
+}
+
+/// Operations the fuzzer can perform.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Seal a probe or echo from one node to another.
+    Seal,
+    /// Deliver one datagram in flight (any one: reordering).
+    Deliver,
+    /// Deliver everything in flight, in order, repeatedly.
+    DeliverAll,
+    /// Lose one datagram.
+    Drop,
+    /// Duplicate one datagram.
+    Duplicate,
+    /// Flip bits of one byte of a datagram in flight.
+    Corrupt,
+    /// Cut or extend a datagram in flight.
+    Resize,
+    /// Deliver again a datagram sent earlier, to its receiver or another.
+    Replay,
+    /// Let time pass, by any amount, and run the timers.
+    Advance,
+    /// Restart a node: all state lost, same static key.
+    Restart,
+    /// Ask a node to start a handshake.
+    Initiate,
+    /// Deliver arbitrary bytes.
+    Raw,
+    /// A probe header taken from a real probe, with arbitrary bytes after
+    /// it: reaches the AEAD.
+    Patched,
+    /// A real handshake message, altered, with both MACs recomputed by a
+    /// holder of the pair's static-static secret: reaches the Noise layer.
+    Remac,
+    /// An initiation written with the sender's static key, any ephemeral and
+    /// any payload: reaches the checks behind the Noise decryption.
+    CraftInitiation,
+    /// A response to a real initiation, written with the responder's static
+    /// key, any ephemeral and any payload.
+    CraftResponse,
+}
+
+/// The network.
+pub struct Net {
+    config: Config,
+    keys: Vec<StaticKeypair>,
+    nodes: Vec<Node>,
+    now: Instant,
+    in_flight: Vec<Datagram>,
+    history: Vec<Datagram>,
+    history_next: usize,
+    sealed: HashMap<(usize, usize, u64), Vec<u8>>,
+    accepted: HashSet<(usize, usize, u64)>,
+    keepalives: HashSet<(usize, Vec<u8>)>,
+    next_seq: u64,
+    /// Whether any operation acted with a node's static key outside its
+    /// endpoint (a misbehaving neighbour, not a network fault).
+    pub crafted: bool,
+    /// Print every operation and outcome (`PROBEKEY_FUZZ_TRACE=1`), to read
+    /// a failing case.
+    trace: bool,
+}
+
+impl Net {
+    /// `n` nodes (2 or 3) in a full mesh at time zero, each having queued
+    /// its first initiations.
+    pub fn new(config: Config, n: usize) -> Self {
+        assert!((2..=MAX_NODES).contains(&n));
+        let mut key_rng = ChaCha20Rng::seed_from_u64(0x5eed);
+        let keys: Vec<StaticKeypair> = (0..n)
+            .map(|_| StaticKeypair::generate(&mut key_rng))
+            .collect();
+        let mut net = Net {
+            config,
+            keys,
+            nodes: Vec::with_capacity(n),
+            now: Instant::ZERO,
+            in_flight: Vec::new(),
+            history: Vec::new(),
+            history_next: 0,
+            sealed: HashMap::new(),
+            accepted: HashSet::new(),
+            keepalives: HashSet::new(),
+            next_seq: 0,
+            crafted: false,
+            trace: std::env::var_os("PROBEKEY_FUZZ_TRACE").is_some(),
+        };
+        for i in 0..n {
+            let node = net.make_node(i, 0);
+            net.nodes.push(node);
+        }
+        net.timers();
+        net
+    }
+
+    fn make_node(&self, i: usize, restarts: u64) -> Node {
+        let rng = ChaCha20Rng::seed_from_u64((i as u64) << 32 | restarts);
+        let mut endpoint = Endpoint::new(self.config, self.keys[i].clone(), rng, Vec::new());
+        let mut peer_of = [None; MAX_NODES];
+        for (j, key) in self.keys.iter().enumerate() {
+            if j != i {
+                let id = endpoint
+                    .add_peer(self.now, key.public())
+                    .expect("distinct generated keys are accepted");
+                peer_of[j] = Some(id);
+            }
+        }
+        Node {
+            endpoint,
+            peer_of,
+            restarts,
+        }
+    }
+
+    fn node_of(&self, at: usize, peer: PeerId) -> usize {
+        self.nodes[at]
+            .peer_of
+            .iter()
+            .position(|&p| p == Some(peer))
+            .expect("the endpoint names only configured peers")
+    }
+
+    fn snapshot(&self, at: usize) -> Snapshot {
+        let node = &self.nodes[at];
+        Snapshot {
+            stats: node.endpoint.stats(),
+            peers: node
+                .peer_of
+                .iter()
+                .map(|p| p.and_then(|p| node.endpoint.peer_status(p, self.now)))
+                .collect(),
+            deadline: node.endpoint.poll_timeout(),
+        }
+    }
+
+    fn send(&mut self, d: Datagram) {
+        if self.history.len() < HISTORY {
+            self.history.push(d.clone());
+        } else {
+            self.history[self.history_next] = d.clone();
+            self.history_next = (self.history_next + 1) % HISTORY;
+        }
+        if self.in_flight.len() < MAX_IN_FLIGHT {
+            self.in_flight.push(d);
+        }
+    }
+
+    /// Sends what node `i` queued and drains its events.
+    fn drain(&mut self, i: usize) {
+        let mut buf = [0u8; 256];
+        loop {
+            let tx = self.nodes[i]
+                .endpoint
+                .poll_transmit(self.now, &mut buf)
+                .expect("256 bytes hold any handshake message or keepalive");
+            let Some(tx) = tx else { break };
+            let to = self.node_of(i, tx.peer);
+            if self.trace {
+                eprintln!("{:?} node {i} -> {to}: {:?}", self.now, tx.kind);
+            }
+            self.send(Datagram {
+                from: i,
+                to,
+                bytes: buf[..tx.len].to_vec(),
+            });
+        }
+        while let Some(e) = self.nodes[i].endpoint.poll_event() {
+            if self.trace {
+                eprintln!("{:?} node {i} event {e:?}", self.now);
+            }
+        }
+        assert_eq!(
+            self.nodes[i].endpoint.stats().events_dropped,
+            0,
+            "events drained after every call never overflow the queue"
+        );
+    }
+
+    /// Runs every node's due timers.
+    fn timers(&mut self) {
+        for i in 0..self.nodes.len() {
+            let due = self.nodes[i]
+                .endpoint
+                .poll_timeout()
+                .is_some_and(|d| d <= self.now);
+            if due {
+                self.nodes[i].endpoint.handle_timeout(self.now);
+                if let Some(d) = self.nodes[i].endpoint.poll_timeout() {
+                    assert!(
+                        d > self.now,
+                        "a deadline at or before now after handle_timeout: node {i}, {d:?} <= {:?}",
+                        self.now
+                    );
+                }
+                self.drain(i);
+            }
+        }
+    }
+
+    /// Lets `d` pass and runs the timers.
+    pub fn advance_by(&mut self, d: Duration) {
+        self.now = self.now + d;
+        self.timers();
+    }
+
+    /// Seals a probe from `from` to `to`, with `pad` extra body bytes.
+    fn seal(&mut self, from: usize, to: usize, kind: ProbeKind, pad: usize) {
+        let Some(peer) = self.nodes[from].peer_of[to] else {
+            return;
+        };
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let mut body = vec![0u8; BODY_ID_LEN + pad];
+        body[0] = from as u8;
+        body[1] = to as u8;
+        body[2..BODY_ID_LEN].copy_from_slice(&seq.to_le_bytes());
+        let mut out = vec![0u8; body.len() + PROBE_OVERHEAD];
+        let before = self.nodes[from].endpoint.stats();
+        let result = self.nodes[from]
+            .endpoint
+            .seal(self.now, peer, kind, &body, &mut out);
+        let after = self.nodes[from].endpoint.stats();
+        match result {
+            Ok(n) => {
+                assert_eq!(n, out.len(), "a sealed probe is its body plus the overhead");
+                assert_eq!(after.probes_sealed, before.probes_sealed + 1);
+                self.sealed.insert((from, to, seq), out.clone());
+                self.send(Datagram {
+                    from,
+                    to,
+                    bytes: out,
+                });
+            }
+            Err(e) => assert_eq!(after, before, "a refused seal ({e}) changes no counter"),
+        }
+        self.drain(from);
+    }
+
+    /// Delivers `bytes` to node `to` and checks every invariant.
+    pub fn receive(&mut self, to: usize, bytes: &[u8]) {
+        let before = self.snapshot(to);
+        let mut buf = bytes.to_vec();
+        let now = self.now;
+        let result = self.nodes[to].endpoint.handle_datagram(now, &mut buf);
+        if self.trace {
+            eprintln!(
+                "{now:?} node {to} <- {} bytes type {:?}: {result:?}",
+                bytes.len(),
+                bytes.first()
+            );
+        }
+        let mut echo = None;
+        match result {
+            Err(e) => {
+                let mut after = self.snapshot(to);
+                assert_eq!(
+                    after.stats.rejected.total(),
+                    before.stats.rejected.total() + 1,
+                    "a refusal is counted once: {e}"
+                );
+                assert!(after.stats.dh_operations >= before.stats.dh_operations);
+                // What may change: the rejection counters, and the DH count
+                // of a handshake message that failed behind its MACs.
+                after.stats.rejected = before.stats.rejected;
+                after.stats.dh_operations = before.stats.dh_operations;
+                let mut attributed = 0;
+                for (a, b) in after.peers.iter_mut().zip(&before.peers) {
+                    if let (Some(a), Some(b)) = (a.as_mut(), b) {
+                        attributed += a.rejected.total() - b.rejected.total();
+                        a.rejected = b.rejected;
+                    }
+                }
+                assert_eq!(
+                    attributed,
+                    u64::from(e.peer.is_some()),
+                    "a refusal is counted against the peer it names: {e}"
+                );
+                assert_eq!(after, before, "a refused datagram ({e}) changed state");
+            }
+            Ok(Received::Probe { peer, kind, body }) => {
+                let from = self.node_of(to, peer);
+                assert!(
+                    body.len() >= BODY_ID_LEN,
+                    "accepted a probe we never sealed"
+                );
+                let (f, t) = (usize::from(body[0]), usize::from(body[1]));
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&body[2..BODY_ID_LEN]);
+                let id = (f, t, u64::from_le_bytes(seq));
+                assert_eq!((f, t), (from, to), "accepted a probe under the wrong peer");
+                assert_eq!(
+                    self.sealed.get(&id).map(Vec::as_slice),
+                    Some(bytes),
+                    "accepted a probe that is not, byte for byte, one its sender sealed"
+                );
+                assert!(self.accepted.insert(id), "accepted a probe twice: {id:?}");
+                let after = self.nodes[to].endpoint.stats();
+                assert_eq!(after.probes_opened, before.stats.probes_opened + 1);
+                assert_eq!(after.rejected, before.stats.rejected);
+                if kind == ProbeKind::Probe {
+                    echo = Some(from);
+                }
+            }
+            Ok(Received::Keepalive { peer }) => {
+                let from = self.node_of(to, peer);
+                assert_eq!(bytes.first(), Some(&TYPE_PROBE));
+                assert_eq!(bytes.len(), PROBE_OVERHEAD);
+                assert!(
+                    self.keepalives.insert((to, bytes.to_vec())),
+                    "accepted a keepalive from node {from} twice"
+                );
+                let after = self.nodes[to].endpoint.stats();
+                assert_eq!(after.rejected, before.stats.rejected);
+            }
+            Ok(Received::Handshake { peer }) => {
+                let _ = self.node_of(to, peer);
+                assert!(matches!(
+                    bytes.first(),
+                    Some(&TYPE_INITIATION | &TYPE_RESPONSE)
+                ));
+                let after = self.nodes[to].endpoint.stats();
+                assert_eq!(after.rejected, before.stats.rejected);
+            }
+        }
+        self.drain(to);
+        if let Some(back) = echo {
+            self.seal(to, back, ProbeKind::Echo, 0);
+        }
+    }
+
+    fn deliver(&mut self, index: usize) {
+        let d = self.in_flight.remove(index);
+        self.receive(d.to, &d.bytes);
+    }
+
+    fn pick_node(&self, u: &mut Unstructured<'_>) -> Result<usize> {
+        u.choose_index(self.nodes.len())
+    }
+
+    fn pick_other(&self, u: &mut Unstructured<'_>, not: usize) -> Result<usize> {
+        let k = u.choose_index(self.nodes.len() - 1)?;
+        Ok(if k >= not { k + 1 } else { k })
+    }
+
+    fn pick_flight(&self, u: &mut Unstructured<'_>) -> Result<Option<usize>> {
+        if self.in_flight.is_empty() {
+            return Ok(None);
+        }
+        u.choose_index(self.in_flight.len()).map(Some)
+    }
+
+    /// A static-static secret for writing messages from `from` to `to` as
+    /// a holder of `from`'s key would.
+    fn pair(&self, from: usize, to: usize) -> StaticDh {
+        StaticDh::new(&self.keys[from], &self.keys[to].public())
+            .expect("generated keys are contributory")
+    }
+
+    fn prologue(&self) -> ([u8; probekey::noise::MAX_PROLOGUE_LEN], usize) {
+        let mut p = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
+        let n =
+            probekey::noise::prologue(probekey::wire::VERSION, self.config.deployment_id(), &mut p);
+        (p, n)
+    }
+
+    /// Performs one operation chosen by the fuzzer among `ops`.
+    pub fn step(&mut self, u: &mut Unstructured<'_>, ops: &[Op]) -> Result<()> {
+        let op = *u.choose(ops)?;
+        if self.trace {
+            eprintln!("{:?} op {op:?}", self.now);
+        }
+        match op {
+            Op::Seal => {
+                let from = self.pick_node(u)?;
+                let to = self.pick_other(u, from)?;
+                let kind = if u.ratio(1, 4)? {
+                    ProbeKind::Echo
+                } else {
+                    ProbeKind::Probe
+                };
+                let pad = u.int_in_range(0..=64)?;
+                self.seal(from, to, kind, pad);
+            }
+            Op::Deliver => {
+                if let Some(i) = self.pick_flight(u)? {
+                    self.deliver(i);
+                }
+            }
+            Op::DeliverAll => {
+                // Bounded: echoes and answers feed the queue.
+                for _ in 0..64 {
+                    if self.in_flight.is_empty() {
+                        break;
+                    }
+                    self.deliver(0);
+                }
+            }
+            Op::Drop => {
+                if let Some(i) = self.pick_flight(u)? {
+                    self.in_flight.remove(i);
+                }
+            }
+            Op::Duplicate => {
+                if let Some(i) = self.pick_flight(u)? {
+                    let d = self.in_flight[i].clone();
+                    self.send(d);
+                }
+            }
+            Op::Corrupt => {
+                if let Some(i) = self.pick_flight(u)? {
+                    let bytes = &mut self.in_flight[i].bytes;
+                    if !bytes.is_empty() {
+                        let at = u.choose_index(bytes.len())?;
+                        let xor = u.int_in_range(1..=255u8)?;
+                        bytes[at] ^= xor;
+                    }
+                }
+            }
+            Op::Resize => {
+                if let Some(i) = self.pick_flight(u)? {
+                    let len = u.int_in_range(0..=300)?;
+                    let fill = u.arbitrary::<u8>()?;
+                    self.in_flight[i].bytes.resize(len, fill);
+                }
+            }
+            Op::Replay => {
+                if !self.history.is_empty() {
+                    let d = self.history[u.choose_index(self.history.len())?].clone();
+                    let to = if u.ratio(1, 4)? {
+                        self.pick_node(u)?
+                    } else {
+                        d.to
+                    };
+                    self.receive(to, &d.bytes);
+                }
+            }
+            Op::Advance => {
+                let nanos = match u.int_in_range(0..=3u8)? {
+                    0 => u.int_in_range(0..=1_000_000u64)?,
+                    1 => u.int_in_range(0..=2_000_000_000u64)?,
+                    2 => u.int_in_range(0..=900_000_000_000u64)?,
+                    _ => u.int_in_range(0..=172_800_000_000_000u64)?,
+                };
+                self.advance_by(Duration::from_nanos(nanos));
+            }
+            Op::Restart => {
+                let i = self.pick_node(u)?;
+                let restarts = self.nodes[i].restarts + 1;
+                self.nodes[i] = self.make_node(i, restarts);
+                self.timers();
+            }
+            Op::Initiate => {
+                let i = self.pick_node(u)?;
+                let to = self.pick_other(u, i)?;
+                if let Some(peer) = self.nodes[i].peer_of[to] {
+                    self.nodes[i].endpoint.initiate_handshake(self.now, peer);
+                }
+                self.timers();
+            }
+            Op::Raw => {
+                let to = self.pick_node(u)?;
+                let len = u.int_in_range(0..=200)?;
+                let bytes = u.bytes(len)?.to_vec();
+                self.receive(to, &bytes);
+            }
+            Op::Patched => {
+                let probes: Vec<usize> = (0..self.history.len())
+                    .filter(|&i| {
+                        let b = &self.history[i].bytes;
+                        b.first() == Some(&TYPE_PROBE) && b.len() >= PROBE_OVERHEAD
+                    })
+                    .collect();
+                if !probes.is_empty() {
+                    let d = self.history[probes[u.choose_index(probes.len())?]].clone();
+                    let mut bytes = d.bytes[..PROBE_HEADER_LEN].to_vec();
+                    // Any counter and acknowledgement, the same session
+                    // and epoch.
+                    if u.arbitrary()? {
+                        bytes[12..PROBE_HEADER_LEN].copy_from_slice(u.bytes(20)?);
+                    }
+                    let len = u.int_in_range(16..=120)?;
+                    bytes.extend_from_slice(u.bytes(len)?);
+                    self.receive(d.to, &bytes);
+                }
+            }
+            Op::Remac => {
+                let messages: Vec<usize> = (0..self.history.len())
+                    .filter(|&i| self.history[i].bytes.len() == INITIATION_LEN)
+                    .collect();
+                if !messages.is_empty() {
+                    let d = self.history[messages[u.choose_index(messages.len())?]].clone();
+                    let mut bytes = d.bytes;
+                    for _ in 0..u.int_in_range(1..=4)? {
+                        let at = u.choose_index(probekey::wire::MAC1_OFFSET)?;
+                        bytes[at] ^= u.int_in_range(1..=255u8)?;
+                    }
+                    let pair = self.pair(d.from, d.to);
+                    probekey::noise::write_macs(&pair, &self.keys[d.to].public(), &mut bytes)
+                        .expect("a handshake message has the MACs' length");
+                    self.crafted = true;
+                    self.receive(d.to, &bytes);
+                }
+            }
+            Op::CraftInitiation => {
+                let from = self.pick_node(u)?;
+                let to = self.pick_other(u, from)?;
+                let bytes = self.craft_initiation(u, from, to)?;
+                self.crafted = true;
+                self.receive(to, &bytes);
+            }
+            Op::CraftResponse => {
+                let initiations: Vec<usize> = (0..self.history.len())
+                    .filter(|&i| self.history[i].bytes.first() == Some(&TYPE_INITIATION))
+                    .collect();
+                if !initiations.is_empty() {
+                    let d = self.history[initiations[u.choose_index(initiations.len())?]].clone();
+                    if let Some(bytes) = self.craft_response(u, &d)? {
+                        self.crafted = true;
+                        self.receive(d.from, &bytes);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn craft_initiation(
+        &self,
+        u: &mut Unstructured<'_>,
+        from: usize,
+        to: usize,
+    ) -> Result<Vec<u8>> {
+        let sender_index = SessionIndex(u.arbitrary()?);
+        let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
+        if u.arbitrary()? {
+            payload[..4].copy_from_slice(&sender_index.0.to_be_bytes());
+        } else {
+            payload[..4].copy_from_slice(u.bytes(4)?);
+        }
+        let generation: u64 = match u.int_in_range(0..=2u8)? {
+            0 => u.int_in_range(0..=8)?,
+            1 => u64::MAX - u.int_in_range(0..=2)?,
+            _ => u.arbitrary()?,
+        };
+        payload[4..].copy_from_slice(&generation.to_be_bytes());
+        let ephemeral = x25519_dalek::StaticSecret::from(u.arbitrary::<[u8; 32]>()?);
+        let key_id = if u.ratio(7, 8)? {
+            self.keys[from].public().key_id()
+        } else {
+            probekey::KeyId(u.arbitrary()?)
+        };
+        let mut msg = Initiation {
+            sender_index,
+            key_id,
+            noise: [0; INITIATION_NOISE_LEN],
+            mac1: [0; 16],
+            mac2: [0; 16],
+        };
+        let (prologue, n) = self.prologue();
+        let pair = self.pair(from, to);
+        let mut dh = 0;
+        let written = Initiator::write_initiation(
+            &prologue[..n],
+            &self.keys[from],
+            &self.keys[to].public(),
+            &pair,
+            ephemeral,
+            &payload,
+            &mut msg.noise,
+            &mut dh,
+        );
+        let mut bytes = vec![0u8; INITIATION_LEN];
+        msg.emit(&mut bytes).expect("exact length");
+        if written.is_ok() {
+            probekey::noise::write_macs(&pair, &self.keys[to].public(), &mut bytes)
+                .expect("exact length");
+        }
+        Ok(bytes)
+    }
+
+    /// Answers a recorded initiation as its receiver would, with any
+    /// ephemeral and payload. `None` if the recorded bytes are not a valid
+    /// initiation between those two nodes.
+    fn craft_response(&self, u: &mut Unstructured<'_>, d: &Datagram) -> Result<Option<Vec<u8>>> {
+        let Ok(init) = Initiation::parse(&d.bytes) else {
+            return Ok(None);
+        };
+        let (prologue, n) = self.prologue();
+        let pair = self.pair(d.to, d.from);
+        let mut dh = 0;
+        let mut payload_in = [0u8; INITIATION_PAYLOAD_LEN];
+        let Ok(responder) = Responder::read_initiation(
+            &prologue[..n],
+            &self.keys[d.to],
+            &self.keys[d.from].public(),
+            &pair,
+            &init.noise,
+            &mut payload_in,
+            &mut dh,
+        ) else {
+            return Ok(None);
+        };
+        let sender_index = SessionIndex(u.arbitrary()?);
+        let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
+        if u.ratio(3, 4)? {
+            payload[..4].copy_from_slice(&sender_index.0.to_be_bytes());
+            payload[4..8].copy_from_slice(&init.sender_index.0.to_be_bytes());
+            let generation: u64 = match u.int_in_range(0..=2u8)? {
+                0 => {
+                    let mut g = [0u8; 8];
+                    g.copy_from_slice(&payload_in[4..]);
+                    u64::from_be_bytes(g).wrapping_add(u.int_in_range(0..=2)?)
+                }
+                1 => u64::MAX,
+                _ => u.arbitrary()?,
+            };
+            payload[8..].copy_from_slice(&generation.to_be_bytes());
+        } else {
+            payload.copy_from_slice(u.bytes(RESPONSE_PAYLOAD_LEN)?);
+        }
+        let mut msg = Response {
+            sender_index,
+            receiver_index: init.sender_index,
+            noise: [0; RESPONSE_NOISE_LEN],
+            mac1: [0; 16],
+            mac2: [0; 16],
+        };
+        let ephemeral = x25519_dalek::StaticSecret::from(u.arbitrary::<[u8; 32]>()?);
+        if responder
+            .write_response(
+                &self.keys[d.from].public(),
+                ephemeral,
+                &payload,
+                &mut msg.noise,
+                &mut dh,
+            )
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let mut bytes = vec![0u8; INITIATION_LEN];
+        msg.emit(&mut bytes).expect("exact length");
+        probekey::noise::write_macs(&pair, &self.keys[d.from].public(), &mut bytes)
+            .expect("exact length");
+        Ok(Some(bytes))
+    }
+
+    /// Performs operations until the input or the budget runs out.
+    pub fn run(&mut self, u: &mut Unstructured<'_>, ops: &[Op]) {
+        for _ in 0..MAX_OPS {
+            if u.is_empty() || self.step(u, ops).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Runs a good network (one-way delay 10 ms, no loss) from now, every
+    /// node probing every other at the probe interval and echoing every
+    /// probe, until every direction of every link is fresh at both ends;
+    /// without a gap, and returns how long that took. Panics if it takes
+    /// longer than `bound`, or if any direction goes stale after `bound` or
+    /// within `hold` of settling. (A direction may be reported fresh at
+    /// first on the strength of probes from before the faults and lapse:
+    /// what counts is when every direction is fresh for good.)
+    pub fn quiet(&mut self, bound: Duration, hold: Duration) -> Duration {
+        self.in_flight.clear();
+        let healed = self.now;
+        let deadline = healed + bound;
+        let interval = self.config.probe_interval();
+        let n = self.nodes.len();
+        let mut next_probe: Vec<Instant> = (0..n * n)
+            .map(|k| healed + Duration::from_micros(k as u64 * 700))
+            .collect();
+        let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+        let mut packets: HashMap<u64, Datagram> = HashMap::new();
+        let mut packet_seq = 0u64;
+        // Since when every direction has been fresh, without a gap.
+        let mut settled: Option<Instant> = None;
+        loop {
+            // Schedule what was sent.
+            for d in self.in_flight.drain(..) {
+                packet_seq += 1;
+                packets.insert(packet_seq, d);
+                queue.push(Reverse((self.now + QUIET_DELAY, packet_seq)));
+            }
+            let mut t = Instant::MAX;
+            if let Some(Reverse((at, _))) = queue.peek() {
+                t = t.min(*at);
+            }
+            for node in &self.nodes {
+                if let Some(d) = node.endpoint.poll_timeout() {
+                    t = t.min(d.max(self.now));
+                }
+            }
+            for (k, &at) in next_probe.iter().enumerate() {
+                if k / n != k % n {
+                    t = t.min(at);
+                }
+            }
+            if t > settled.map_or(deadline, |at| deadline.max(at + hold)) {
+                break;
+            }
+            self.now = t;
+            while let Some(&Reverse((at, id))) = queue.peek() {
+                if at > t {
+                    break;
+                }
+                queue.pop();
+                if let Some(d) = packets.remove(&id) {
+                    self.receive(d.to, &d.bytes);
+                }
+            }
+            self.timers();
+            for (k, at) in next_probe.iter_mut().enumerate() {
+                let (from, to) = (k / n, k % n);
+                if from != to && *at <= t {
+                    *at = *at + interval;
+                    self.seal(from, to, ProbeKind::Probe, 0);
+                }
+            }
+            if self.all_fresh() {
+                settled.get_or_insert(t);
+            } else {
+                settled = None;
+                assert!(
+                    t <= deadline,
+                    "links not fresh both ways {:?} after the network became good (bound {bound:?}): {}",
+                    t.saturating_duration_since(healed),
+                    self.describe()
+                );
+            }
+        }
+        let Some(at) = settled else {
+            panic!(
+                "links not fresh both ways within {bound:?} of the network becoming good: {}",
+                self.describe()
+            )
+        };
+        at.saturating_duration_since(healed)
+    }
+
+    fn direction_fresh(&self, from: usize, to: usize) -> bool {
+        let out = self.nodes[from].peer_of[to]
+            .and_then(|p| self.nodes[from].endpoint.peer_status(p, self.now))
+            .is_some_and(|s| s.outbound.fresh);
+        let inb = self.nodes[to].peer_of[from]
+            .and_then(|p| self.nodes[to].endpoint.peer_status(p, self.now))
+            .is_some_and(|s| s.inbound.fresh);
+        out && inb
+    }
+
+    fn all_fresh(&self) -> bool {
+        let n = self.nodes.len();
+        (0..n).all(|a| (0..n).all(|b| a == b || self.direction_fresh(a, b)))
+    }
+
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for (j, p) in node.peer_of.iter().enumerate() {
+                if let Some(status) = p.and_then(|p| node.endpoint.peer_status(p, self.now)) {
+                    s.push_str(&format!("\n  node {i} -> {j}: {status:?}"));
+                }
+            }
+        }
+        s
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The bound of [`Net::quiet`] for a network fault: the configuration's
+    /// recovery bound at the quiet network's round trip.
+    pub fn recovery_bound(&self) -> Duration {
+        self.config.recovery_bound(2 * QUIET_DELAY)
+    }
+}

@@ -1,0 +1,44 @@
+//! Two or three endpoints driven by any sequence of operations (seal,
+//! deliver, drop, duplicate, reorder, corrupt, resize, replay, advance
+//! time by any amount, restart, start a handshake); then a quiet period of
+//! good network in which every link must be fresh both ways within the
+//! configured recovery bound and stay fresh. Every step checks the
+//! invariants listed in [`super::net`].
+
+use arbitrary::Unstructured;
+
+use super::net::{Net, Op};
+
+/// The faults a network (not a key holder) can cause.
+const OPS: [Op; 13] = [
+    Op::Seal,
+    Op::Deliver,
+    Op::DeliverAll,
+    Op::Drop,
+    Op::Duplicate,
+    Op::Corrupt,
+    Op::Resize,
+    Op::Replay,
+    Op::Advance,
+    Op::Restart,
+    Op::Initiate,
+    Op::Raw,
+    Op::Patched,
+];
+
+/// The target.
+pub fn run(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(config) = super::net::config(&mut u) else {
+        return;
+    };
+    let n = if u.arbitrary::<bool>().unwrap_or(false) {
+        3
+    } else {
+        2
+    };
+    let mut net = Net::new(config, n);
+    net.run(&mut u, &OPS);
+    let bound = net.recovery_bound();
+    net.quiet(bound, 2 * config.stale_after());
+}

@@ -1,0 +1,35 @@
+//! Replays every file of the fuzz corpora (`fuzz/corpus/<target>/`) through
+//! the function its cargo-fuzz target calls, on the stable toolchain, so
+//! that `cargo test` keeps every case the fuzzer found — crashes fixed
+//! since among them — passing. Running the fuzzers themselves:
+//! `fuzz/README.md`.
+
+#[path = "../fuzz/src/lib.rs"]
+mod harness;
+
+use std::path::Path;
+
+#[test]
+fn every_corpus_file_passes_its_target() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for (name, run) in harness::TARGETS {
+        let dir = root.join(name);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+            .map(|entry| entry.expect("readable corpus entry").path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "corpus {} is empty", dir.display());
+        for file in &files {
+            let data = std::fs::read(file).expect("readable corpus file");
+            let outcome = std::panic::catch_unwind(|| run(&data));
+            assert!(
+                outcome.is_ok(),
+                "{name}: {} fails (replay it with `cargo +nightly fuzz run {name} {}`)",
+                file.display(),
+                file.display()
+            );
+        }
+        println!("{name}: {} corpus files pass", files.len());
+    }
+}
