@@ -1,0 +1,568 @@
+//! The loop: one UDP socket, the monotonic clock, the crate's endpoint.
+//! Probes go out every `probe_interval`, every probe received is echoed,
+//! and the output is JSON lines on stdout.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use probekey::{
+    Endpoint, Event, HandshakeReason, HandshakeState, Instant, LinkDirection, OsRng, Peer, PeerId,
+    PeerStatus, ProbeKind, Received, RejectCounters, Role, SealError, StdClock,
+};
+use serde_json::{Value, json};
+
+use crate::Error;
+use crate::setup::{Setup, hex};
+
+/// Datagrams up to this size are read whole; a longer one is truncated and
+/// then refused by the crate (no probe of ours is that long).
+const RECV_BUF: usize = 2048;
+/// A probe's body: our sequence number and our clock when it was sent,
+/// which the echo carries back (authenticated) for the round-trip time.
+const BODY_LEN: usize = 16;
+/// Shortest socket wait, so that a deadline already due cannot spin.
+const MIN_WAIT: Duration = Duration::from_millis(1);
+/// Longest socket wait, so that a signal is noticed promptly whatever the
+/// timers.
+const MAX_WAIT: Duration = Duration::from_millis(250);
+
+struct Neighbour {
+    name: String,
+    address: SocketAddr,
+    peer: PeerId,
+    next_probe: Instant,
+    seq: u64,
+    probes_sent: u64,
+    echoes_sent: u64,
+    echoes_received: u64,
+    rtt: Option<Duration>,
+    srtt: Option<Duration>,
+    send_errors: u64,
+    send_failing: bool,
+    from_other_address: u64,
+}
+
+pub struct Daemon {
+    name: String,
+    socket: UdpSocket,
+    clock: StdClock,
+    endpoint: Endpoint<OsRng, Vec<Option<Peer>>>,
+    neighbours: Vec<Neighbour>,
+    by_peer: HashMap<PeerId, usize>,
+    probe_interval: Duration,
+    status_interval: Duration,
+    next_status: Instant,
+    recv_errors: u64,
+}
+
+impl Daemon {
+    /// Binds the socket and configures every neighbour.
+    pub fn new(setup: Setup) -> Result<Self, Error> {
+        let Setup {
+            name,
+            keypair,
+            config,
+            listen,
+            status_interval,
+            neighbours: specs,
+        } = setup;
+        let clock = StdClock::new();
+        let now = clock.now();
+        let mut endpoint = Endpoint::with_os_rng(config, keypair);
+        let probe_interval = config.probe_interval();
+        let count = u32::try_from(specs.len()).unwrap_or(u32::MAX);
+        let mut neighbours: Vec<Neighbour> = Vec::with_capacity(specs.len());
+        let mut by_peer = HashMap::new();
+        for (i, spec) in specs.into_iter().enumerate() {
+            let peer = endpoint.add_peer(now, spec.public).map_err(|e| match e {
+                probekey::AddPeerError::Duplicate(other) => Error::DuplicateKey {
+                    name: spec.name.clone(),
+                    other: by_peer
+                        .get(&other)
+                        .map(|&j: &usize| neighbours[j].name.clone())
+                        .unwrap_or_default(),
+                },
+                source => Error::NeighbourKey {
+                    name: spec.name.clone(),
+                    source,
+                },
+            })?;
+            by_peer.insert(peer, i);
+            // Spread the neighbours' probes over the interval.
+            let phase = probe_interval * u32::try_from(i).unwrap_or(0) / count.max(1);
+            neighbours.push(Neighbour {
+                name: spec.name,
+                address: spec.address,
+                peer,
+                next_probe: now + phase,
+                seq: 0,
+                probes_sent: 0,
+                echoes_sent: 0,
+                echoes_received: 0,
+                rtt: None,
+                srtt: None,
+                send_errors: 0,
+                send_failing: false,
+                from_other_address: 0,
+            });
+        }
+        let socket = UdpSocket::bind(listen).map_err(|source| match source.kind() {
+            io::ErrorKind::AddrInUse => Error::PortInUse { addr: listen },
+            _ => Error::Bind {
+                addr: listen,
+                source,
+            },
+        })?;
+        Ok(Daemon {
+            name,
+            socket,
+            clock,
+            endpoint,
+            neighbours,
+            by_peer,
+            probe_interval,
+            status_interval,
+            next_status: now,
+            recv_errors: 0,
+        })
+    }
+
+    /// Runs until `signal` is set (to the signal's number).
+    pub fn run(mut self, signal: &AtomicUsize) -> Result<(), Error> {
+        self.start_line()?;
+        let mut buf = [0u8; RECV_BUF];
+        loop {
+            let sig = signal.load(Ordering::SeqCst);
+            if sig != 0 {
+                return self.shutdown_line(sig);
+            }
+            let now = self.clock.now();
+            if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+                self.endpoint.handle_timeout(now);
+            }
+            self.send_due_probes(now);
+            self.flush(now)?;
+            if now >= self.next_status {
+                self.status_lines(now)?;
+                self.next_status = next_tick(self.next_status, self.status_interval, now);
+            }
+            // Sleep in the socket until the next datagram or the earliest
+            // of: the crate's next timer, the next probe, the next status.
+            let deadline = self
+                .neighbours
+                .iter()
+                .map(|n| n.next_probe)
+                .chain(self.endpoint.poll_timeout())
+                .fold(self.next_status, Instant::min);
+            let wait = deadline
+                .saturating_duration_since(self.clock.now())
+                .clamp(MIN_WAIT, MAX_WAIT);
+            self.socket
+                .set_read_timeout(Some(wait))
+                .map_err(Error::Socket)?;
+            match self.socket.recv_from(&mut buf) {
+                Ok((len, from)) => {
+                    let now = self.clock.now();
+                    self.handle_datagram(now, &mut buf[..len], from);
+                    self.flush(now)?;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    // For example an ICMP error reported on the socket:
+                    // counted, and the loop goes on.
+                    self.recv_errors += 1;
+                    if self.recv_errors == 1 {
+                        eprintln!("linkmon: {}: receive error: {e}", self.name);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_due_probes(&mut self, now: Instant) {
+        let mut out = [0u8; BODY_LEN + probekey::PROBE_OVERHEAD];
+        for i in 0..self.neighbours.len() {
+            let n = &mut self.neighbours[i];
+            if n.next_probe > now {
+                continue;
+            }
+            n.next_probe = next_tick(n.next_probe, self.probe_interval, now);
+            n.seq += 1;
+            let mut body = [0u8; BODY_LEN];
+            body[..8].copy_from_slice(&n.seq.to_be_bytes());
+            body[8..].copy_from_slice(&now.as_nanos().to_be_bytes());
+            let peer = n.peer;
+            match self
+                .endpoint
+                .seal(now, peer, ProbeKind::Probe, &body, &mut out)
+            {
+                Ok(len) => {
+                    if self.send(i, &out[..len]) {
+                        self.neighbours[i].probes_sent += 1;
+                    }
+                }
+                // A handshake is under way (the crate retries it); the next
+                // probe goes out on its session.
+                Err(SealError::NoSession) => {}
+                Err(e) => eprintln!(
+                    "linkmon: {}: cannot seal a probe for {}: {e}",
+                    self.name, self.neighbours[i].name
+                ),
+            }
+        }
+    }
+
+    fn handle_datagram(&mut self, now: Instant, datagram: &mut [u8], from: SocketAddr) {
+        // Refusals are counted by the crate, per reason, and reported in
+        // the status lines.
+        let Ok(received) = self.endpoint.handle_datagram(now, datagram) else {
+            return;
+        };
+        let peer = match received {
+            Received::Probe { peer, .. }
+            | Received::Keepalive { peer }
+            | Received::Handshake { peer } => peer,
+        };
+        let Some(&i) = self.by_peer.get(&peer) else {
+            return;
+        };
+        if from != self.neighbours[i].address {
+            self.neighbours[i].from_other_address += 1;
+        }
+        match received {
+            Received::Probe {
+                kind: ProbeKind::Probe,
+                body,
+                ..
+            } => {
+                let mut out = [0u8; RECV_BUF];
+                if let Ok(len) = self
+                    .endpoint
+                    .seal(now, peer, ProbeKind::Echo, body, &mut out)
+                    && self.send(i, &out[..len])
+                {
+                    self.neighbours[i].echoes_sent += 1;
+                }
+            }
+            Received::Probe {
+                kind: ProbeKind::Echo,
+                body,
+                ..
+            } => {
+                let n = &mut self.neighbours[i];
+                n.echoes_received += 1;
+                if let Some(rtt) = echo_rtt(body, n.seq, now) {
+                    n.rtt = Some(rtt);
+                    // Smoothed as TCP does (RFC 6298): 7/8 old + 1/8 new.
+                    n.srtt = Some(n.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends to neighbour `i`'s configured address; true if sent.
+    fn send(&mut self, i: usize, datagram: &[u8]) -> bool {
+        let n = &mut self.neighbours[i];
+        match self.socket.send_to(datagram, n.address) {
+            Ok(_) => {
+                n.send_failing = false;
+                true
+            }
+            Err(e) => {
+                // A route can disappear (link down): counted, reported once
+                // per run of failures, and the loop goes on.
+                n.send_errors += 1;
+                if !n.send_failing {
+                    n.send_failing = true;
+                    eprintln!(
+                        "linkmon: {}: sending to {} at {}: {e}",
+                        self.name, n.name, n.address
+                    );
+                }
+                false
+            }
+        }
+    }
+
+    /// Sends what the crate queued and prints its events.
+    fn flush(&mut self, now: Instant) -> Result<(), Error> {
+        let mut buf = [0u8; RECV_BUF];
+        loop {
+            match self.endpoint.poll_transmit(now, &mut buf) {
+                Ok(Some(tx)) => {
+                    if let Some(&i) = self.by_peer.get(&tx.peer) {
+                        self.send(i, &buf[..tx.len]);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Cannot happen with this buffer; the datagram stays
+                    // queued, so stop rather than spin.
+                    eprintln!("linkmon: {}: {e}", self.name);
+                    break;
+                }
+            }
+        }
+        while let Some(event) = self.endpoint.poll_event() {
+            let line = self.event_json(now, event);
+            emit(&line)?;
+        }
+        Ok(())
+    }
+
+    fn neighbour_name(&self, peer: PeerId) -> &str {
+        self.by_peer
+            .get(&peer)
+            .map_or("?", |&i| self.neighbours[i].name.as_str())
+    }
+
+    fn event_json(&self, now: Instant, event: Event) -> Value {
+        let head = |kind: &str, peer: PeerId| {
+            json!({
+                "type": kind,
+                "t_ms": millis(now - Instant::ZERO),
+                "node": self.name,
+                "neighbour": self.neighbour_name(peer),
+            })
+        };
+        let (mut line, extra) = match event {
+            Event::HealthChanged {
+                peer,
+                direction,
+                fresh,
+            } => (
+                head("health", peer),
+                json!({ "direction": direction_name(direction), "fresh": fresh }),
+            ),
+            Event::HandshakeStarted { peer, reason } => (
+                head("handshake_started", peer),
+                json!({ "reason": reason_name(reason) }),
+            ),
+            Event::SessionEstablished {
+                peer,
+                role,
+                latency,
+            } => (
+                head("session_established", peer),
+                json!({ "role": role_name(role), "latency_ms": millis(latency) }),
+            ),
+            Event::EpochRotated {
+                peer,
+                direction,
+                epoch,
+            } => (
+                head("epoch_rotated", peer),
+                json!({ "direction": direction_name(direction), "epoch": epoch.0 }),
+            ),
+            other => (
+                json!({
+                    "type": "event",
+                    "t_ms": millis(now - Instant::ZERO),
+                    "node": self.name,
+                }),
+                json!({ "debug": format!("{other:?}") }),
+            ),
+        };
+        merge(&mut line, extra);
+        line
+    }
+
+    fn start_line(&self) -> Result<(), Error> {
+        let c = self.endpoint.config();
+        let neighbours: serde_json::Map<String, Value> = self
+            .neighbours
+            .iter()
+            .map(|n| (n.name.clone(), json!(n.address.to_string())))
+            .collect();
+        let listen = self
+            .socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .map_err(Error::Socket)?;
+        emit(&json!({
+            "type": "start",
+            "t_ms": millis(self.clock.now() - Instant::ZERO),
+            "node": self.name,
+            "listen": listen,
+            "public_key": hex(self.endpoint.public_key().as_bytes()),
+            "neighbours": neighbours,
+            "probe_interval_ms": millis(c.probe_interval()),
+            "stale_after_ms": millis(c.stale_after()),
+            "handshake_retry_max_ms": millis(c.handshake_retry_max()),
+            "status_interval_ms": millis(self.status_interval),
+            // What the crate promises once packets flow again, for a round
+            // trip of zero: add three round trips for a real link.
+            "recovery_bound_ms_at_zero_rtt": millis(c.recovery_bound(Duration::ZERO)),
+        }))
+    }
+
+    fn status_lines(&self, now: Instant) -> Result<(), Error> {
+        for n in &self.neighbours {
+            if let Some(status) = self.endpoint.peer_status(n.peer, now) {
+                let mut line = json!({
+                    "type": "status",
+                    "t_ms": millis(now - Instant::ZERO),
+                    "node": self.name,
+                    "neighbour": n.name,
+                });
+                merge(&mut line, neighbour_json(n, &status, now));
+                emit(&line)?;
+            }
+        }
+        let stats = self.endpoint.stats();
+        emit(&json!({
+            "type": "endpoint",
+            "t_ms": millis(now - Instant::ZERO),
+            "node": self.name,
+            // Every refused datagram, including those attributed to no
+            // configured neighbour (unknown keys, garbage).
+            "rejected": rejected_json(&stats.rejected),
+            "probes_sealed": stats.probes_sealed,
+            "probes_opened": stats.probes_opened,
+            "events_dropped": stats.events_dropped,
+            "recv_errors": self.recv_errors,
+        }))
+    }
+
+    fn shutdown_line(&self, sig: usize) -> Result<(), Error> {
+        let now = self.clock.now();
+        let neighbours: serde_json::Map<String, Value> = self
+            .neighbours
+            .iter()
+            .filter_map(|n| {
+                let status = self.endpoint.peer_status(n.peer, now)?;
+                Some((n.name.clone(), neighbour_json(n, &status, now)))
+            })
+            .collect();
+        emit(&json!({
+            "type": "shutdown",
+            "t_ms": millis(now - Instant::ZERO),
+            "node": self.name,
+            "signal": crate::signal_name(sig),
+            "neighbours": neighbours,
+        }))
+    }
+}
+
+/// The round trip of an echo of our probe number `seq` or earlier, sent at
+/// the instant its body names.
+fn echo_rtt(body: &[u8], seq: u64, now: Instant) -> Option<Duration> {
+    let body: &[u8; BODY_LEN] = body.try_into().ok()?;
+    let (echoed_seq, sent_at) = body.split_at(8);
+    let echoed_seq = u64::from_be_bytes(echoed_seq.try_into().ok()?);
+    let sent_at = Instant::from_nanos(u64::from_be_bytes(sent_at.try_into().ok()?));
+    (echoed_seq <= seq && sent_at <= now).then(|| now - sent_at)
+}
+
+/// The tick after `prev` by `interval`; if the loop fell behind by a whole
+/// interval, the next tick is one interval from `now` rather than a burst.
+fn next_tick(prev: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = prev + interval;
+    if next <= now { now + interval } else { next }
+}
+
+fn neighbour_json(n: &Neighbour, s: &PeerStatus, now: Instant) -> Value {
+    let ago = |t: Option<Instant>| t.map(|t| millis(now - t));
+    let handshake = match s.handshake {
+        HandshakeState::Idle => json!({ "state": "idle" }),
+        HandshakeState::Initiating {
+            reason,
+            since,
+            attempts,
+        } => json!({
+            "state": "initiating",
+            "reason": reason_name(reason),
+            "since_ms_ago": millis(now - since),
+            "attempts": attempts,
+        }),
+    };
+    json!({
+        "address": n.address.to_string(),
+        "inbound": { "fresh": s.inbound.fresh, "last_ms_ago": ago(s.inbound.last) },
+        "outbound": { "fresh": s.outbound.fresh, "last_ms_ago": ago(s.outbound.last) },
+        "send_epoch": s.send_epoch.map(|e| e.0),
+        "recv_epoch": s.recv_epoch.map(|e| e.0),
+        "session_age_ms": s.session_age.map(millis),
+        "session_role": s.session_role.map(role_name),
+        "handshake": handshake,
+        "handshakes_started": s.handshakes_started,
+        "handshakes_completed": s.handshakes_completed,
+        "last_handshake_latency_ms": s.last_handshake_latency.map(millis),
+        "rtt_ms": n.rtt.map(millis),
+        "srtt_ms": n.srtt.map(millis),
+        "probes_sent": n.probes_sent,
+        "echoes_sent": n.echoes_sent,
+        "echoes_received": n.echoes_received,
+        "probes_sealed": s.probes_sealed,
+        "probes_opened": s.probes_opened,
+        "rejected": rejected_json(&s.rejected),
+        "send_errors": n.send_errors,
+        "from_other_address": n.from_other_address,
+    })
+}
+
+fn rejected_json(r: &RejectCounters) -> Value {
+    json!({
+        "malformed": r.malformed,
+        "unknown_session": r.unknown_session,
+        "unknown_peer": r.unknown_peer,
+        "bad_mac": r.bad_mac,
+        "epoch_outside_window": r.epoch_outside_window,
+        "replay": r.replay,
+        "bad_tag": r.bad_tag,
+        "rate_limited": r.rate_limited,
+        "total": r.total(),
+    })
+}
+
+fn direction_name(d: LinkDirection) -> &'static str {
+    match d {
+        LinkDirection::Inbound => "inbound",
+        LinkDirection::Outbound => "outbound",
+    }
+}
+
+fn reason_name(r: HandshakeReason) -> &'static str {
+    match r {
+        HandshakeReason::NoSession => "no_session",
+        HandshakeReason::Rekey => "rekey",
+        HandshakeReason::InboundStale => "inbound_stale",
+        HandshakeReason::OutboundStale => "outbound_stale",
+        _ => "other",
+    }
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Initiator => "initiator",
+        Role::Responder => "responder",
+    }
+}
+
+/// Milliseconds with microsecond precision.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Adds `extra`'s fields to `line` (both objects).
+fn merge(line: &mut Value, extra: Value) {
+    if let (Value::Object(line), Value::Object(extra)) = (line, extra) {
+        line.extend(extra);
+    }
+}
+
+/// Writes one JSON line to stdout (line-buffered: flushed at the newline).
+fn emit(line: &Value) -> Result<(), Error> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}").map_err(Error::Output)
+}

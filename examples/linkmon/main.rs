@@ -1,0 +1,242 @@
+//! `linkmon`: a reference link-monitor daemon over real UDP sockets.
+//!
+//! The protocol lives in the crate; this is the glue a daemon needs around
+//! it: a key file, a TOML configuration, a socket, the monotonic clock, a
+//! probe every `probe_interval` to every neighbour, an echo of every probe
+//! received, and JSON lines on stdout for every event and, periodically,
+//! the status of every neighbour.
+//!
+//! ```text
+//! linkmon keygen KEY_FILE    write a new secret key (mode 0600, never
+//!                            overwriting) and print its public key (hex)
+//! linkmon pubkey KEY_FILE    print the public key of an existing key file
+//! linkmon run CONFIG         run the daemon until SIGINT or SIGTERM
+//! ```
+//!
+//! The configuration (every `[timers]` value is optional and defaults to
+//! the crate's documented default; they are checked together by
+//! `probekey::ConfigBuilder`, whose errors name the values in conflict):
+//!
+//! ```toml
+//! name = "eu-west"                 # this node, as it appears in the output
+//! key_file = "eu-west.key"         # relative to this file's directory
+//! deployment_id = "lab"            # at most 32 bytes, the same on every node
+//! listen = "127.0.0.1:7001"
+//! status_interval_ms = 1000        # one status line per neighbour this often
+//!
+//! [timers]
+//! probe_interval_ms = 250
+//! stale_after_ms = 3000
+//! # max_reorder_delay_ms, epoch_grace_ms, rotate_after_time_ms,
+//! # rotate_after_packets, rekey_after_time_ms, reject_after_time_ms,
+//! # handshake_retry_initial_ms, handshake_retry_max_ms,
+//! # handshake_retry_jitter_percent, handshake_max_age_ms,
+//! # handshake_rate_burst, handshake_rate_interval_ms
+//!
+//! [neighbours.us-east]
+//! public_key = "3f1c…"             # 64 hex digits, from `linkmon keygen`
+//! address = "127.0.0.1:7002"
+//! ```
+//!
+//! Addresses: a datagram is handled whatever address it came from, because
+//! the crate identifies the peer by its key (handshakes) or its session
+//! (probes). Everything sent to a neighbour, echoes and handshake answers
+//! included, goes to the neighbour's configured address, never to the
+//! source of a datagram: a forged source address cannot steer our traffic.
+//! The status line counts validated datagrams that came from another
+//! address (`from_other_address`), as they do behind a relay or NAT.
+//!
+//! Exit status: 0 after SIGINT or SIGTERM (the last line is
+//! `{"type":"shutdown",…}`; a second signal exits at once with 1), 1 for an
+//! error (one line on stderr), 2 for a usage error.
+
+#![forbid(unsafe_code)]
+
+mod daemon;
+mod setup;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+use probekey::{AddPeerError, ConfigError};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+/// Everything that stops the daemon, each with what to fix.
+#[derive(Debug)]
+pub enum Error {
+    /// Wrong command line.
+    Usage(String),
+    /// The configuration file cannot be read.
+    ConfigRead { path: PathBuf, source: io::Error },
+    /// The configuration file is not valid TOML or not of the expected
+    /// shape (the message names the line and the key).
+    ConfigSyntax { path: PathBuf, message: String },
+    /// The deployment identifier or the timers are out of range or
+    /// contradict each other: the crate's own typed error, naming the
+    /// values.
+    Protocol { path: PathBuf, source: ConfigError },
+    /// A value of the file that the crate does not check.
+    Setting { path: PathBuf, message: String },
+    /// A neighbour entry that cannot be a neighbour.
+    Neighbour { name: String, message: String },
+    /// The crate refused a neighbour's key (own key, low order, ...).
+    NeighbourKey { name: String, source: AddPeerError },
+    /// Two neighbours were given the same public key.
+    DuplicateKey { name: String, other: String },
+    /// `keygen` never overwrites a key.
+    KeyFileExists { path: PathBuf },
+    /// The key file cannot be created or written.
+    KeyFileWrite { path: PathBuf, source: io::Error },
+    /// The key file cannot be read.
+    KeyFileRead { path: PathBuf, source: io::Error },
+    /// The key file is readable or writable by group or others.
+    KeyFilePermissions { path: PathBuf, mode: u32 },
+    /// The key file is not exactly 32 bytes.
+    KeyFileLength { path: PathBuf, len: u64 },
+    /// The key file is a directory, device, ...
+    KeyFileNotRegular { path: PathBuf },
+    /// Another socket holds the listen address.
+    PortInUse { addr: SocketAddr },
+    /// The listen address cannot be bound for another reason.
+    Bind { addr: SocketAddr, source: io::Error },
+    /// The socket failed in a way the loop cannot go on from.
+    Socket(io::Error),
+    /// The signal handlers cannot be installed.
+    Signals(io::Error),
+    /// Stdout is gone (the reader exited): nobody would see the output.
+    Output(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) => write!(f, "{m}\n{USAGE}"),
+            Error::ConfigRead { path, source } => {
+                write!(f, "cannot read config {}: {source}", path.display())
+            }
+            Error::ConfigSyntax { path, message } => {
+                write!(f, "malformed config {}: {message}", path.display())
+            }
+            Error::Protocol { path, source } => {
+                write!(f, "config {}: {source}", path.display())
+            }
+            Error::Setting { path, message } => {
+                write!(f, "config {}: {message}", path.display())
+            }
+            Error::Neighbour { name, message } => write!(f, "neighbour {name:?}: {message}"),
+            Error::NeighbourKey { name, source } => {
+                write!(f, "neighbour {name:?}: public_key refused: {source}")
+            }
+            Error::DuplicateKey { name, other } => write!(
+                f,
+                "neighbours {other:?} and {name:?} have the same public_key; each key names one neighbour"
+            ),
+            Error::KeyFileExists { path } => write!(
+                f,
+                "key file {} already exists; refusing to overwrite a key",
+                path.display()
+            ),
+            Error::KeyFileWrite { path, source } => {
+                write!(f, "cannot write key file {}: {source}", path.display())
+            }
+            Error::KeyFileRead { path, source } => {
+                write!(f, "cannot read key file {}: {source}", path.display())
+            }
+            Error::KeyFilePermissions { path, mode } => write!(
+                f,
+                "key file {} has mode {mode:04o}: group or others may access the secret key; run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ),
+            Error::KeyFileLength { path, len } => write!(
+                f,
+                "key file {} is {len} bytes; a key file holds exactly {} bytes (make one with `linkmon keygen`)",
+                path.display(),
+                setup::KEY_LEN
+            ),
+            Error::KeyFileNotRegular { path } => {
+                write!(f, "key file {} is not a regular file", path.display())
+            }
+            Error::PortInUse { addr } => {
+                write!(f, "cannot listen on {addr}: the port is in use")
+            }
+            Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::Socket(e) => write!(f, "socket: {e}"),
+            Error::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::ConfigRead { source, .. }
+            | Error::KeyFileWrite { source, .. }
+            | Error::KeyFileRead { source, .. }
+            | Error::Bind { source, .. } => Some(source),
+            Error::Protocol { source, .. } => Some(source),
+            Error::NeighbourKey { source, .. } => Some(source),
+            Error::Socket(e) | Error::Signals(e) | Error::Output(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+const USAGE: &str = "usage: linkmon keygen KEY_FILE | linkmon pubkey KEY_FILE | linkmon run CONFIG";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["keygen", path] => setup::keygen(path.as_ref()).map(|public| println!("{public}")),
+        ["pubkey", path] => setup::read_key_file(path.as_ref())
+            .map(|k| println!("{}", setup::hex(k.public().as_bytes()))),
+        ["run", path] => run(path.as_ref()),
+        _ => Err(Error::Usage(format!(
+            "unexpected arguments: {:?}",
+            args.join(" ")
+        ))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ Error::Usage(_)) => {
+            eprintln!("linkmon: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("linkmon: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config_path: &std::path::Path) -> Result<(), Error> {
+    // First signal: set the flags, the loop prints its last line and
+    // returns. A second one exits at once, should the loop be stuck.
+    let signal = Arc::new(AtomicUsize::new(0));
+    let armed = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&armed))
+            .map_err(Error::Signals)?;
+        signal_hook::flag::register(sig, Arc::clone(&armed)).map_err(Error::Signals)?;
+        let value = usize::try_from(sig).unwrap_or(usize::MAX);
+        signal_hook::flag::register_usize(sig, Arc::clone(&signal), value)
+            .map_err(Error::Signals)?;
+    }
+    let setup = setup::load(config_path)?;
+    daemon::Daemon::new(setup)?.run(&signal)
+}
+
+/// The name of a signal this daemon handles.
+fn signal_name(sig: usize) -> &'static str {
+    match i32::try_from(sig) {
+        Ok(SIGINT) => "SIGINT",
+        Ok(SIGTERM) => "SIGTERM",
+        _ => "signal",
+    }
+}
