@@ -528,7 +528,7 @@ struct Recovery {
 /// Three daemons, six relays; everything stopped when dropped.
 struct Cluster {
     daemons: Vec<Daemon>,
-    /// `relays[i][j]`: traffic from daemon `i` to daemon `j`.
+    /// `relays[&(i, j)]` carries the traffic from daemon `i` to daemon `j`.
     relays: BTreeMap<(usize, usize), Relay>,
     stop: Arc<AtomicBool>,
     relay_threads: Vec<JoinHandle<()>>,
@@ -548,7 +548,7 @@ impl Drop for Cluster {
 }
 
 impl Cluster {
-    /// Every key of a full mesh of `n` daemons.
+    /// Every key of the full mesh of the daemons.
     fn keys(&self) -> Vec<Key> {
         let n = self.daemons.len();
         let mut keys = Vec::new();
