@@ -34,6 +34,37 @@ impl SymmetricKey {
     }
 }
 
+/// Erases a key that leaves the key window (`docs/PROTOCOL.md` §5.2): every
+/// epoch and chain key the schedule stops holding goes through here. (A
+/// key dropped any other way, with its session, zeroizes on drop too.)
+pub(crate) fn retire(mut key: SymmetricKey) {
+    key.zeroize();
+    #[cfg(test)]
+    graveyard::bury(key);
+}
+
+/// In tests, retired keys are kept after erasure, so a test can check
+/// through the keys' own state that each one was zeroed.
+#[cfg(test)]
+pub(crate) mod graveyard {
+    use super::SymmetricKey;
+    use core::cell::RefCell;
+    use std::vec::Vec;
+
+    std::thread_local! {
+        static RETIRED: RefCell<Vec<SymmetricKey>> = const { RefCell::new(Vec::new()) };
+    }
+
+    pub(crate) fn bury(key: SymmetricKey) {
+        RETIRED.with(|r| r.borrow_mut().push(key));
+    }
+
+    /// The keys retired on this thread since the last call.
+    pub(crate) fn exhume() -> Vec<SymmetricKey> {
+        RETIRED.with(|r| core::mem::take(&mut *r.borrow_mut()))
+    }
+}
+
 impl fmt::Debug for SymmetricKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SymmetricKey").finish_non_exhaustive()
@@ -222,6 +253,15 @@ mod tests {
         assert!(!k.verify(&bad, &tag));
         let other = MacKey::for_receiver(&PublicKey([8; 32]));
         assert!(!other.verify(&msg, &tag));
+    }
+
+    #[test]
+    fn every_secret_holder_zeroizes_on_drop() {
+        fn zeroizes_on_drop<T: ZeroizeOnDrop>() {}
+        zeroizes_on_drop::<SymmetricKey>();
+        zeroizes_on_drop::<MacKey>();
+        zeroizes_on_drop::<StaticSecret>();
+        zeroizes_on_drop::<crate::noise::StaticDh>();
     }
 
     #[test]

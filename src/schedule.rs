@@ -13,7 +13,7 @@ use sha2::Sha256;
 use zeroize::Zeroize;
 
 use crate::ids::Epoch;
-use crate::keys::SymmetricKey;
+use crate::keys::{SymmetricKey, retire};
 use crate::time::Instant;
 
 /// HKDF info of an epoch key.
@@ -95,8 +95,8 @@ impl SendSchedule {
     /// Moves to the next epoch, erasing the current key and chain key.
     pub(crate) fn rotate(&mut self, now: Instant, counter: u64) {
         let (key, chain) = step(&self.chain);
-        self.key = key;
-        self.chain = chain;
+        retire(core::mem::replace(&mut self.key, key));
+        retire(core::mem::replace(&mut self.chain, chain));
         self.epoch = Epoch(self.epoch.0.saturating_add(1));
         self.started_at = now;
         self.start_counter = counter;
@@ -168,16 +168,19 @@ impl RecvSchedule {
             &mut self.current,
             core::mem::replace(&mut self.next, after_next),
         );
-        self.chain = chain;
-        // Replacing drops (and so zeroizes) the old previous key.
-        self.previous = Some((old_current, now + grace));
+        retire(core::mem::replace(&mut self.chain, chain));
+        if let Some((old_previous, _)) = self.previous.replace((old_current, now + grace)) {
+            retire(old_previous);
+        }
         self.epoch = Epoch(self.epoch.0.saturating_add(1));
     }
 
     /// Erases the previous key once its grace has passed.
     pub(crate) fn expire(&mut self, now: Instant) {
-        if matches!(&self.previous, Some((_, until)) if now >= *until) {
-            self.previous = None;
+        if matches!(&self.previous, Some((_, until)) if now >= *until)
+            && let Some((key, _)) = self.previous.take()
+        {
+            retire(key);
         }
     }
 
@@ -311,5 +314,58 @@ mod tests {
             chain = step(&chain).1;
         }
         assert_eq!(rx.chain(), &chain, "c7 is the only chain key held");
+    }
+
+    #[test]
+    fn sender_holds_nothing_from_before_its_current_epoch() {
+        // At epoch 5 the sender holds k5 and the chain key c6: neither an
+        // earlier epoch key nor any earlier chain key.
+        let t = Instant::ZERO;
+        let mut tx = SendSchedule::new(&split(), t);
+        for n in 0..5 {
+            tx.rotate(t, n);
+        }
+        assert_eq!(tx.key(), &key_at(5));
+        let mut chain = split();
+        for n in 0..6u32 {
+            for held in [tx.key(), &tx.chain] {
+                assert_ne!(held, &chain, "chain key c{n} is held");
+                if n < 5 {
+                    assert_ne!(held, &key_at(n), "epoch key k{n} is held");
+                }
+            }
+            chain = step(&chain).1;
+        }
+        assert_eq!(tx.chain, chain, "c6 is the only chain key held");
+    }
+
+    #[test]
+    fn keys_leaving_the_window_are_erased() {
+        let t = Instant::ZERO;
+        let grace = Duration::from_secs(1);
+        let _ = crate::keys::graveyard::exhume();
+        let mut tx = SendSchedule::new(&split(), t);
+        let mut rx = RecvSchedule::new(&split());
+        for n in 1..=10u64 {
+            // The sender drops its epoch key and chain key.
+            tx.rotate(t, n);
+            let retired = crate::keys::graveyard::exhume();
+            assert_eq!(retired.len(), 2, "rotation {n} retires key and chain key");
+            assert!(retired.iter().all(SymmetricKey::is_erased));
+            // The receiver drops the previous key (from the second advance
+            // on) and the chain key.
+            rx.advance(t, grace);
+            let retired = crate::keys::graveyard::exhume();
+            assert_eq!(retired.len(), if n == 1 { 1 } else { 2 });
+            assert!(retired.iter().all(SymmetricKey::is_erased));
+        }
+        // The previous key is erased when its grace ends.
+        assert!(rx.holds_previous());
+        rx.expire(t + grace);
+        assert!(!rx.holds_previous());
+        let retired = crate::keys::graveyard::exhume();
+        assert_eq!(retired.len(), 1);
+        assert!(retired[0].is_erased());
+        assert!(rx.key_for(Epoch(9), t + grace).is_none());
     }
 }

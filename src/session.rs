@@ -139,6 +139,16 @@ impl Session {
         self.send_counter
     }
 
+    #[cfg(test)]
+    pub(crate) fn send_key(&self) -> &crate::keys::SymmetricKey {
+        self.send.key()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_send_counter(&mut self, counter: u64) {
+        self.send_counter = counter;
+    }
+
     /// One more than the highest counter validated from the peer, or zero.
     pub(crate) fn recv_next(&self) -> u64 {
         self.replay.next_expected()

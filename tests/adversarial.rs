@@ -1,0 +1,436 @@
+//! The adversarial tests SECURITY.md cites: replays of a whole recorded
+//! history at random later moments, handshakes from keys that are not
+//! configured, replayed-initiation floods against the rate limit, and
+//! formatting of every public type. (Bit flips, forged floods and the
+//! per-reason counting are in `tests/replay_forgery.rs`; nonce safety, key
+//! erasure and the memory-disclosure check are unit tests next to the state
+//! they inspect, in `src/endpoint.rs`, `src/schedule.rs` and `src/keys.rs`.)
+
+mod common;
+
+use core::time::Duration;
+
+use chacha20::ChaCha20Rng;
+use common::*;
+use probekey::noise::{Initiator, StaticDh};
+use probekey::rand_core::{Rng, SeedableRng};
+use probekey::sim::{Datagram, Fault, FaultWindow, Sim, SimConfig};
+use probekey::wire::{INITIATION_LEN, INITIATION_NOISE_LEN, Initiation};
+use probekey::{
+    Config, Event, Instant, KeyId, PeerStatus, Received, RejectReason, SessionIndex, StaticKeypair,
+    SymmetricKey,
+};
+
+/// Rotation every 5 s and a rekey every 30 s, so a recording holds many
+/// epochs and several sessions.
+fn busy_config() -> Config {
+    Config::builder()
+        .rotate_after_time(secs(5))
+        .rekey_after_time(secs(30))
+        .reject_after_time(secs(45))
+        .build()
+        .expect("valid")
+}
+
+/// The parts of a status a replay must not move: freshness, the session in
+/// use and its epochs.
+fn working_state(s: &PeerStatus) -> impl PartialEq + core::fmt::Debug {
+    (
+        s.inbound,
+        s.outbound,
+        s.send_epoch,
+        s.recv_epoch,
+        s.session_age,
+        s.session_role,
+    )
+}
+
+#[test]
+fn every_recorded_datagram_replayed_at_a_random_later_moment_is_refused_or_harmless() {
+    // Two minutes of history: handshakes, rotations, rekeys, a restart of
+    // node 1 (so old sessions, old epochs and old incarnations are all in
+    // the recording), then five minutes in which every recorded datagram is
+    // delivered again at a random moment, straight to its receiver.
+    let mut cfg = SimConfig::mesh(2, busy_config(), 61);
+    cfg.record = true;
+    let mut sim = Sim::new(cfg);
+    sim.add_fault(FaultWindow {
+        start: at(secs(70)),
+        end: at(secs(70)),
+        fault: Fault::Restart { node: 1 },
+    });
+    sim.run_until(at(secs(120)));
+    assert!(sim.all_fresh());
+    let recorded: Vec<Datagram> = sim.recorded.clone();
+    let count = |t: u8| recorded.iter().filter(|d| d.bytes[0] == t).count();
+    assert!(count(INITIATION) >= 4 && count(RESPONSE) >= 4 && count(PROBE) > 1000);
+
+    let mut rng = ChaCha20Rng::seed_from_u64(61);
+    let start = sim.now();
+    let span = 300_000_000_000u64; // five minutes, in nanoseconds
+    let mut schedule: Vec<(Instant, usize)> = (0..recorded.len())
+        .map(|i| (start + Duration::from_nanos(rng.next_u64() % span), i))
+        .collect();
+    schedule.sort();
+    let mut refused = 0;
+    let mut answered = 0;
+    for (t, i) in schedule {
+        let d = &recorded[i];
+        sim.run_until(t);
+        let now = sim.now();
+        let before = status(&sim, d.to, d.from);
+        let mut bytes = d.bytes.clone();
+        let result = sim.node_mut(d.to).endpoint.handle_datagram(now, &mut bytes);
+        let after = status(&sim, d.to, d.from);
+        match result {
+            Err(_) => refused += 1,
+            // An initiation may be answered: the responder cannot tell an
+            // old one from a restarted peer's. It gets a pending session
+            // that can never be proven.
+            Ok(Received::Handshake { .. }) if d.bytes[0] == INITIATION => answered += 1,
+            Ok(r) => panic!("a replayed datagram was accepted: {r:?} ({:?})", d.bytes[0]),
+        }
+        assert_eq!(
+            working_state(&after),
+            working_state(&before),
+            "a replay moved freshness or displaced the working session"
+        );
+        assert!(sim.all_fresh(), "the link broke at {now:?}");
+    }
+    sim.run_until(start + Duration::from_nanos(span) + secs(10));
+    assert!(sim.all_fresh());
+    assert!(sim.violations.is_empty(), "{:?}", sim.violations);
+    // Answered initiations are rate-limited like any others.
+    assert!(answered <= count(INITIATION), "{answered}");
+    assert!(refused + answered == recorded.len());
+}
+
+/// An initiation written by a key that is not configured at `to`, aimed at
+/// `to`, with valid MACs for that (outsider, `to`) pair, claiming `key_id`.
+fn outsider_initiation(
+    sim: &Sim,
+    outsider: &StaticKeypair,
+    to: usize,
+    key_id: KeyId,
+    n: u8,
+) -> Vec<u8> {
+    let target = sim.node(to).keypair().public();
+    let pair = StaticDh::new(outsider, &target).expect("contributory");
+    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
+    let len = probekey::noise::prologue(
+        probekey::wire::VERSION,
+        sim.config().config.deployment_id(),
+        &mut prologue,
+    );
+    let mut msg = Initiation {
+        sender_index: SessionIndex(u32::from(n)),
+        key_id,
+        noise: [0; INITIATION_NOISE_LEN],
+        mac1: [0; 16],
+        mac2: [0; 16],
+    };
+    let mut payload = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
+    payload[..4].copy_from_slice(&u32::from(n).to_be_bytes());
+    payload[11] = 1;
+    let mut dh = 0;
+    Initiator::write_initiation(
+        &prologue[..len],
+        outsider,
+        &target,
+        &pair,
+        x25519_dalek::StaticSecret::from([n.max(1); 32]),
+        &payload,
+        &mut msg.noise,
+        &mut dh,
+    )
+    .expect("written");
+    let mut bytes = vec![0u8; INITIATION_LEN];
+    msg.emit(&mut bytes).expect("length");
+    probekey::noise::write_macs(&pair, &target, &mut bytes).expect("length");
+    bytes
+}
+
+#[test]
+fn a_handshake_from_a_key_that_is_not_configured_costs_no_diffie_hellman() {
+    let mut sim = pair(62);
+    settle(&mut sim, secs(5));
+    let outsider = StaticKeypair::from_secret_bytes([0x42; 32]);
+    let dh_before = sim.node(0).endpoint.stats().dh_operations;
+    let configured = sim.node(1).keypair().public().key_id();
+    let mut t = sim.now();
+    for n in 0..2000u32 {
+        t = t + Duration::from_millis(1);
+        sim.run_until(t);
+        let now = sim.now();
+        // Its own key id: no such peer.
+        let mut own = outsider_initiation(&sim, &outsider, 0, outsider.public().key_id(), n as u8);
+        let r = sim.node_mut(0).endpoint.handle_datagram(now, &mut own);
+        assert_eq!(r.map_err(|e| e.reason), Err(RejectReason::UnknownPeer));
+        // A configured peer's key id: mac2 is keyed from that pair's secret,
+        // which the outsider does not have.
+        let mut claimed = outsider_initiation(&sim, &outsider, 0, configured, n as u8);
+        let r = sim.node_mut(0).endpoint.handle_datagram(now, &mut claimed);
+        assert_eq!(r.map_err(|e| e.reason), Err(RejectReason::BadMac));
+    }
+    assert_eq!(
+        sim.node(0).endpoint.stats().dh_operations,
+        dh_before,
+        "an unconfigured key reached Diffie-Hellman"
+    );
+    let st = status(&sim, 0, 1);
+    assert_eq!(st.rejected.rate_limited, 0, "the peer's tokens were spent");
+    assert!(sim.all_fresh());
+}
+
+#[test]
+fn a_replayed_initiation_flood_is_held_to_the_rate_limit_and_the_link_keeps_validating() {
+    // Record several distinct authentic initiations from node 1: its first
+    // handshake and those after two restarts.
+    let mut cfg = SimConfig::mesh(2, Config::default(), 63);
+    cfg.record = true;
+    let mut sim = Sim::new(cfg);
+    for s in [10, 20] {
+        sim.add_fault(FaultWindow {
+            start: at(secs(s)),
+            end: at(secs(s)),
+            fault: Fault::Restart { node: 1 },
+        });
+    }
+    sim.run_until(at(secs(40)));
+    assert!(sim.all_fresh());
+    let initiations: Vec<Vec<u8>> = sim
+        .recorded
+        .iter()
+        .filter(|d| d.from == 1 && d.bytes[0] == INITIATION)
+        .map(|d| d.bytes.clone())
+        .collect();
+    assert!(initiations.len() >= 3);
+
+    // Thirty seconds at 2000 replays per second.
+    let c = sim.config().config;
+    let flood = secs(30);
+    let start = sim.now();
+    let dh_before = sim.node(0).endpoint.stats().dh_operations;
+    let rejected_before = status(&sim, 0, 1).rejected;
+    let events_before = sim.events.len();
+    let mut sent = 0u64;
+    let mut t = start;
+    while t < start + flood {
+        t = t + Duration::from_micros(500);
+        sim.run_until(t);
+        sim.inject(1, 0, initiations[sent as usize % initiations.len()].clone());
+        sent += 1;
+        assert!(sim.all_fresh(), "the link stopped validating at {t:?}");
+    }
+    sim.run_until(t + secs(1));
+    // The documented bound: handshake_rate_burst, then one per
+    // handshake_rate_interval, three Diffie-Hellmans each.
+    let processed_max = u64::from(c.handshake_rate_burst())
+        + (flood.as_nanos() / c.handshake_rate_interval().as_nanos()) as u64;
+    let dh = sim.node(0).endpoint.stats().dh_operations - dh_before;
+    assert!(
+        dh <= 3 * processed_max,
+        "{dh} DH for {sent} replays, bound {}",
+        3 * processed_max
+    );
+    // Every replay was refused over the limit, or answered: with a new
+    // response (Diffie-Hellman, within the limit) or, for an exact copy of
+    // the last one processed, with the cached response (none).
+    let rejected = status(&sim, 0, 1).rejected;
+    let limited = rejected.rate_limited - rejected_before.rate_limited;
+    let copies = rejected.replay - rejected_before.replay;
+    let answered = sim
+        .recorded
+        .iter()
+        .filter(|d| d.from == 0 && d.bytes[0] == RESPONSE && d.sent_at >= start)
+        .count() as u64;
+    assert_eq!(
+        limited + copies + answered,
+        sent,
+        "every replay accounted for"
+    );
+    // Throughout: no health change, no new session.
+    for (_, node, e) in &sim.events[events_before..] {
+        assert!(
+            !matches!(
+                e,
+                Event::HealthChanged { .. } | Event::SessionEstablished { .. }
+            ),
+            "node {node}: {e:?} during the flood"
+        );
+    }
+    assert!(sim.violations.is_empty());
+    println!(
+        "{sent} replays: {dh} DH (bound {}), {limited} rate limited, {answered} answered, {copies} refused copies",
+        3 * processed_max
+    );
+}
+
+/// Every way bytes of `secret` could show in text: hex of any 4-byte
+/// window (either case), and decimal lists.
+fn assert_hides(text: &str, secret: &[u8], what: &str) {
+    let lower = text.to_lowercase();
+    for w in secret.windows(4) {
+        let hex: String = w.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(
+            !lower.contains(&hex),
+            "{what} shows key bytes {hex}: {text}"
+        );
+        let dec = format!("{}, {}, {}, {}", w[0], w[1], w[2], w[3]);
+        assert!(!text.contains(&dec), "{what} shows key bytes {dec}: {text}");
+    }
+}
+
+#[test]
+fn debug_and_display_of_every_public_type_print_no_key_bytes() {
+    let mut sim = pair(64);
+    settle(&mut sim, secs(5));
+    sim.run_until(at(secs(200))); // several rotations
+    let node = sim.node(0);
+    let secret = node.keypair().secret_bytes();
+    let peer_public = sim.node(1).keypair().public();
+    let ss = {
+        let s = x25519_dalek::StaticSecret::from(secret);
+        s.diffie_hellman(&x25519_dalek::PublicKey::from(*peer_public.as_bytes()))
+            .to_bytes()
+    };
+    let pair_dh = StaticDh::new(node.keypair(), &peer_public).expect("contributory");
+    let mut texts = vec![
+        ("Endpoint", format!("{:?}", node.endpoint)),
+        ("StaticKeypair", format!("{:?}", node.keypair())),
+        ("StaticDh", format!("{pair_dh:?}")),
+        (
+            "SymmetricKey",
+            format!("{:?}", SymmetricKey::from_bytes(secret)),
+        ),
+        ("EndpointStats", format!("{:?}", node.endpoint.stats())),
+        ("Config", format!("{:?}", node.endpoint.config())),
+        ("ConfigBuilder", format!("{:?}", Config::builder())),
+    ];
+    for id in node.endpoint.peers() {
+        let st = node.endpoint.peer_status(id, sim.now()).expect("peer");
+        texts.push(("PeerStatus", format!("{st:?}")));
+        texts.push(("PeerId", format!("{id:?} {id}")));
+    }
+    for (_, _, e) in &sim.events {
+        texts.push(("Event", format!("{e:?}")));
+    }
+    // Noise handshake state with a known ephemeral secret.
+    let eph = [0x3c; 32];
+    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
+    let len = probekey::noise::prologue(probekey::wire::VERSION, b"", &mut prologue);
+    let mut out = [0u8; INITIATION_NOISE_LEN];
+    let mut dh = 0;
+    let init = Initiator::write_initiation(
+        &prologue[..len],
+        node.keypair(),
+        &peer_public,
+        &pair_dh,
+        x25519_dalek::StaticSecret::from(eph),
+        &[0; probekey::wire::INITIATION_PAYLOAD_LEN],
+        &mut out,
+        &mut dh,
+    )
+    .expect("written");
+    texts.push(("Initiator", format!("{init:?}")));
+    // Errors, and their Display.
+    let mut junk = [1u8, 1, 0, 0];
+    let err = sim
+        .node_mut(0)
+        .endpoint
+        .handle_datagram(Instant::ZERO, &mut junk);
+    let err = err.expect_err("malformed");
+    texts.push(("RecvError", format!("{err:?} {err}")));
+    texts.push(("RejectReason", format!("{:?} {}", err.reason, err.reason)));
+    let config_err = Config::builder()
+        .probe_interval(Duration::ZERO)
+        .build()
+        .expect_err("zero");
+    texts.push(("ConfigError", format!("{config_err:?} {config_err}")));
+    for (what, text) in &texts {
+        assert_hides(text, &secret, what);
+        assert_hides(text, &ss, what);
+        assert_hides(text, &eph, what);
+    }
+}
+
+#[test]
+fn clocks_that_disagree_by_a_year_and_run_at_different_speeds_change_nothing() {
+    // Each endpoint reads only its own clock. Node b's clock starts a year
+    // ahead of a's and runs 1% faster; a handshake, an hour of probes and
+    // echoes with rotations, a rekey, and validation throughout.
+    use probekey::{Endpoint, PeerId, ProbeKind, fixed_table};
+    let c = Config::builder()
+        .rotate_after_time(secs(5))
+        .build()
+        .expect("valid");
+    let (ka, kb) = (
+        StaticKeypair::from_secret_bytes([1; 32]),
+        StaticKeypair::from_secret_bytes([2; 32]),
+    );
+    let mut a = Endpoint::new(
+        c,
+        ka.clone(),
+        ChaCha20Rng::seed_from_u64(1),
+        fixed_table::<1>(),
+    );
+    let mut b = Endpoint::new(
+        c,
+        kb.clone(),
+        ChaCha20Rng::seed_from_u64(2),
+        fixed_table::<1>(),
+    );
+    let clock_a = |t: Duration| Instant::ZERO + t;
+    let clock_b = |t: Duration| Instant::from_secs(365 * 24 * 3600) + t + t / 100;
+    let pa = a
+        .add_peer(clock_a(Duration::ZERO), kb.public())
+        .expect("peer");
+    let pb = b
+        .add_peer(clock_b(Duration::ZERO), ka.public())
+        .expect("peer");
+    let mut buf = [0u8; 256];
+    let mut validated = [0u64; 2];
+    let mut t = Duration::ZERO;
+    let step = Duration::from_millis(250);
+    while t < secs(3600) {
+        t += step;
+        let (na, nb) = (clock_a(t), clock_b(t));
+        a.handle_timeout(na);
+        b.handle_timeout(nb);
+        // Handshake messages and keepalives, both ways, until quiet.
+        for _ in 0..4 {
+            while let Some(tx) = a.poll_transmit(na, &mut buf).expect("room") {
+                let _ = b.handle_datagram(nb, &mut buf[..tx.len]);
+            }
+            while let Some(tx) = b.poll_transmit(nb, &mut buf).expect("room") {
+                let _ = a.handle_datagram(na, &mut buf[..tx.len]);
+            }
+        }
+        let round = |from: &mut Endpoint<_, _>,
+                     nf: Instant,
+                     p: PeerId,
+                     to: &mut Endpoint<_, _>,
+                     nt: Instant| {
+            let mut out = [0u8; 64];
+            let Ok(n) = from.seal(nf, p, ProbeKind::Probe, b"probe", &mut out) else {
+                return false;
+            };
+            matches!(
+                to.handle_datagram(nt, &mut out[..n]),
+                Ok(Received::Probe { .. })
+            )
+        };
+        validated[0] += u64::from(round(&mut a, na, pa, &mut b, nb));
+        validated[1] += u64::from(round(&mut b, nb, pb, &mut a, na));
+        if t > secs(5) {
+            for (e, p, now) in [(&a, pa, na), (&b, pb, nb)] {
+                let st = e.peer_status(p, now).expect("peer");
+                assert!(st.inbound.fresh, "inbound stale at {t:?}: {st:?}");
+            }
+        }
+    }
+    let st = a.peer_status(pa, clock_a(t)).expect("peer");
+    assert!(st.send_epoch.expect("session").0 > 0, "rotated");
+    assert!(st.handshakes_completed >= 6, "rekeyed: {st:?}");
+    assert!(validated.iter().all(|&v| v > 14_000), "{validated:?}");
+}
