@@ -20,6 +20,8 @@
 //!
 //! Run with `--nocapture` to see the measured recovery times.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -53,22 +55,10 @@ fn ms(n: u64) -> Duration {
 }
 
 /// Short timers so that every scenario takes a few seconds. Rotations (every
-/// second) and rekeys (every 4 s) happen throughout the run.
+/// second) and rekeys (every 4 s) happen throughout the run. The same
+/// timers drive the simulated twin of these scenarios, `tests/sim_twin.rs`.
 fn test_config() -> Config {
-    Config::builder()
-        .deployment_id(b"multiprocess")
-        .probe_interval(ms(50))
-        .stale_after(ms(400))
-        .max_reorder_delay(ms(200))
-        .epoch_grace(ms(400))
-        .rotate_after_time(ms(1000))
-        .rekey_after_time(ms(4000))
-        .reject_after_time(ms(8000))
-        .handshake_retry_initial(ms(50))
-        .handshake_retry_max(ms(200))
-        .handshake_rate_interval(ms(25))
-        .build()
-        .expect("the test timers satisfy the crate's invariants")
+    common::multiprocess_config()
 }
 
 /// The `[timers]` table for `c`, every value written out.

@@ -15,6 +15,27 @@ pub fn at(d: Duration) -> Instant {
     Instant::ZERO + d
 }
 
+/// The short timers of the multi-process test and its simulated twin:
+/// probes every 50 ms, stale after 400 ms, retries capped at 200 ms,
+/// rotation every second, rekey every 4 s.
+pub fn multiprocess_config() -> Config {
+    let ms = Duration::from_millis;
+    Config::builder()
+        .deployment_id(b"multiprocess")
+        .probe_interval(ms(50))
+        .stale_after(ms(400))
+        .max_reorder_delay(ms(200))
+        .epoch_grace(ms(400))
+        .rotate_after_time(ms(1000))
+        .rekey_after_time(ms(4000))
+        .reject_after_time(ms(8000))
+        .handshake_retry_initial(ms(50))
+        .handshake_retry_max(ms(200))
+        .handshake_rate_interval(ms(25))
+        .build()
+        .expect("the test timers satisfy the crate's invariants")
+}
+
 pub fn pair(seed: u64) -> Sim {
     Sim::new(SimConfig::mesh(2, Config::default(), seed))
 }
