@@ -119,10 +119,12 @@ pub struct Freshness {
 
 /// Where the handshake with a peer stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HandshakeState {
     /// No handshake wanted.
     Idle,
-    /// Initiating, retrying at backoff until a session is up.
+    /// Initiating, retrying at backoff until a session is up and the peer
+    /// has confirmed it (§4.3).
     Initiating {
         /// Why it started.
         reason: HandshakeReason,

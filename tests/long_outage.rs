@@ -26,7 +26,7 @@ fn one_hour_loss_burst_then_recovery_within_the_bound() {
                 // One per 2 s at the cap, jitter up to 20% shorter.
                 assert!(attempts >= 1700, "{attempts} attempts in an hour");
             }
-            HandshakeState::Idle => panic!("handshake gave up"),
+            other => panic!("handshake gave up: {other:?}"),
         }
         let changes = sim.health_changes(n, LinkDirection::Inbound);
         assert_eq!(changes.last().map(|c| c.1), Some(false));

@@ -485,6 +485,7 @@ fn neighbour_json(n: &Neighbour, s: &PeerStatus, now: Instant) -> Value {
             "since_ms_ago": millis(now - since),
             "attempts": attempts,
         }),
+        _ => json!({ "state": "other" }),
     };
     json!({
         "address": n.address.to_string(),
