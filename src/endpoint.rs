@@ -13,8 +13,8 @@ use crate::ids::{PeerId, SessionIndex};
 use crate::keys::{MacKey, PublicKey, StaticKeypair};
 use crate::noise::{self, Initiator, MAX_PROLOGUE_LEN, Responder, StaticDh};
 use crate::peer::{
-    CachedResponse, InFlight, Peer, PeerStatus, RejectCounters, RejectReason, SESSIONS, TX_CONFIRM,
-    TX_INITIATION, TX_RESPONSE, TokenBucket, Want,
+    CachedResponse, InFlight, Peer, PeerStatus, RejectCounters, RejectReason, SESSIONS, TX_ANSWER,
+    TX_CONFIRM, TX_INITIATION, TX_RESPONSE, TokenBucket, Want,
 };
 use crate::session::{COUNTER_LIMIT, REKEY_AFTER_COUNTER, Rank, Role, Session};
 use crate::table::PeerTable;
@@ -321,7 +321,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             current: None,
             in_flight: None,
             want: None,
-            confirming: false,
+            unconfirmed: None,
             cached_response: None,
             last_initiation: None,
             max_generation: 0,
@@ -480,10 +480,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 None => true,
             };
             if !alive {
-                p.sessions[i] = None;
-                if p.current == Some(i) {
-                    p.current = None;
-                }
+                p.erase(i);
             }
         }
         if p.current.is_none() {
@@ -569,13 +566,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if now < want.retry_at {
             return;
         }
-        // An initiation already answered but not confirmed in time is not
-        // sent again: the responder may hold (and refuse as a replay) the
-        // session it made, or have lost it. A new one settles both (§4.3).
-        let stale_flight = p.confirming
-            || p.in_flight
-                .as_ref()
-                .is_none_or(|f| now >= f.created_at + c.handshake_max_age());
+        // A response consumes its initiation (§4.3): after one, the next
+        // retry is a new initiation.
+        let stale_flight = p
+            .in_flight
+            .as_ref()
+            .is_none_or(|f| now >= f.created_at + c.handshake_max_age());
         if stale_flight {
             p.in_flight = None;
             let sender_index = alloc_index(&mut self.rng, slot, p);
@@ -651,15 +647,24 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             if p.tx == 0 {
                 continue;
             }
-            let result = if p.tx & TX_CONFIRM != 0 {
+            let result = if p.tx & (TX_CONFIRM | TX_ANSWER) != 0 {
                 let needed = PROBE_OVERHEAD;
                 let out = buf.get_mut(..needed).ok_or(BufferTooSmall {
                     required_size: needed,
                 })?;
-                p.tx &= !TX_CONFIRM;
+                // A confirmation request goes under the session awaiting
+                // the peer's confirmation (§4.3), an answer under the
+                // current one (§4.4).
+                let under = if p.tx & TX_CONFIRM != 0 {
+                    p.tx &= !TX_CONFIRM;
+                    p.unconfirmed_slot().or(p.current)
+                } else {
+                    p.tx &= !TX_ANSWER;
+                    p.current
+                };
                 let (ack_index, ack_counter) = (p.ack_index, p.ack_counter);
-                let sealed = p
-                    .current_mut()
+                let sealed = under
+                    .and_then(|i| p.sessions[i].as_mut())
                     .and_then(|s| s.seal(ProbeKind::Keepalive, ack_index, ack_counter, out));
                 if sealed.is_some() {
                     p.probes_sealed += 1;
@@ -853,7 +858,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             })?;
         self.stats.probes_opened += 1;
         if after_validation(p, id, si, &hdr, advanced, now, c, &mut self.events) {
-            queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
+            queue_tx(&mut self.tx_pending, p, TX_ANSWER);
         }
         if hdr.kind == ProbeKind::Keepalive {
             return Ok(Received::Keepalive { peer: id });
@@ -976,10 +981,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             now,
         );
         let i = p.slot_for_new(true);
-        if p.current == Some(i) {
-            p.current = None;
-        }
-        p.sessions[i] = Some(session);
+        p.install(i, session);
         if p.current.is_none() {
             p.current = best_proven(p);
         }
@@ -1008,19 +1010,20 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 p.in_flight
                     .as_ref()
                     .is_some_and(|f| f.sender_index == msg.receiver_index)
+                    || p.find_session(msg.receiver_index).is_some()
             })
             .ok_or(reject(RejectReason::UnknownSession, None))?;
         let id = peer_id(slot);
         check_mac2(p, id, datagram, &msg.mac2)?;
-        // A copy of the response we already used (§4.3): the initiation was
-        // retried while its confirmation was under way. Another keepalive,
-        // no Diffie-Hellman.
-        if let Some(i) = p.find_session(msg.receiver_index)
-            && p.sessions[i]
+        // A response to an initiation already answered (§4.3): it is never
+        // read again, since its keys would be the session's keys with the
+        // counters back at zero. A copy of the one we read, while the
+        // session awaits confirmation, earns another keepalive.
+        if let Some(i) = p.find_session(msg.receiver_index) {
+            let copy = p.sessions[i]
                 .as_ref()
-                .is_some_and(|s| s.remote_index == msg.sender_index)
-        {
-            if p.confirming && p.current == Some(i) {
+                .is_some_and(|s| s.remote_index == msg.sender_index);
+            if copy && p.unconfirmed_slot() == Some(i) {
                 queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
                 return Ok(Received::Handshake { peer: id });
             }
@@ -1063,33 +1066,35 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             msg.sender_index,
             now,
         );
-        // A second answer to the same initiation (the responder lost the
-        // first before it was confirmed) replaces the first.
-        let i = p
-            .find_session(msg.receiver_index)
-            .unwrap_or_else(|| p.slot_for_new(false));
-        if p.current == Some(i) {
-            p.current = None;
-        }
-        p.sessions[i] = Some(session);
-        // Ties go to the newer session: only a peer misusing its own key
-        // can make ranks tie, and the newer one is what it holds.
-        let better = p.current().is_none_or(|cur| rank >= cur.rank);
+        // The response consumes the initiation: its ephemeral secret is
+        // erased now, and no other response to it will be read.
+        let first_sent_at = flight.first_sent_at;
+        p.in_flight = None;
+        let i = p.slot_for_new(false);
+        p.install(i, session);
+        let better = p.sessions[i]
+            .as_ref()
+            .is_some_and(|new| p.current().is_none_or(|cur| new.outranks(cur)));
         if better {
-            p.current = Some(i);
-            queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
-            established(p, id, Role::Initiator, latency, now, &mut self.events);
             // The handshake is over only when a probe of the peer's
-            // validates in the new session (§4.3): until then the
-            // initiation stays in flight and is retried, in case the
-            // responder lost the session before it was confirmed.
-            p.confirming = true;
-            if let Some(want) = &mut p.want {
-                want.retry_at = now + backoff(&c, want.attempts, self.rng.next_u32());
+            // validates under the new session (§4.3): the responder may
+            // have lost it before it was confirmed. Until then a working
+            // current session stays in use; with none, the new one is used
+            // at once, having nothing to lose. A keepalive under it asks the
+            // responder to confirm.
+            // SESSIONS is 3: a slot fits in a byte.
+            p.unconfirmed = u8::try_from(i).ok().map(|slot| (slot, first_sent_at));
+            if !p.current_confirmed() {
+                p.current = Some(i);
+                established(p, id, Role::Initiator, latency, now, &mut self.events);
             }
-        } else {
-            p.in_flight = None;
-            p.want = None;
+            queue_tx(&mut self.tx_pending, p, TX_CONFIRM);
+        }
+        // Whether or not it is used, the retry timer runs on: an unconfirmed
+        // or outranked session is followed by a new initiation, of a higher
+        // generation, one backoff interval from now.
+        if let Some(want) = &mut p.want {
+            want.retry_at = now + backoff(&c, want.attempts, self.rng.next_u32());
         }
         Ok(Received::Handshake { peer: id })
     }
@@ -1168,10 +1173,11 @@ fn established(
     events: &mut EventQueue,
 ) {
     if role == Role::Responder {
-        // Proven by the initiator's probe: nothing left to retry.
+        // Proven by the initiator's probe: nothing left to retry, and a
+        // session of ours still awaiting confirmation is superseded.
         p.want = None;
         p.in_flight = None;
-        p.confirming = false;
+        p.unconfirmed = None;
     }
     p.last_established_at = Some(now);
     p.handshakes_completed += 1;
@@ -1203,32 +1209,42 @@ fn after_validation(
     let Some(s) = p.sessions[si].as_mut() else {
         return false;
     };
-    let (proven_now, created_at, rank, remote_index, recv_next) = (
+    let (proven_now, created_at, role, remote_index, recv_next) = (
         !s.proven,
         s.created_at,
-        s.rank,
+        s.role,
         s.remote_index,
         s.recv_next(),
     );
     s.proven = true;
-    let mut answer = false;
     if proven_now {
         p.cached_response = None;
-        if p.current().is_none_or(|cur| rank > cur.rank) {
-            p.current = Some(si);
-            let latency = now.saturating_duration_since(created_at);
-            established(p, id, Role::Responder, latency, now, events);
-            answer = hdr.kind == ProbeKind::Keepalive;
-        }
+    }
+    let mut latency = now.saturating_duration_since(created_at);
+    if let Some((slot, first_sent_at)) = p.unconfirmed
+        && usize::from(slot) == si
+    {
+        // The peer holds the session we initiated: the handshake is
+        // complete (§4.3).
+        p.unconfirmed = None;
+        p.want = None;
+        p.in_flight = None;
+        latency = now.saturating_duration_since(first_sent_at);
+    }
+    // A session the peer demonstrably uses takes over if it outranks the
+    // current one (§4.4): a responder's on its proof, an initiator's on its
+    // confirmation if it was waiting behind a working session. Ranks only
+    // go up, so both sides settle on the highest session both hold.
+    let mut answer = false;
+    let outranks = p.sessions[si]
+        .as_ref()
+        .is_some_and(|new| p.current().is_none_or(|cur| new.outranks(cur)));
+    if p.current != Some(si) && outranks {
+        p.current = Some(si);
+        established(p, id, role, latency, now, events);
+        answer = proven_now && hdr.kind == ProbeKind::Keepalive;
     }
     if p.current == Some(si) {
-        if p.confirming {
-            // The peer holds the session we initiated: the handshake is
-            // complete (§4.3).
-            p.confirming = false;
-            p.want = None;
-            p.in_flight = None;
-        }
         if advanced && let Some(s) = p.current() {
             events.push(Event::EpochRotated {
                 peer: id,
@@ -1237,10 +1253,14 @@ fn after_validation(
             });
         }
         // The peer sends on the current session: older ones get their
-        // grace window (§4.4).
+        // grace window (§4.4). Not a newer one of ours still awaiting
+        // confirmation: the peer has not moved off it, it has yet to move on
+        // to it.
+        let waiting = p.unconfirmed_slot();
         for (i, other) in p.sessions.iter_mut().enumerate() {
             if let Some(o) = other
                 && i != si
+                && Some(i) != waiting
                 && o.proven
                 && o.grace_until.is_none()
             {

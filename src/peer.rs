@@ -20,6 +20,9 @@ pub(crate) const SESSIONS: usize = 3;
 pub(crate) const TX_INITIATION: u8 = 1;
 pub(crate) const TX_RESPONSE: u8 = 2;
 pub(crate) const TX_CONFIRM: u8 = 4;
+/// A keepalive under the current session, answering the peer's keepalive
+/// that just proved it.
+pub(crate) const TX_ANSWER: u8 = 8;
 
 /// Counters of refused datagrams, by reason.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -243,9 +246,10 @@ pub struct Peer {
     pub(crate) current: Option<usize>,
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) want: Option<Want>,
-    /// The current session is one we initiated and no probe of the peer's
-    /// has validated in it yet: the handshake is retried until one does.
-    pub(crate) confirming: bool,
+    /// A session we initiated, whose response we read, that no probe of
+    /// the peer's has validated yet (its slot, and when its initiation was
+    /// first sent). The handshake goes on until one does (§4.3).
+    pub(crate) unconfirmed: Option<(u8, Instant)>,
     pub(crate) cached_response: Option<CachedResponse>,
     /// SHA-256 of the last initiation processed.
     pub(crate) last_initiation: Option<[u8; 32]>,
@@ -283,6 +287,42 @@ impl Peer {
 
     pub(crate) fn current_mut(&mut self) -> Option<&mut Session> {
         self.current.and_then(|i| self.sessions[i].as_mut())
+    }
+
+    /// Puts `session` in slot `i`, forgetting what pointed at the session
+    /// it replaces.
+    pub(crate) fn install(&mut self, i: usize, session: Session) {
+        if self.current == Some(i) {
+            self.current = None;
+        }
+        self.forget(i);
+        self.sessions[i] = Some(session);
+    }
+
+    /// Erases the session in slot `i`.
+    pub(crate) fn erase(&mut self, i: usize) {
+        if self.current == Some(i) {
+            self.current = None;
+        }
+        self.forget(i);
+        self.sessions[i] = None;
+    }
+
+    fn forget(&mut self, i: usize) {
+        if self.unconfirmed_slot() == Some(i) {
+            self.unconfirmed = None;
+        }
+    }
+
+    /// Whether the current session is proven to be held by the peer: not
+    /// one of ours still awaiting the peer's confirmation.
+    pub(crate) fn current_confirmed(&self) -> bool {
+        self.current.is_some() && self.current != self.unconfirmed_slot()
+    }
+
+    /// The slot of the session awaiting the peer's confirmation.
+    pub(crate) fn unconfirmed_slot(&self) -> Option<usize> {
+        self.unconfirmed.map(|(slot, _)| usize::from(slot))
     }
 
     pub(crate) fn find_session(&self, index: SessionIndex) -> Option<usize> {
@@ -386,6 +426,6 @@ mod tests {
         let peer = core::mem::size_of::<Option<Peer>>();
         let session = core::mem::size_of::<Option<Session>>();
         std::println!("peer slot {peer} bytes, session {session} bytes");
-        assert!(peer <= 2048, "peer slot grew to {peer} bytes");
+        assert!(peer <= 2112, "peer slot grew to {peer} bytes");
     }
 }

@@ -36,6 +36,16 @@ pub(crate) struct Rank {
     pub(crate) initiator_larger: bool,
 }
 
+impl Session {
+    /// Whether this session should be used instead of `other` (§4.4): it
+    /// ranks higher, or ranks the same and is newer. Ranks tie only when a
+    /// peer misuses its own key (a generation pinned at its maximum); the
+    /// newer session is then the one it holds.
+    pub(crate) fn outranks(&self, other: &Session) -> bool {
+        (self.rank, self.created_at) > (other.rank, other.created_at)
+    }
+}
+
 /// Why a probe did not open.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum OpenError {

@@ -434,3 +434,253 @@ fn clocks_that_disagree_by_a_year_and_run_at_different_speeds_change_nothing() {
     assert!(st.handshakes_completed >= 6, "rekeyed: {st:?}");
     assert!(validated.iter().all(|&v| v > 14_000), "{validated:?}");
 }
+
+/// The next datagram of `kind` that `node` has queued.
+fn next_tx(
+    sim: &mut Sim,
+    node: usize,
+    now: Instant,
+    kind: probekey::TransmitKind,
+) -> Option<Vec<u8>> {
+    let mut buf = [0u8; 256];
+    while let Some(tx) = sim
+        .node_mut(node)
+        .endpoint
+        .poll_transmit(now, &mut buf)
+        .expect("room")
+    {
+        if tx.kind == kind {
+            return Some(buf[..tx.len].to_vec());
+        }
+    }
+    None
+}
+
+fn deliver(sim: &mut Sim, to: usize, now: Instant, bytes: &[u8]) -> Result<(), RejectReason> {
+    let mut b = bytes.to_vec();
+    let r = sim.node_mut(to).endpoint.handle_datagram(now, &mut b);
+    r.map(|_| ()).map_err(|e| e.reason)
+}
+
+#[test]
+fn replayed_responses_are_never_read_twice_so_no_counter_repeats_under_a_key() {
+    // The attack: B answers A's initiation I1 with R1; a replayed old
+    // initiation displaces B's pending session; I1 replayed makes B answer
+    // afresh (R1'). If A read R1' after R1, then R1 and R1' again, it would
+    // rebuild sessions with the same keys and counters from zero.
+    use probekey::{ProbeKind, TransmitKind};
+    let mut cfg = SimConfig::mesh(2, Config::default(), 17);
+    cfg.record = true;
+    let mut sim = Sim::new(cfg);
+    settle(&mut sim, secs(5));
+    sim.run_until(at(secs(20)));
+    let old = sim
+        .recorded
+        .iter()
+        .find(|d| d.from == 1 && d.bytes[0] == INITIATION)
+        .expect("recorded")
+        .bytes
+        .clone();
+    let (a, b) = (1usize, 0usize);
+    let pa = sim.node(a).peer_id(b).expect("peer");
+    let ms = |n: u64| at(secs(20)) + Duration::from_millis(n);
+    for n in [a, b] {
+        while next_tx(&mut sim, n, ms(0), TransmitKind::Initiation).is_some() {}
+    }
+    let mut sealed = std::collections::HashSet::new();
+    let mut seal = |sim: &mut Sim, t: Instant, body: &[u8]| {
+        let mut out = [0u8; 80];
+        let n = sim
+            .node_mut(a)
+            .endpoint
+            .seal(t, pa, ProbeKind::Probe, body, &mut out)
+            .expect("sealed");
+        // Receiver index, epoch, counter: the nonce and the key it is under.
+        assert!(sealed.insert(out[4..20].to_vec()), "a nonce was used twice");
+        out[..n].to_vec()
+    };
+    assert!(sim.node_mut(a).endpoint.initiate_handshake(ms(0), pa));
+    let i1 = next_tx(&mut sim, a, ms(0), TransmitKind::Initiation).expect("I1");
+    deliver(&mut sim, b, ms(1), &i1).expect("answered");
+    let r1 = next_tx(&mut sim, b, ms(1), TransmitKind::Response).expect("R1");
+    deliver(&mut sim, b, ms(2), &old).expect("old initiation answered");
+    deliver(&mut sim, a, ms(3), &r1).expect("R1 read");
+    seal(&mut sim, ms(3), b"body AAAAAAAAAA");
+    deliver(&mut sim, b, ms(4), &i1).expect("I1 answered afresh");
+    let r1b = next_tx(&mut sim, b, ms(4), TransmitKind::Response).expect("R1'");
+    // I1 was consumed by R1: neither R1' nor R1 again is read.
+    assert!(
+        deliver(&mut sim, a, ms(5), &r1b).is_err(),
+        "a second response to I1 was read"
+    );
+    assert_eq!(
+        deliver(&mut sim, a, ms(6), &r1),
+        Ok(()),
+        "a copy of R1 earns a keepalive"
+    );
+    assert!(deliver(&mut sim, a, ms(7), &r1b).is_err());
+    for n in 0..50 {
+        seal(&mut sim, ms(8 + n), b"body BBBBBBBBBB");
+    }
+    // And the handshake still completes: the next retry is a new initiation.
+    sim.run_until(ms(5000));
+    assert!(sim.all_fresh());
+    assert!(sim.violations.is_empty(), "{:?}", sim.violations);
+}
+
+/// A response to node 1's `initiation`, written with node 0's own key: a
+/// neighbour misbehaving, proposing `generation`.
+fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8> {
+    use probekey::noise::Responder;
+    use probekey::wire::{RESPONSE_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response};
+    let me = sim.node(0).keypair().clone();
+    let peer = sim.node(1).keypair().public();
+    let pair = StaticDh::new(&me, &peer).expect("contributory");
+    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
+    let len = probekey::noise::prologue(
+        probekey::wire::VERSION,
+        sim.config().config.deployment_id(),
+        &mut prologue,
+    );
+    let init = Initiation::parse(initiation).expect("an initiation");
+    let mut payload_in = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
+    let mut dh = 0;
+    let responder = Responder::read_initiation(
+        &prologue[..len],
+        &me,
+        &peer,
+        &pair,
+        &init.noise,
+        &mut payload_in,
+        &mut dh,
+    )
+    .expect("authentic");
+    let sender = SessionIndex(0xabc);
+    let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
+    payload[..4].copy_from_slice(&sender.0.to_be_bytes());
+    payload[4..8].copy_from_slice(&init.sender_index.0.to_be_bytes());
+    payload[8..].copy_from_slice(&generation.to_be_bytes());
+    let mut msg = Response {
+        sender_index: sender,
+        receiver_index: init.sender_index,
+        noise: [0; RESPONSE_NOISE_LEN],
+        mac1: [0; 16],
+        mac2: [0; 16],
+    };
+    responder
+        .write_response(
+            &peer,
+            x25519_dalek::StaticSecret::from([9; 32]),
+            &payload,
+            &mut msg.noise,
+            &mut dh,
+        )
+        .expect("written");
+    let mut bytes = vec![0u8; RESPONSE_LEN];
+    msg.emit(&mut bytes).expect("length");
+    probekey::noise::write_macs(&pair, &peer, &mut bytes).expect("length");
+    bytes
+}
+
+#[test]
+fn a_response_pinning_the_generation_at_its_maximum_latches_nothing() {
+    // Ranks can only tie when a peer misuses its own key; the newer
+    // session then wins on both sides, so rekeys go on working.
+    for generation in [u64::MAX, u64::MAX - 3] {
+        let mut cfg = SimConfig::mesh(2, busy_config(), 11);
+        cfg.record = true;
+        let mut sim = Sim::new(cfg);
+        settle(&mut sim, secs(5));
+        sim.run_until(at(secs(10)));
+        let now = sim.now();
+        let id = sim.node(1).peer_id(0).expect("peer");
+        sim.node_mut(1).endpoint.initiate_handshake(now, id);
+        let n = sim.recorded.len();
+        let sent = |s: &Sim| {
+            s.recorded[n..]
+                .iter()
+                .find(|d| d.from == 1 && d.bytes[0] == INITIATION)
+                .map(|d| d.bytes.clone())
+        };
+        sim.run_until_true(now + secs(1), |s| sent(s).is_some())
+            .expect("an initiation");
+        let mut bad = misbehaving_response(&sim, &sent(&sim).expect("sent"), generation);
+        let t = sim.now();
+        sim.node_mut(1)
+            .endpoint
+            .handle_datagram(t, &mut bad)
+            .expect("authentic");
+        // Five minutes: ten rekeys.
+        let mut stale = Duration::ZERO;
+        let mut t = sim.now();
+        while t < at(secs(310)) {
+            t = t + Duration::from_millis(10);
+            sim.run_until(t);
+            if !sim.all_fresh() {
+                stale += Duration::from_millis(10);
+            }
+        }
+        let st = status(&sim, 1, 0);
+        assert!(
+            stale <= sim.config().config.stale_after() + secs(3),
+            "{generation:#x}: stale for {stale:?}"
+        );
+        assert!(st.handshakes_completed >= 10, "rekeys stopped: {st:?}");
+    }
+}
+
+#[test]
+fn a_replay_answering_every_fresh_initiation_never_breaks_the_working_session() {
+    // One recorded initiation per direction, replayed into the responder
+    // each time it answers a fresh one, so that its pending session is
+    // displaced before the initiator's keepalive arrives. The working
+    // session stays in use until the new one is confirmed, so the link
+    // stays fresh; the rekey waits for the attack to stop.
+    let mut cfg = SimConfig::mesh(2, Config::default(), 5);
+    cfg.record = true;
+    let mut sim = Sim::new(cfg);
+    settle(&mut sim, secs(5));
+    sim.run_until(at(secs(20)));
+    let old = |sim: &Sim, from: usize| {
+        sim.recorded
+            .iter()
+            .find(|d| d.from == from && d.bytes[0] == INITIATION)
+            .expect("recorded")
+            .bytes
+            .clone()
+    };
+    let recorded = [old(&sim, 0), old(&sim, 1)];
+    let now = sim.now();
+    let id = sim.node(1).peer_id(0).expect("peer");
+    sim.node_mut(1).endpoint.initiate_handshake(now, id);
+    let mut seen = sim.recorded.len();
+    let mut replays = 0;
+    let mut t = now;
+    while t < now + secs(60) {
+        t = t + Duration::from_millis(1);
+        sim.run_until(t);
+        let fresh: Vec<(usize, usize)> = sim.recorded[seen..]
+            .iter()
+            .filter(|d| d.bytes[0] == RESPONSE && d.bytes[8..12] != recorded[d.to][4..8])
+            .map(|d| (d.from, d.to))
+            .collect();
+        seen = sim.recorded.len();
+        for (responder, initiator) in fresh {
+            sim.inject(initiator, responder, recorded[initiator].clone());
+            replays += 1;
+        }
+        assert!(
+            sim.all_fresh(),
+            "the link broke at {t:?} after {replays} replays"
+        );
+    }
+    assert!(replays >= 10, "{replays}");
+    // The attack stops: the rekey completes.
+    let healed = sim.now();
+    assert_recovers(&mut sim, healed);
+    let done = sim.run_until_true(healed + secs(10), |s| {
+        matches!(status(s, 1, 0).handshake, probekey::HandshakeState::Idle)
+    });
+    assert!(done.is_some(), "the rekey never completed");
+    assert!(sim.violations.is_empty());
+}
