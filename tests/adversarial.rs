@@ -171,6 +171,7 @@ fn a_handshake_from_a_key_that_is_not_configured_costs_no_diffie_hellman() {
         let mut claimed = outsider_initiation(&sim, &outsider, 0, configured, n as u8);
         let r = sim.node_mut(0).endpoint.handle_datagram(now, &mut claimed);
         assert_eq!(r.map_err(|e| e.reason), Err(RejectReason::BadMac));
+        assert!(sim.all_fresh(), "the link stopped validating at {now:?}");
     }
     assert_eq!(
         sim.node(0).endpoint.stats().dh_operations,
@@ -333,6 +334,39 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
     )
     .expect("written");
     texts.push(("Initiator", format!("{init:?}")));
+    // The responder's side of the same handshake, and the transport keys
+    // both sides derive.
+    let peer_node = sim.node(1);
+    let peer_pair =
+        StaticDh::new(peer_node.keypair(), &node.keypair().public()).expect("contributory");
+    let mut payload = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
+    let responder = probekey::noise::Responder::read_initiation(
+        &prologue[..len],
+        peer_node.keypair(),
+        &node.keypair().public(),
+        &peer_pair,
+        &out,
+        &mut payload,
+        &mut dh,
+    )
+    .expect("read");
+    texts.push(("Responder", format!("{responder:?}")));
+    let mut reply = [0u8; probekey::wire::RESPONSE_NOISE_LEN];
+    let keys = responder
+        .write_response(
+            &node.keypair().public(),
+            x25519_dalek::StaticSecret::from([0x5d; 32]),
+            &[0; probekey::wire::RESPONSE_PAYLOAD_LEN],
+            &mut reply,
+            &mut dh,
+        )
+        .expect("written");
+    texts.push(("TransportKeys", format!("{keys:?}")));
+    let mut got = [0u8; probekey::wire::RESPONSE_PAYLOAD_LEN];
+    let initiator_keys = init
+        .read_response(node.keypair(), &reply, &mut got, &mut dh)
+        .expect("read");
+    texts.push(("TransportKeys", format!("{initiator_keys:?}")));
     // Errors, and their Display.
     let mut junk = [1u8, 1, 0, 0];
     let err = sim
@@ -347,11 +381,34 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
         .build()
         .expect_err("zero");
     texts.push(("ConfigError", format!("{config_err:?} {config_err}")));
+    // The detectors catch what they look for.
+    for dump in [format!("{:?}", [7u8; 32]), format!("{:x?}", [0xa7u8; 32])] {
+        let caught = std::panic::catch_unwind(|| assert_no_byte_dump(&dump, "a dump"));
+        assert!(caught.is_err(), "not caught: {dump}");
+    }
     for (what, text) in &texts {
         assert_hides(text, &secret, what);
         assert_hides(text, &ss, what);
         assert_hides(text, &eph, what);
+        assert_no_byte_dump(text, what);
     }
+}
+
+/// Keys whose bytes the test cannot know (transport, epoch and chain keys)
+/// would show as a byte dump: a long hex run or a list of numbers. Public
+/// keys print an 8-byte (16-digit) prefix, which is allowed.
+fn assert_no_byte_dump(text: &str, what: &str) {
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c.is_ascii_hexdigit() { run + 1 } else { 0 };
+        assert!(run <= 16, "{what} prints a long hex run: {text}");
+    }
+    let numbers = text
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == ',' || c == ' '))
+        .map(|chunk| chunk.split(',').filter(|n| !n.trim().is_empty()).count())
+        .max()
+        .unwrap_or(0);
+    assert!(numbers < 8, "{what} prints a list of numbers: {text}");
 }
 
 #[test]
