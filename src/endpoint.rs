@@ -1005,21 +1005,23 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         self.check_mac1(datagram, &msg.mac1)?;
         let slot = slot_of(msg.receiver_index);
         let c = self.config;
-        let p = peer_at(&mut self.peers, slot)
-            .filter(|p| {
-                p.in_flight
-                    .as_ref()
-                    .is_some_and(|f| f.sender_index == msg.receiver_index)
-                    || p.find_session(msg.receiver_index).is_some()
-            })
-            .ok_or(reject(RejectReason::UnknownSession, None))?;
+        let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;
+        // The session an earlier response to this initiation made, if any.
+        let used = p.find_session(msg.receiver_index);
+        let in_flight = p
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.sender_index == msg.receiver_index);
+        if used.is_none() && !in_flight {
+            return Err(reject(RejectReason::UnknownSession, None));
+        }
         let id = peer_id(slot);
         check_mac2(p, id, datagram, &msg.mac2)?;
         // A response to an initiation already answered (§4.3): it is never
         // read again, since its keys would be the session's keys with the
         // counters back at zero. A copy of the one we read, while the
         // session awaits confirmation, earns another keepalive.
-        if let Some(i) = p.find_session(msg.receiver_index) {
+        if let Some(i) = used {
             let copy = p.sessions[i]
                 .as_ref()
                 .is_some_and(|s| s.remote_index == msg.sender_index);

@@ -105,6 +105,18 @@ fn every_recorded_datagram_replayed_at_a_random_later_moment_is_refused_or_harml
     assert!(refused + answered == recorded.len());
 }
 
+/// The Noise prologue of the simulator's deployment, as its endpoints
+/// write it.
+fn prologue_of(sim: &Sim) -> Vec<u8> {
+    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
+    let len = probekey::noise::prologue(
+        probekey::wire::VERSION,
+        sim.config().config.deployment_id(),
+        &mut prologue,
+    );
+    prologue[..len].to_vec()
+}
+
 /// An initiation written by a key that is not configured at `to`, aimed at
 /// `to`, with valid MACs for that (outsider, `to`) pair, claiming `key_id`.
 fn outsider_initiation(
@@ -116,12 +128,7 @@ fn outsider_initiation(
 ) -> Vec<u8> {
     let target = sim.node(to).keypair().public();
     let pair = StaticDh::new(outsider, &target).expect("contributory");
-    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
-    let len = probekey::noise::prologue(
-        probekey::wire::VERSION,
-        sim.config().config.deployment_id(),
-        &mut prologue,
-    );
+    let prologue = prologue_of(sim);
     let mut msg = Initiation {
         sender_index: SessionIndex(u32::from(n)),
         key_id,
@@ -134,7 +141,7 @@ fn outsider_initiation(
     payload[11] = 1;
     let mut dh = 0;
     Initiator::write_initiation(
-        &prologue[..len],
+        &prologue,
         outsider,
         &target,
         &pair,
@@ -318,12 +325,11 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
     }
     // Noise handshake state with a known ephemeral secret.
     let eph = [0x3c; 32];
-    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
-    let len = probekey::noise::prologue(probekey::wire::VERSION, b"", &mut prologue);
+    let prologue = prologue_of(&sim);
     let mut out = [0u8; INITIATION_NOISE_LEN];
     let mut dh = 0;
     let init = Initiator::write_initiation(
-        &prologue[..len],
+        &prologue,
         node.keypair(),
         &peer_public,
         &pair_dh,
@@ -341,7 +347,7 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
         StaticDh::new(peer_node.keypair(), &node.keypair().public()).expect("contributory");
     let mut payload = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
     let responder = probekey::noise::Responder::read_initiation(
-        &prologue[..len],
+        &prologue,
         peer_node.keypair(),
         &node.keypair().public(),
         &peer_pair,
@@ -593,17 +599,12 @@ fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8
     let me = sim.node(0).keypair().clone();
     let peer = sim.node(1).keypair().public();
     let pair = StaticDh::new(&me, &peer).expect("contributory");
-    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
-    let len = probekey::noise::prologue(
-        probekey::wire::VERSION,
-        sim.config().config.deployment_id(),
-        &mut prologue,
-    );
+    let prologue = prologue_of(sim);
     let init = Initiation::parse(initiation).expect("an initiation");
     let mut payload_in = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
     let mut dh = 0;
     let responder = Responder::read_initiation(
-        &prologue[..len],
+        &prologue,
         &me,
         &peer,
         &pair,
