@@ -1351,7 +1351,6 @@ mod tests {
         assert!(shortest >= ms(1600) && shortest < ms(2000), "{shortest:?}");
     }
 
-    #[cfg(feature = "sim")]
     mod keys_and_nonces {
         use super::*;
         use crate::keys::SymmetricKey;

@@ -2,6 +2,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// The library's own discipline, beyond the workspace's lints.
 #![warn(
     clippy::std_instead_of_core,
     clippy::unwrap_used,
@@ -27,8 +28,6 @@ mod peer;
 pub mod replay;
 pub mod schedule;
 mod session;
-#[cfg(feature = "sim")]
-pub mod sim;
 mod table;
 mod time;
 pub mod wire;

@@ -14,12 +14,12 @@ use chacha20::ChaCha20Rng;
 use common::*;
 use probekey::noise::{Initiator, StaticDh};
 use probekey::rand_core::{Rng, SeedableRng};
-use probekey::sim::{Datagram, Fault, FaultWindow, Sim, SimConfig};
 use probekey::wire::{INITIATION_LEN, INITIATION_NOISE_LEN, Initiation};
 use probekey::{
     Config, Event, Instant, KeyId, PeerStatus, Received, RejectReason, SessionIndex, StaticKeypair,
     SymmetricKey,
 };
+use probekey_sim::{Datagram, Fault, FaultWindow, Sim, SimConfig};
 
 /// Rotation every 5 s and a rekey every 30 s, so a recording holds many
 /// epochs and several sessions.

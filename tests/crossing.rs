@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use probekey::sim::{Sim, SimConfig};
 use probekey::{Config, Role};
+use probekey_sim::{Sim, SimConfig};
 
 fn initiations_sent_by(sim: &Sim, node: usize, before: probekey::Instant) -> usize {
     sim.recorded

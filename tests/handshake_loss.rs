@@ -10,12 +10,12 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use common::*;
-use probekey::sim::Verdict;
+use probekey_sim::Verdict;
 
 /// Node 1's initiations are always lost, so node 0 is the only initiator;
 /// additionally the first `k` messages matching `lost` are lost. Returns the
 /// time both links are fresh and node 1's DH count.
-fn run(k: u32, lost: impl Fn(&probekey::sim::Datagram) -> bool + 'static) -> (Duration, u64) {
+fn run(k: u32, lost: impl Fn(&probekey_sim::Datagram) -> bool + 'static) -> (Duration, u64) {
     let mut sim = pair(7);
     let left = Rc::new(Cell::new(k));
     let l = left.clone();

@@ -5,8 +5,8 @@
 mod common;
 
 use common::*;
-use probekey::sim::{Fault, FaultWindow};
 use probekey::{Event, HandshakeState, LinkDirection};
+use probekey_sim::{Fault, FaultWindow};
 
 #[test]
 fn one_hour_loss_burst_then_recovery_within_the_bound() {
@@ -57,7 +57,7 @@ fn one_way_loss_is_reported_per_direction_and_recovers() {
     sim.add_fault(FaultWindow {
         start: at(secs(10)),
         end: at(secs(610)),
-        fault: probekey::sim::Fault::Loss {
+        fault: probekey_sim::Fault::Loss {
             from: 0,
             to: 1,
             rate: 1.0,

@@ -7,7 +7,7 @@
 //! armed and must count zero. Nothing in a measured section may allocate on
 //! its own: results are kept in plain counters and checked after disarming.
 
-#![cfg(feature = "sim")]
+#![cfg(feature = "std")]
 // The library forbids `unsafe`; a global allocator cannot be written without.
 #![allow(unsafe_code)]
 

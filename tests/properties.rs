@@ -11,8 +11,8 @@
 
 use core::time::Duration;
 
-use probekey::sim::{Fault, FaultWindow, Sim, SimConfig};
 use probekey::{Config, Instant};
+use probekey_sim::{Fault, FaultWindow, Sim, SimConfig};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]

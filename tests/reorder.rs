@@ -7,8 +7,8 @@ mod common;
 use core::time::Duration;
 
 use common::*;
-use probekey::sim::Sim;
 use probekey::{Config, Instant, ProbeKind, Received, RejectReason};
+use probekey_sim::Sim;
 
 /// Seals `n` probes from node 0 to node 1 at `now`, outside the network.
 fn seal_many(sim: &mut Sim, n: usize, now: Instant) -> Vec<Vec<u8>> {
@@ -120,7 +120,7 @@ fn previous_epoch_accepted_within_grace_refused_after() {
 
 #[test]
 fn heavy_reordering_and_duplication_on_the_network() {
-    use probekey::sim::Fault;
+    use probekey_sim::Fault;
     let mut sim = pair(64);
     settle(&mut sim, secs(5));
     let window = (at(secs(10)), at(secs(310)));

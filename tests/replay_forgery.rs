@@ -7,8 +7,8 @@ mod common;
 use core::time::Duration;
 
 use common::*;
-use probekey::sim::{Sim, SimConfig};
 use probekey::{Config, Instant, PeerStatus, RejectReason};
+use probekey_sim::{Sim, SimConfig};
 
 fn recorded_pair(seed: u64) -> Sim {
     let mut c = SimConfig::mesh(2, Config::default(), seed);
@@ -189,7 +189,7 @@ fn pair_secret(sim: &Sim) -> [u8; 32] {
     secret.diffie_hellman(&public).to_bytes()
 }
 
-fn last_sent(sim: &Sim, from: usize, pred: impl Fn(&probekey::sim::Datagram) -> bool) -> Vec<u8> {
+fn last_sent(sim: &Sim, from: usize, pred: impl Fn(&probekey_sim::Datagram) -> bool) -> Vec<u8> {
     sim.recorded
         .iter()
         .rev()
@@ -411,7 +411,7 @@ fn forged_initiation_flood_from_public_keys_costs_no_dh_and_blocks_no_resync() {
     // with a valid mac1 and the right key id, but not mac2. A flood of them
     // during a restart must neither cost a Diffie-Hellman nor drain the
     // rate limit that the real resync needs.
-    use probekey::sim::{Fault, FaultWindow};
+    use probekey_sim::{Fault, FaultWindow};
     let mut sim = recorded_pair(56);
     let (init, _) = fresh_handshake(&mut sim);
     sim.add_fault(FaultWindow {

@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use common::*;
 use probekey::Instant;
-use probekey::sim::{Fault, FaultWindow};
+use probekey_sim::{Fault, FaultWindow};
 
 /// Points in the first handshake (one-way delay 20 ms): before anything
 /// arrives, initiation arriving, response in flight, response arriving,

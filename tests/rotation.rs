@@ -7,8 +7,8 @@ mod common;
 use core::time::Duration;
 
 use common::*;
-use probekey::sim::{Sim, SimConfig};
 use probekey::{Config, Event, LinkDirection};
+use probekey_sim::{Sim, SimConfig};
 
 /// Epoch rotations node `n` reported in `direction`.
 fn count_rotations(sim: &Sim, n: usize, direction: LinkDirection) -> usize {
@@ -53,7 +53,7 @@ fn thousands_of_rotations_by_count_without_a_refusal() {
 
 #[test]
 fn rotation_by_time_under_loss_and_reordering() {
-    use probekey::sim::Fault;
+    use probekey_sim::Fault;
     let config = Config::builder()
         .rotate_after_time(Duration::from_secs(2))
         .build()

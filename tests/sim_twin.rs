@@ -10,7 +10,7 @@ use core::time::Duration;
 
 use common::*;
 use probekey::Instant;
-use probekey::sim::{Fault, FaultWindow, Sim, SimConfig};
+use probekey_sim::{Fault, FaultWindow, Sim, SimConfig};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -9,7 +9,7 @@ use core::time::Duration;
 use std::collections::HashSet;
 
 use common::*;
-use probekey::sim::Verdict;
+use probekey_sim::Verdict;
 
 fn slow_responses(factor: u32, seed: u64) {
     let mut sim = pair(seed);
@@ -56,8 +56,8 @@ fn response_a_hundred_times_the_first_retry_interval_late() {
 
 #[test]
 fn retransmitted_initiations_are_identical_until_answered() {
-    let mut sim = probekey::sim::Sim::new({
-        let mut c = probekey::sim::SimConfig::mesh(2, probekey::Config::default(), 23);
+    let mut sim = probekey_sim::Sim::new({
+        let mut c = probekey_sim::SimConfig::mesh(2, probekey::Config::default(), 23);
         c.record = true;
         c
     });

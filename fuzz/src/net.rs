@@ -21,7 +21,6 @@ use arbitrary::{Result, Unstructured};
 use chacha20::ChaCha20Rng;
 use probekey::noise::{Initiator, Responder, StaticDh};
 use probekey::rand_core::SeedableRng;
-use probekey::sim::SimEndpoint;
 use probekey::wire::{
     INITIATION_LEN, INITIATION_NOISE_LEN, INITIATION_PAYLOAD_LEN, Initiation, PROBE_HEADER_LEN,
     RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE,
@@ -30,6 +29,7 @@ use probekey::{
     Config, Endpoint, EndpointStats, Instant, PROBE_OVERHEAD, PeerId, PeerStatus, ProbeKind,
     Received, SessionIndex, StaticKeypair,
 };
+use probekey_sim::SimEndpoint;
 
 /// Most nodes in one network.
 pub const MAX_NODES: usize = 3;

@@ -4,8 +4,8 @@
 
 use core::time::Duration;
 
-use probekey::sim::{Fault, FaultWindow, Sim, SimConfig};
 use probekey::{Config, Instant};
+use probekey_sim::{Fault, FaultWindow, Sim, SimConfig};
 
 pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -15,25 +15,9 @@ pub fn at(d: Duration) -> Instant {
     Instant::ZERO + d
 }
 
-/// The short timers of the multi-process test and its simulated twin:
-/// probes every 50 ms, stale after 400 ms, retries capped at 200 ms,
-/// rotation every second, rekey every 4 s.
+/// The short timers of the multi-process test and its simulated twin.
 pub fn multiprocess_config() -> Config {
-    let ms = Duration::from_millis;
-    Config::builder()
-        .deployment_id(b"multiprocess")
-        .probe_interval(ms(50))
-        .stale_after(ms(400))
-        .max_reorder_delay(ms(200))
-        .epoch_grace(ms(400))
-        .rotate_after_time(ms(1000))
-        .rekey_after_time(ms(4000))
-        .reject_after_time(ms(8000))
-        .handshake_retry_initial(ms(50))
-        .handshake_retry_max(ms(200))
-        .handshake_rate_interval(ms(25))
-        .build()
-        .expect("the test timers satisfy the crate's invariants")
+    probekey_sim::short_timers()
 }
 
 pub fn pair(seed: u64) -> Sim {
@@ -93,7 +77,7 @@ pub fn assert_recovers(sim: &mut Sim, healed: Instant) -> Duration {
 }
 
 /// The message type byte of a datagram.
-pub fn message_type(d: &probekey::sim::Datagram) -> u8 {
+pub fn message_type(d: &probekey_sim::Datagram) -> u8 {
     d.bytes.first().copied().unwrap_or(0)
 }
 
@@ -102,7 +86,7 @@ pub const RESPONSE: u8 = probekey::wire::TYPE_RESPONSE;
 pub const PROBE: u8 = probekey::wire::TYPE_PROBE;
 
 /// Whether a datagram is a keepalive probe.
-pub fn is_keepalive(d: &probekey::sim::Datagram) -> bool {
+pub fn is_keepalive(d: &probekey_sim::Datagram) -> bool {
     message_type(d) == PROBE && d.bytes.get(2) == Some(&2)
 }
 

@@ -1,4 +1,4 @@
-//! The reference daemon (`examples/linkmon`) as real processes on real UDP
+//! The reference daemon (`linkmon`) as real processes on real UDP
 //! sockets, with faults injected between them.
 //!
 //! Three daemons run on loopback. Between every ordered pair sits a relay
@@ -19,8 +19,6 @@
 //! pairs, and cuts a link with `ip link set … down`.
 //!
 //! Run with `--nocapture` to see the measured recovery times.
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -58,7 +56,7 @@ fn ms(n: u64) -> Duration {
 /// second) and rekeys (every 4 s) happen throughout the run. The same
 /// timers drive the simulated twin of these scenarios, `tests/sim_twin.rs`.
 fn test_config() -> Config {
-    common::multiprocess_config()
+    probekey_sim::short_timers()
 }
 
 /// The `[timers]` table for `c`, every value written out.
@@ -95,24 +93,9 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `cargo test` builds the examples into `target/<profile>/examples/`; this
-/// test runs from `target/<profile>/deps/`.
+/// The daemon binary, built by cargo for this test.
 fn linkmon() -> PathBuf {
-    let exe = std::env::current_exe().expect("path of the test executable");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test runs from target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("linkmon{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "the daemon binary {} is missing: plain `cargo test` builds it; \
-         with `cargo test --test multiprocess` alone, run `cargo build --example linkmon` first",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_linkmon"))
 }
 
 /// A directory for configs and keys, removed at the end.

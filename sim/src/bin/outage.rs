@@ -10,7 +10,7 @@
 //! configuration implies; the baseline stays stuck.
 //!
 //! ```text
-//! cargo run --release --example outage -- [--scenario NAME] [--seed N]
+//! cargo run --release -p probekey-sim -- [--scenario NAME] [--seed N]
 //!     [--duration SECS] [--json] [--svg FILE] [--set KEY=VALUE ...]
 //! ```
 //!
@@ -25,8 +25,8 @@ use core::time::Duration;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use probekey::sim::{Fault, FaultWindow, Recovery, Sim, SimConfig};
 use probekey::{Config, ConfigBuilder, Event, Instant};
+use probekey_sim::{Fault, FaultWindow, Recovery, Sim, SimConfig};
 use serde_json::json;
 
 const REGIONS: [&str; 4] = ["eu-west", "us-east", "ap-south", "sa-east"];

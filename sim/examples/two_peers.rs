@@ -4,13 +4,13 @@
 //! took against the bound the configuration implies; exits non-zero if a
 //! bound is missed or a forged or replayed probe was ever accepted.
 //!
-//! Run: `cargo run --release --example two_peers`
+//! Run: `cargo run --release -p probekey-sim --example two_peers`
 
 use core::time::Duration;
 use std::process::ExitCode;
 
-use probekey::sim::{Fault, FaultWindow, Sim, SimConfig};
 use probekey::{Config, Event, Instant, LinkDirection};
+use probekey_sim::{Fault, FaultWindow, Sim, SimConfig};
 
 fn secs(s: u64) -> Instant {
     Instant::from_secs(s)

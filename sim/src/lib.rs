@@ -9,17 +9,39 @@
 
 use core::cmp::Reverse;
 use core::time::Duration;
-use std::boxed::Box;
 use std::collections::{BTreeMap, BinaryHeap, HashSet};
-use std::vec::Vec;
 
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
-use crate::{
+use probekey::{
     Config, Endpoint, Event, Instant, LinkDirection, Peer, PeerId, ProbeKind, Received,
     StaticKeypair,
 };
+
+/// Short timers for tests on real processes and their simulated twins:
+/// probes every 50 ms, stale after 400 ms, retries capped at 200 ms,
+/// rotation every second, rekey every 4 s.
+///
+/// # Panics
+/// Never: these values satisfy every invariant of `ConfigBuilder::build`.
+pub fn short_timers() -> Config {
+    let ms = Duration::from_millis;
+    Config::builder()
+        .deployment_id(b"multiprocess")
+        .probe_interval(ms(50))
+        .stale_after(ms(400))
+        .max_reorder_delay(ms(200))
+        .epoch_grace(ms(400))
+        .rotate_after_time(ms(1000))
+        .rekey_after_time(ms(4000))
+        .reject_after_time(ms(8000))
+        .handshake_retry_initial(ms(50))
+        .handshake_retry_max(ms(200))
+        .handshake_rate_interval(ms(25))
+        .build()
+        .expect("the short timers satisfy the crate's invariants")
+}
 
 /// The endpoint type the simulator runs.
 pub type SimEndpoint = Endpoint<ChaCha20Rng, Vec<Option<Peer>>>;
@@ -215,7 +237,7 @@ pub struct Sim {
     faults: Vec<FaultWindow>,
     pending_restarts: Vec<(Instant, usize)>,
     /// Every node's static public key, by node index.
-    publics: Vec<crate::PublicKey>,
+    publics: Vec<probekey::PublicKey>,
     net_rng: ChaCha20Rng,
     accepted: HashSet<(usize, usize, u64)>,
     /// Per ordered pair `(from, to)`, the validations observed.
@@ -249,6 +271,11 @@ fn parse_body(b: &[u8]) -> Option<(u64, u64, u64)> {
         u64::from_be_bytes(a)
     };
     Some((word(0), word(8), word(16)))
+}
+
+/// Whole nanoseconds of `d`, saturating.
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn derive_seed(seed: u64, what: u64, n: u64) -> u64 {
@@ -326,7 +353,7 @@ impl Sim {
         let mut peer_of = BTreeMap::new();
         let mut node_of = BTreeMap::new();
         let mut next_probe_at = BTreeMap::new();
-        let interval = crate::time::duration_nanos(self.cfg.config.probe_interval()).max(1);
+        let interval = duration_nanos(self.cfg.config.probe_interval()).max(1);
         for n in self.neighbours(i) {
             let public = self.publics[n];
             if let Ok(id) = endpoint.add_peer(self.now, public) {
@@ -538,7 +565,7 @@ impl Sim {
         // The sequence number carries the restart count so it never repeats.
         let seq = node.seq | (node.restarts << 48);
         let b = body(from, to, seq);
-        let mut out = [0u8; BODY_LEN + crate::PROBE_OVERHEAD];
+        let mut out = [0u8; BODY_LEN + probekey::PROBE_OVERHEAD];
         if let Ok(n) = node.endpoint.seal(self.now, peer, kind, &b, &mut out) {
             self.send(from, to, out[..n].to_vec());
         }
@@ -657,7 +684,7 @@ impl Sim {
                     }
                 }
                 Fault::Delay { extra, jitter, .. } => {
-                    let j = crate::time::duration_nanos(jitter);
+                    let j = duration_nanos(jitter);
                     let r = if j == 0 {
                         0
                     } else {
