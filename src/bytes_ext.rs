@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use rand_core::CryptoRng;
 
-use crate::endpoint::{Endpoint, Received, RecvError, SealError, Transmit};
+use crate::endpoint::{Endpoint, Received, Transmit};
+use crate::error::{RecvError, SealError};
 use crate::ids::PeerId;
 use crate::keys::StaticKeypair;
 use crate::peer::Peer;

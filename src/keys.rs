@@ -6,7 +6,6 @@
 
 use core::fmt;
 
-use hmac::{KeyInit, Mac};
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 use x25519_dalek::StaticSecret;
@@ -118,65 +117,6 @@ impl fmt::Debug for PublicKey {
 pub struct KeyId(pub [u8; 8]);
 
 pub(crate) const LABEL_KEY_ID: &[u8] = b"probekey v1 key id";
-pub(crate) const LABEL_MAC1: &[u8] = b"probekey v1 mac1";
-pub(crate) const LABEL_MAC2: &[u8] = b"probekey v1 mac2";
-
-/// The key of a handshake MAC (§3.4, §3.5): mac1's is public, mac2's is a
-/// secret of the two peers.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub(crate) struct MacKey([u8; 32]);
-
-impl MacKey {
-    /// mac1's key: `SHA-256(LABEL_MAC1 || receiver public key)`. Not
-    /// secret: it only proves the sender knew whom it wrote to.
-    pub(crate) fn for_receiver(public: &PublicKey) -> Self {
-        let mut h = Sha256::new();
-        h.update(LABEL_MAC1);
-        h.update(public.0);
-        let mut k = [0u8; 32];
-        k.copy_from_slice(&h.finalize());
-        MacKey(k)
-    }
-
-    /// mac2's key: HKDF-SHA-256 of the static-static Diffie-Hellman result
-    /// (salt `LABEL_MAC2`, empty info). Only the two peers can compute it.
-    pub(crate) fn for_pair(static_dh: &[u8; 32]) -> Self {
-        let mut k = [0u8; 32];
-        let hk = hkdf::Hkdf::<Sha256>::new(Some(LABEL_MAC2), static_dh);
-        // 32 bytes is within HKDF's output limit.
-        if hk.expand(&[], &mut k).is_err() {
-            k = [0; 32];
-        }
-        MacKey(k)
-    }
-
-    fn mac(&self) -> hmac::Hmac<Sha256> {
-        // HMAC pads a short key with zeros to the block size; doing it here
-        // makes construction infallible.
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&self.0);
-        let mac = <hmac::Hmac<Sha256> as KeyInit>::new(&block.into());
-        block.zeroize();
-        mac
-    }
-
-    /// The first 16 bytes of HMAC-SHA-256 over `msg`.
-    pub(crate) fn compute(&self, msg: &[u8]) -> [u8; 16] {
-        let mut m = self.mac();
-        m.update(msg);
-        let full = m.finalize().into_bytes();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&full[..16]);
-        out
-    }
-
-    /// Constant-time check of a 16-byte MAC over `msg`.
-    pub(crate) fn verify(&self, msg: &[u8], tag: &[u8]) -> bool {
-        let mut m = self.mac();
-        m.update(msg);
-        m.verify_truncated_left(tag).is_ok()
-    }
-}
 
 /// A node's static X25519 key pair. The secret half zeroizes on drop.
 pub struct StaticKeypair {
@@ -243,23 +183,10 @@ mod tests {
     }
 
     #[test]
-    fn mac1_rejects_any_change() {
-        let k = MacKey::for_receiver(&PublicKey([9; 32]));
-        let msg = [1u8; 68];
-        let tag = k.compute(&msg);
-        assert!(k.verify(&msg, &tag));
-        let mut bad = msg;
-        bad[67] ^= 1;
-        assert!(!k.verify(&bad, &tag));
-        let other = MacKey::for_receiver(&PublicKey([8; 32]));
-        assert!(!other.verify(&msg, &tag));
-    }
-
-    #[test]
     fn every_secret_holder_zeroizes_on_drop() {
         fn zeroizes_on_drop<T: ZeroizeOnDrop>() {}
         zeroizes_on_drop::<SymmetricKey>();
-        zeroizes_on_drop::<MacKey>();
+        zeroizes_on_drop::<crate::mac::MacKey>();
         zeroizes_on_drop::<StaticSecret>();
         zeroizes_on_drop::<crate::noise::StaticDh>();
     }

@@ -20,14 +20,17 @@ mod aead;
 mod bytes_ext;
 pub mod config;
 mod endpoint;
+mod error;
 mod event;
 mod ids;
 mod keys;
+mod mac;
 pub mod noise;
 mod peer;
 pub mod replay;
 pub mod schedule;
 mod session;
+mod status;
 mod table;
 mod time;
 pub mod wire;
@@ -36,15 +39,14 @@ pub use aead::TAG_LEN;
 #[cfg(feature = "alloc")]
 pub use bytes_ext::ReceivedBytes;
 pub use config::{Config, ConfigBuilder, ConfigError, ConfigValue};
-pub use endpoint::{
-    AddPeerError, Endpoint, EndpointStats, MAX_BODY_LEN, MAX_PEERS, Received, RecvError, SealError,
-    Transmit, TransmitKind,
-};
+pub use endpoint::{Endpoint, MAX_BODY_LEN, MAX_PEERS, Received, Transmit, TransmitKind};
+pub use error::{AddPeerError, RecvError, RejectReason, SealError};
 pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};
 pub use ids::{Epoch, PeerId, SessionIndex};
 pub use keys::{KeyId, PublicKey, StaticKeypair, SymmetricKey};
-pub use peer::{Freshness, HandshakeState, Peer, PeerStatus, RejectCounters, RejectReason};
+pub use peer::Peer;
 pub use session::{COUNTER_LIMIT, Role};
+pub use status::{EndpointStats, Freshness, HandshakeState, PeerStatus, RejectCounters};
 pub use table::{PeerTable, fixed_table};
 pub use time::Instant;
 #[cfg(feature = "std")]

@@ -90,9 +90,9 @@ impl StaticDh {
 }
 
 impl StaticDh {
-    /// The key of mac2 (§3.5), which only the two peers can compute.
-    pub(crate) fn mac2_key(&self) -> crate::keys::MacKey {
-        crate::keys::MacKey::for_pair(&self.0)
+    /// The static-static secret, from which mac2's key is derived (§3.5).
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
@@ -110,15 +110,12 @@ pub fn write_macs(
     receiver: &PublicKey,
     message: &mut [u8],
 ) -> Result<(), NoiseError> {
-    use crate::wire::{INITIATION_LEN, MAC1_OFFSET, MAC2_OFFSET, RESPONSE_LEN};
+    use crate::wire::{INITIATION_LEN, RESPONSE_LEN};
     const _: () = assert!(INITIATION_LEN == RESPONSE_LEN);
     if message.len() != INITIATION_LEN {
         return Err(NoiseError::Length);
     }
-    let mac1 = crate::keys::MacKey::for_receiver(receiver).compute(&message[..MAC1_OFFSET]);
-    message[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&mac1);
-    let mac2 = pair.mac2_key().compute(&message[..MAC2_OFFSET]);
-    message[MAC2_OFFSET..].copy_from_slice(&mac2);
+    crate::mac::PeerMacs::new(receiver, pair).seal(message);
     Ok(())
 }
 

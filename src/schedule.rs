@@ -84,9 +84,13 @@ impl SendSchedule {
         now: Instant,
         counter: u64,
         peer_acked: u64,
-        limits: (Duration, u64, Duration),
+        limits: RotationLimits,
     ) -> bool {
-        let (after_time, after_packets, min_age) = limits;
+        let RotationLimits {
+            after_time,
+            after_packets,
+            min_age,
+        } = limits;
         let age = now.saturating_duration_since(self.started_at);
         let old = age >= after_time || counter.saturating_sub(self.start_counter) >= after_packets;
         old && age >= min_age && peer_acked > self.start_counter && self.epoch.0 < u32::MAX
@@ -100,6 +104,27 @@ impl SendSchedule {
         self.epoch = Epoch(self.epoch.0.saturating_add(1));
         self.started_at = now;
         self.start_counter = counter;
+    }
+}
+
+/// When a sending epoch moves on (§5.3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RotationLimits {
+    /// `rotate_after_time`.
+    pub(crate) after_time: Duration,
+    /// `rotate_after_packets`.
+    pub(crate) after_packets: u64,
+    /// `epoch_grace`: no epoch is shorter.
+    pub(crate) min_age: Duration,
+}
+
+impl RotationLimits {
+    pub(crate) fn of(c: &crate::config::Config) -> Self {
+        RotationLimits {
+            after_time: c.rotate_after_time(),
+            after_packets: c.rotate_after_packets(),
+            min_age: c.epoch_grace(),
+        }
     }
 }
 
@@ -270,7 +295,11 @@ mod tests {
         let after = Duration::from_secs(60);
         let tx = SendSchedule::new(&split(), Instant::ZERO);
         let late = Instant::from_secs(61);
-        let limits = (after, 1000, Duration::from_secs(2));
+        let limits = RotationLimits {
+            after_time: after,
+            after_packets: 1000,
+            min_age: Duration::from_secs(2),
+        };
         assert!(
             !tx.rotation_due(late, 5, 0, limits),
             "peer acknowledged nothing"

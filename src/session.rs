@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::ids::{Epoch, SessionIndex};
 use crate::noise::{Direction, TransportKeys};
 use crate::replay::ReplayWindow;
-use crate::schedule::{RecvSchedule, SendSchedule, WindowSlot};
+use crate::schedule::{RecvSchedule, RotationLimits, SendSchedule, WindowSlot};
 use crate::time::Instant;
 use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind};
 
@@ -203,11 +203,7 @@ impl Session {
     }
 
     /// Rotates the send epoch if due (§5.3). Returns the new epoch if it did.
-    pub(crate) fn maybe_rotate(
-        &mut self,
-        now: Instant,
-        limits: (Duration, u64, Duration),
-    ) -> Option<Epoch> {
+    pub(crate) fn maybe_rotate(&mut self, now: Instant, limits: RotationLimits) -> Option<Epoch> {
         if self
             .send
             .rotation_due(now, self.send_counter, self.peer_acked, limits)

@@ -349,6 +349,135 @@ fn sized(out: &mut [u8], len: usize) -> Result<&mut [u8], BufferTooSmall> {
         .ok_or(BufferTooSmall { required_size: len })
 }
 
+/// A whole probe datagram (§5.1): its header, and where its body and tag
+/// lie. A keepalive has an empty body.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct SealedProbe {
+    /// The clear header, the AEAD's associated data.
+    pub header: ProbeHeader,
+    /// The length of the sealed body.
+    pub body_len: usize,
+}
+
+impl SealedProbe {
+    /// Parses a probe datagram's layout.
+    ///
+    /// # Errors
+    /// Any [`WireError`]; a keepalive with a body is
+    /// [`WireError::BadLength`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        let header = ProbeHeader::parse(bytes)?;
+        let body_len = bytes.len() - PROBE_OVERHEAD;
+        if header.kind == ProbeKind::Keepalive && body_len != 0 {
+            return Err(WireError::BadLength {
+                message_type: TYPE_PROBE,
+                actual: bytes.len(),
+            });
+        }
+        Ok(SealedProbe { header, body_len })
+    }
+
+    /// Splits the datagram it was parsed from into header bytes, body and
+    /// tag.
+    pub fn split(self, datagram: &mut [u8]) -> (&[u8], &mut [u8], [u8; TAG_LEN]) {
+        let (head, rest) = datagram.split_at_mut(PROBE_HEADER_LEN);
+        let (body, tag) = rest.split_at_mut(self.body_len);
+        (head, body, array_at(tag, 0))
+    }
+
+    /// The body's place in a probe datagram being written.
+    pub fn body_mut(datagram: &mut [u8]) -> &mut [u8] {
+        let end = datagram.len().saturating_sub(TAG_LEN);
+        &mut datagram[PROBE_HEADER_LEN.min(end)..end]
+    }
+}
+
+/// The Noise payload of an initiation (§4.2): the sender's index, repeated
+/// under encryption, and the session generation it proposes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct InitiationPayload {
+    /// Must equal the initiation's clear sender index.
+    pub sender_index: SessionIndex,
+    /// The proposed generation.
+    pub generation: u64,
+}
+
+impl InitiationPayload {
+    /// The payload's bytes.
+    pub fn to_bytes(&self) -> [u8; INITIATION_PAYLOAD_LEN] {
+        let mut b = [0u8; INITIATION_PAYLOAD_LEN];
+        b[..4].copy_from_slice(&self.sender_index.0.to_be_bytes());
+        b[4..].copy_from_slice(&self.generation.to_be_bytes());
+        b
+    }
+
+    /// Reads a payload.
+    pub fn from_bytes(b: &[u8; INITIATION_PAYLOAD_LEN]) -> Self {
+        InitiationPayload {
+            sender_index: SessionIndex(u32_at(b, 0)),
+            generation: u64_at(b, 4),
+        }
+    }
+}
+
+/// The Noise payload of a response (§4.2): both indexes, repeated under
+/// encryption, and the agreed generation.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ResponsePayload {
+    /// Must equal the response's clear sender index.
+    pub sender_index: SessionIndex,
+    /// Must equal the response's clear receiver index.
+    pub receiver_index: SessionIndex,
+    /// The agreed generation.
+    pub generation: u64,
+}
+
+impl ResponsePayload {
+    /// The payload's bytes.
+    pub fn to_bytes(&self) -> [u8; RESPONSE_PAYLOAD_LEN] {
+        let mut b = [0u8; RESPONSE_PAYLOAD_LEN];
+        b[..4].copy_from_slice(&self.sender_index.0.to_be_bytes());
+        b[4..8].copy_from_slice(&self.receiver_index.0.to_be_bytes());
+        b[8..].copy_from_slice(&self.generation.to_be_bytes());
+        b
+    }
+
+    /// Reads a payload.
+    pub fn from_bytes(b: &[u8; RESPONSE_PAYLOAD_LEN]) -> Self {
+        ResponsePayload {
+            sender_index: SessionIndex(u32_at(b, 0)),
+            receiver_index: SessionIndex(u32_at(b, 4)),
+            generation: u64_at(b, 8),
+        }
+    }
+}
+
+/// The kind of a datagram, from its first byte.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MessageType {
+    /// [`TYPE_INITIATION`].
+    Initiation,
+    /// [`TYPE_RESPONSE`].
+    Response,
+    /// [`TYPE_PROBE`].
+    Probe,
+}
+
+/// Dispatch on a datagram's type byte, before any other parsing.
+///
+/// # Errors
+/// [`WireError::Truncated`] for an empty datagram,
+/// [`WireError::UnknownType`] for any other type.
+pub fn message_type(bytes: &[u8]) -> Result<MessageType, WireError> {
+    match bytes.first() {
+        None => Err(WireError::Truncated),
+        Some(&TYPE_INITIATION) => Ok(MessageType::Initiation),
+        Some(&TYPE_RESPONSE) => Ok(MessageType::Response),
+        Some(&TYPE_PROBE) => Ok(MessageType::Probe),
+        Some(&t) => Err(WireError::UnknownType(t)),
+    }
+}
+
 /// Any datagram of the protocol, parsed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Message<'a> {
@@ -366,14 +495,12 @@ impl<'a> Message<'a> {
     /// # Errors
     /// Any [`WireError`].
     pub fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
-        match bytes.first() {
-            None => Err(WireError::Truncated),
-            Some(&TYPE_INITIATION) => Initiation::parse(bytes).map(Message::Initiation),
-            Some(&TYPE_RESPONSE) => Response::parse(bytes).map(Message::Response),
-            Some(&TYPE_PROBE) => {
+        match message_type(bytes)? {
+            MessageType::Initiation => Initiation::parse(bytes).map(Message::Initiation),
+            MessageType::Response => Response::parse(bytes).map(Message::Response),
+            MessageType::Probe => {
                 ProbeHeader::parse(bytes).map(|h| Message::Probe(h, &bytes[PROBE_HEADER_LEN..]))
             }
-            Some(&t) => Err(WireError::UnknownType(t)),
         }
     }
 

@@ -421,6 +421,7 @@ impl Net {
                 let after = self.nodes[to].endpoint.stats();
                 assert_eq!(after.rejected, before.stats.rejected);
             }
+            Ok(other) => panic!("a datagram of a kind this harness does not know: {other:?}"),
         }
         self.drain(to);
         if let Some(back) = echo {

@@ -227,11 +227,7 @@ impl Daemon {
         let Ok(received) = self.endpoint.handle_datagram(now, datagram) else {
             return;
         };
-        let peer = match received {
-            Received::Probe { peer, .. }
-            | Received::Keepalive { peer }
-            | Received::Handshake { peer } => peer,
-        };
+        let peer = received.peer();
         let Some(&i) = self.by_peer.get(&peer) else {
             return;
         };

@@ -1,0 +1,373 @@
+//! The handshake (`docs/PROTOCOL.md` §4): writing initiations at backoff,
+//! answering them, and reading responses.
+
+use core::time::Duration;
+
+use rand_core::CryptoRng;
+use x25519_dalek::StaticSecret;
+
+use super::transmit::queue;
+use super::{Endpoint, INDEX_TAG_BITS, peer_at, peer_id, reject, slot_of};
+use crate::config::Config;
+use crate::error::{RecvError, RejectReason};
+use crate::ids::SessionIndex;
+use crate::noise::{Initiator, Responder};
+use crate::peer::handshake::{CachedResponse, InFlight};
+use crate::peer::timers::Timer;
+use crate::peer::{Peer, TxQueue};
+use crate::session::{Rank, Role, Session};
+use crate::table::PeerTable;
+use crate::time::Instant;
+use crate::wire::{
+    INITIATION_LEN, INITIATION_NOISE_LEN, INITIATION_PAYLOAD_LEN, Initiation, InitiationPayload,
+    RESPONSE_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, ResponsePayload,
+};
+
+use super::probe::Received;
+
+/// A fresh local index for a session with the peer in `slot`: the slot in
+/// the high bits, a random nonzero tag unused by the peer in the low bits.
+fn alloc_index<R: CryptoRng>(rng: &mut R, slot: usize, p: &Peer) -> SessionIndex {
+    let high = u32::try_from(slot).unwrap_or(0) << INDEX_TAG_BITS;
+    let mask = (1u32 << INDEX_TAG_BITS) - 1;
+    let mut tag = rng.next_u32() & mask;
+    // At most four indexes are in use, so this ends within five steps.
+    loop {
+        let candidate = SessionIndex(high | tag.max(1));
+        if !p.index_in_use(candidate) {
+            return candidate;
+        }
+        tag = (tag + 1) & mask;
+    }
+}
+
+/// The retry interval after `attempts` initiations (§4.3): doubling from
+/// `handshake_retry_initial`, capped at `handshake_retry_max`, shortened by
+/// up to the jitter percentage.
+pub(super) fn backoff(c: &Config, attempts: u32, random: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(32);
+    let base = c
+        .handshake_retry_initial()
+        .saturating_mul(1u32 << doublings.min(31))
+        .min(c.handshake_retry_max());
+    let nanos = crate::time::duration_nanos(base);
+    let jitter_max = nanos / 100 * u64::from(c.handshake_retry_jitter_percent());
+    // jitter_max * random / 2^32 < jitter_max, so it fits in u64.
+    let jitter = u64::try_from((u128::from(jitter_max) * u128::from(random)) >> 32).unwrap_or(0);
+    Duration::from_nanos(nanos - jitter)
+}
+
+/// SHA-256 of a whole initiation datagram.
+fn initiation_fingerprint(datagram: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&Sha256::digest(datagram));
+    out
+}
+
+impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
+    /// Sends the in-flight initiation again, or a new one, when the retry
+    /// timer is due (§4.3). Never gives up.
+    pub(super) fn maybe_retry(&mut self, slot: usize, now: Instant) {
+        let c = self.config;
+        let Some(p) = peer_at(&mut self.peers, slot) else {
+            return;
+        };
+        let due = p.timers.get(Timer::Retry).is_some_and(|t| now >= t);
+        if p.handshake.want.is_none() || !due {
+            return;
+        }
+        // A response consumes its initiation (§4.3): after one, the next
+        // retry is a new initiation.
+        let stale_flight = p
+            .handshake
+            .in_flight
+            .as_ref()
+            .is_none_or(|f| now >= f.created_at + c.handshake_max_age());
+        if stale_flight {
+            p.handshake.in_flight = None;
+            let sender_index = alloc_index(&mut self.rng, slot, p);
+            let generation = p.handshake.next_generation();
+            let payload = InitiationPayload {
+                sender_index,
+                generation,
+            }
+            .to_bytes();
+            let mut msg = Initiation {
+                sender_index,
+                key_id: self.local.public().key_id(),
+                noise: [0; INITIATION_NOISE_LEN],
+                mac1: [0; 16],
+                mac2: [0; 16],
+            };
+            let ephemeral = StaticSecret::random_from_rng(&mut self.rng);
+            let written = Initiator::write_initiation(
+                &self.prologue[..self.prologue_len],
+                &self.local,
+                &p.public,
+                &p.ss,
+                ephemeral,
+                &payload,
+                &mut msg.noise,
+                &mut self.stats.dh_operations,
+            );
+            // Only a low-order ephemeral could fail, and it cannot be
+            // generated; if it ever is, the next retry draws a new one.
+            if let Ok(noise) = written {
+                let mut bytes = [0u8; INITIATION_LEN];
+                if msg.emit(&mut bytes).is_ok() {
+                    p.macs.seal(&mut bytes);
+                    p.handshake.in_flight = Some(InFlight {
+                        noise,
+                        sender_index,
+                        generation,
+                        message: bytes,
+                        created_at: now,
+                        first_sent_at: now,
+                    });
+                }
+            }
+        }
+        let Some(want) = &mut p.handshake.want else {
+            return;
+        };
+        want.attempts = want.attempts.saturating_add(1);
+        let delay = backoff(&c, want.attempts, self.rng.next_u32());
+        p.timers.set(Timer::Retry, Some(now + delay));
+        if p.handshake.in_flight.is_some() {
+            queue(&mut self.tx_pending, p, TxQueue::INITIATION);
+        }
+    }
+
+    /// The peer whose key id an initiation names.
+    fn peer_by_key_id(&self, msg: &Initiation) -> Option<usize> {
+        self.peers
+            .slots()
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.key_id == msg.key_id))
+    }
+
+    pub(super) fn handle_initiation<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
+        let msg =
+            Initiation::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+        if !self.mac1.check(datagram) {
+            return Err(reject(RejectReason::BadMac, None));
+        }
+        let slot = self
+            .peer_by_key_id(&msg)
+            .ok_or(reject(RejectReason::UnknownPeer, None))?;
+        let id = peer_id(slot);
+        let c = self.config;
+        let Some(p) = peer_at(&mut self.peers, slot) else {
+            return Err(reject(RejectReason::UnknownPeer, None));
+        };
+        if !p.macs.check_mac2(datagram) {
+            return Err(reject(RejectReason::BadMac, Some(id)));
+        }
+        // Exact duplicates are recognised by the hash of the whole message,
+        // so a copy with any field altered is processed (and refused) as new.
+        let fingerprint = initiation_fingerprint(datagram);
+        if p.handshake.last_initiation == Some(fingerprint) {
+            // A retransmission (or replay) of the initiation we last
+            // answered: resend the same response while it is pending, at no
+            // Diffie-Hellman cost (§4.3).
+            if p.handshake
+                .cached_response
+                .as_ref()
+                .is_some_and(|r| r.initiation == fingerprint)
+            {
+                queue(&mut self.tx_pending, p, TxQueue::RESPONSE);
+                return Ok(Received::Handshake { peer: id });
+            }
+            return Err(reject(RejectReason::Replay, Some(id)));
+        }
+        if !p.handshake.bucket.try_take(now, &c) {
+            return Err(reject(RejectReason::RateLimited, Some(id)));
+        }
+        let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
+        let responder = Responder::read_initiation(
+            &self.prologue[..self.prologue_len],
+            &self.local,
+            &p.public,
+            &p.ss,
+            &msg.noise,
+            &mut payload,
+            &mut self.stats.dh_operations,
+        )
+        .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        let proposal = InitiationPayload::from_bytes(&payload);
+        // The clear index must be the authenticated one (§4.2).
+        if proposal.sender_index != msg.sender_index {
+            return Err(reject(RejectReason::BadTag, Some(id)));
+        }
+        let generation = proposal
+            .generation
+            .max(p.handshake.max_generation.saturating_add(1));
+        let local_index = alloc_index(&mut self.rng, slot, p);
+        let resp_payload = ResponsePayload {
+            sender_index: local_index,
+            receiver_index: msg.sender_index,
+            generation,
+        }
+        .to_bytes();
+        let mut resp = Response {
+            sender_index: local_index,
+            receiver_index: msg.sender_index,
+            noise: [0; RESPONSE_NOISE_LEN],
+            mac1: [0; 16],
+            mac2: [0; 16],
+        };
+        let e = StaticSecret::random_from_rng(&mut self.rng);
+        let keys = responder
+            .write_response(
+                &p.public,
+                e,
+                &resp_payload,
+                &mut resp.noise,
+                &mut self.stats.dh_operations,
+            )
+            .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        let mut bytes = [0u8; RESPONSE_LEN];
+        // The buffer is exactly a response's length.
+        let _ = resp.emit(&mut bytes);
+        p.macs.seal(&mut bytes);
+        // Commit: nothing above changed the peer but the token bucket.
+        p.handshake.max_generation = generation;
+        let rank = Rank {
+            generation,
+            initiator_larger: !p.local_larger,
+        };
+        let session = Session::new(
+            &keys,
+            Role::Responder,
+            rank,
+            local_index,
+            msg.sender_index,
+            now,
+        );
+        let i = p.sessions.slot_for_new(true);
+        p.sessions.install(i, session);
+        if p.sessions.current.is_none() {
+            p.sessions.current = p.sessions.best_proven();
+        }
+        p.handshake.cached_response = Some(CachedResponse {
+            initiation: fingerprint,
+            message: bytes,
+        });
+        // Resent for retransmitted copies until `handshake_max_age` (§4.3).
+        p.timers
+            .set(Timer::CachedResponse, Some(now + c.handshake_max_age()));
+        p.handshake.last_initiation = Some(fingerprint);
+        queue(&mut self.tx_pending, p, TxQueue::RESPONSE);
+        Ok(Received::Handshake { peer: id })
+    }
+
+    pub(super) fn handle_response<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
+        let msg =
+            Response::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+        if !self.mac1.check(datagram) {
+            return Err(reject(RejectReason::BadMac, None));
+        }
+        let slot = slot_of(msg.receiver_index);
+        let c = self.config;
+        let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;
+        // The session an earlier response to this initiation made, if any.
+        let used = p.sessions.find(msg.receiver_index);
+        if used.is_none() && !p.handshake.in_flight_is(msg.receiver_index) {
+            return Err(reject(RejectReason::UnknownSession, None));
+        }
+        let id = peer_id(slot);
+        if !p.macs.check_mac2(datagram) {
+            return Err(reject(RejectReason::BadMac, Some(id)));
+        }
+        // A response to an initiation already answered (§4.3): it is never
+        // read again, since its keys would be the session's keys with the
+        // counters back at zero. A copy of the one we read, while the
+        // session awaits confirmation, earns another keepalive.
+        if let Some(i) = used {
+            let copy = p.sessions.slots[i]
+                .as_ref()
+                .is_some_and(|s| s.remote_index == msg.sender_index);
+            if copy && p.sessions.unconfirmed_slot() == Some(i) {
+                queue(&mut self.tx_pending, p, TxQueue::CONFIRM);
+                return Ok(Received::Handshake { peer: id });
+            }
+            return Err(reject(RejectReason::Replay, Some(id)));
+        }
+        if !p.handshake.bucket.try_take(now, &c) {
+            return Err(reject(RejectReason::RateLimited, Some(id)));
+        }
+        let Some(flight) = &p.handshake.in_flight else {
+            return Err(reject(RejectReason::UnknownSession, None));
+        };
+        let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
+        let keys = flight
+            .noise
+            .read_response(
+                &self.local,
+                &msg.noise,
+                &mut payload,
+                &mut self.stats.dh_operations,
+            )
+            .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        let answer = ResponsePayload::from_bytes(&payload);
+        if answer.sender_index != msg.sender_index
+            || answer.receiver_index != msg.receiver_index
+            || answer.generation < flight.generation
+        {
+            return Err(reject(RejectReason::BadTag, Some(id)));
+        }
+        let generation = answer.generation;
+        let latency = now.saturating_duration_since(flight.first_sent_at);
+        p.handshake.max_generation = p.handshake.max_generation.max(generation);
+        let rank = Rank {
+            generation,
+            initiator_larger: p.local_larger,
+        };
+        let session = Session::new(
+            &keys,
+            Role::Initiator,
+            rank,
+            msg.receiver_index,
+            msg.sender_index,
+            now,
+        );
+        // The response consumes the initiation: its ephemeral secret is
+        // erased now, and no other response to it will be read.
+        let first_sent_at = flight.first_sent_at;
+        p.handshake.in_flight = None;
+        let i = p.sessions.slot_for_new(false);
+        p.sessions.install(i, session);
+        if p.sessions.outranks_current(i) {
+            // The handshake is over only when a probe of the peer's
+            // validates under the new session (§4.3): the responder may
+            // have lost it before it was confirmed. Until then a working
+            // current session stays in use; with none, the new one is used
+            // at once, having nothing to lose. A keepalive under it asks the
+            // responder to confirm.
+            // SESSIONS is 3: a slot fits in a byte.
+            p.sessions.unconfirmed = u8::try_from(i).ok().map(|slot| (slot, first_sent_at));
+            if !p.sessions.current_confirmed() {
+                p.sessions.current = Some(i);
+                p.established(id, Role::Initiator, latency, now, &mut self.events);
+            }
+            queue(&mut self.tx_pending, p, TxQueue::CONFIRM);
+        }
+        // Whether or not it is used, the retry timer runs on: an unconfirmed
+        // or outranked session is followed by a new initiation, of a higher
+        // generation, one backoff interval from now.
+        if let Some(want) = &p.handshake.want {
+            let delay = backoff(&c, want.attempts, self.rng.next_u32());
+            p.timers.set(Timer::Retry, Some(now + delay));
+        }
+        Ok(Received::Handshake { peer: id })
+    }
+}

@@ -1,0 +1,266 @@
+//! The sans-IO state machine, one per node, holding every peer: the struct,
+//! peer management and datagram dispatch (`docs/PROTOCOL.md` §6, §7). The
+//! handshake (§4), the probe path (§5), timers and transmission live in
+//! the submodules.
+
+mod handshake;
+mod probe;
+#[cfg(test)]
+mod tests;
+mod timers;
+mod transmit;
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::config::Config;
+use crate::error::{AddPeerError, RecvError, RejectReason};
+use crate::event::{Event, EventQueue, HandshakeReason};
+use crate::ids::{PeerId, SessionIndex};
+use crate::keys::{PublicKey, StaticKeypair};
+use crate::mac::OwnMac1;
+use crate::noise::{self, MAX_PROLOGUE_LEN, StaticDh};
+use crate::peer::Peer;
+use crate::status::{EndpointStats, PeerStatus};
+use crate::table::PeerTable;
+use crate::time::Instant;
+use crate::wire::{self, VERSION};
+
+pub use probe::{MAX_BODY_LEN, Received};
+pub use transmit::{Transmit, TransmitKind};
+
+/// Bits of a [`SessionIndex`] that name the peer's slot; the low 12 bits are
+/// random (§2.4).
+const INDEX_TAG_BITS: u32 = 12;
+/// The largest number of peers an endpoint can hold.
+pub const MAX_PEERS: usize = 1 << (32 - INDEX_TAG_BITS);
+
+/// One node's side of every link: configuration, static key, peers, and
+/// the caller's randomness. See the crate documentation for the drive loop.
+pub struct Endpoint<R, T> {
+    config: Config,
+    local: StaticKeypair,
+    mac1: OwnMac1,
+    prologue: [u8; MAX_PROLOGUE_LEN],
+    prologue_len: usize,
+    rng: R,
+    peers: T,
+    events: EventQueue,
+    stats: EndpointStats,
+    /// Peers with something queued for [`Endpoint::poll_transmit`].
+    tx_pending: usize,
+}
+
+impl<R, T> fmt::Debug for Endpoint<R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("public", &self.local.public())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn reject(reason: RejectReason, peer: Option<PeerId>) -> RecvError {
+    RecvError { reason, peer }
+}
+
+fn peer_id(slot: usize) -> PeerId {
+    PeerId(u32::try_from(slot).unwrap_or(u32::MAX))
+}
+
+fn slot_of(index: SessionIndex) -> usize {
+    usize::try_from(index.0 >> INDEX_TAG_BITS).unwrap_or(usize::MAX)
+}
+
+/// The configured peer in `slot`, if any.
+fn peer_at<T: PeerTable>(peers: &mut T, slot: usize) -> Option<&mut Peer> {
+    peers.slots_mut().get_mut(slot).and_then(Option::as_mut)
+}
+
+impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
+    /// An endpoint with this configuration, static key, randomness and
+    /// peer table (empty: a [`Peer`] is made only by [`Self::add_peer`]).
+    pub fn new(config: Config, local: StaticKeypair, rng: R, peers: T) -> Self {
+        let mut prologue = [0u8; MAX_PROLOGUE_LEN];
+        let prologue_len = noise::prologue(VERSION, config.deployment_id(), &mut prologue);
+        Endpoint {
+            mac1: OwnMac1::new(&local.public()),
+            config,
+            local,
+            prologue,
+            prologue_len,
+            rng,
+            peers,
+            events: EventQueue::new(),
+            stats: EndpointStats::default(),
+            tx_pending: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// This endpoint's static public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.local.public()
+    }
+
+    /// Endpoint-wide counters.
+    pub fn stats(&self) -> EndpointStats {
+        EndpointStats {
+            events_dropped: self.events.dropped,
+            ..self.stats
+        }
+    }
+
+    /// Configures a neighbour by its static public key. A handshake with it
+    /// starts at the next [`Self::handle_timeout`] (§6.1). Costs one
+    /// Diffie-Hellman, done once: the static-static term of every handshake.
+    ///
+    /// # Errors
+    /// See [`AddPeerError`].
+    pub fn add_peer(&mut self, now: Instant, public: PublicKey) -> Result<PeerId, AddPeerError> {
+        if public == self.local.public() {
+            return Err(AddPeerError::OwnKey);
+        }
+        let key_id = public.key_id();
+        for (slot, p) in self.peers.slots().iter().enumerate() {
+            if let Some(p) = p {
+                if p.public == public {
+                    return Err(AddPeerError::Duplicate(peer_id(slot)));
+                }
+                if p.key_id == key_id {
+                    return Err(AddPeerError::KeyIdCollision(peer_id(slot)));
+                }
+            }
+        }
+        let slot = match self.peers.slots().iter().position(Option::is_none) {
+            Some(s) => s,
+            None if self.peers.slots().len() < MAX_PEERS && self.peers.grow() => {
+                self.peers.slots().len() - 1
+            }
+            None => return Err(AddPeerError::TableFull),
+        };
+        if slot >= MAX_PEERS {
+            return Err(AddPeerError::TableFull);
+        }
+        self.stats.dh_operations += 1;
+        let ss = StaticDh::new(&self.local, &public).map_err(|_| AddPeerError::LowOrderKey)?;
+        let id = peer_id(slot);
+        let local_larger = self.local.public() > public;
+        let mut peer = Peer::new(public, ss, local_larger, &self.config, now);
+        if let Some(e) = peer.want_handshake(id, HandshakeReason::NoSession, now) {
+            self.events.push(e);
+        }
+        peer.rearm(&self.config);
+        if let Some(s) = self.peers.slots_mut().get_mut(slot) {
+            *s = Some(peer);
+        }
+        Ok(id)
+    }
+
+    /// Starts a handshake with `peer` now, as a rekey would (for example
+    /// after the operator rotated keys). Does nothing if one is under way.
+    /// Returns false if there is no such peer.
+    pub fn initiate_handshake(&mut self, now: Instant, peer: PeerId) -> bool {
+        let Some(p) = peer_at(&mut self.peers, peer.slot()) else {
+            return false;
+        };
+        if let Some(e) = p.want_handshake(peer, HandshakeReason::Rekey, now) {
+            self.events.push(e);
+        }
+        self.maybe_retry(peer.slot(), now);
+        self.rearm(peer.slot());
+        true
+    }
+
+    /// Forgets a peer and erases all its keys. Returns false if there was
+    /// no such peer.
+    pub fn remove_peer(&mut self, peer: PeerId) -> bool {
+        match self.peers.slots_mut().get_mut(peer.slot()) {
+            Some(slot @ Some(_)) => {
+                if slot.as_ref().is_some_and(|p| !p.tx.is_empty()) {
+                    self.tx_pending -= 1;
+                }
+                *slot = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The peer configured with this key.
+    pub fn peer_by_key(&self, public: &PublicKey) -> Option<PeerId> {
+        self.peers
+            .slots()
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.public == *public))
+            .map(peer_id)
+    }
+
+    /// Every configured peer.
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.peers
+            .slots()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .map(|(i, _)| peer_id(i))
+    }
+
+    /// Everything the endpoint reports about a peer, as of `now`.
+    pub fn peer_status(&self, peer: PeerId, now: Instant) -> Option<PeerStatus> {
+        self.peer(peer).map(|p| p.status(now))
+    }
+
+    fn peer(&self, peer: PeerId) -> Option<&Peer> {
+        self.peers.slots().get(peer.slot()).and_then(Option::as_ref)
+    }
+
+    /// Re-arms the timers of the peer in `slot` after an operation changed
+    /// it.
+    fn rearm(&mut self, slot: usize) {
+        let c = self.config;
+        if let Some(p) = peer_at(&mut self.peers, slot) {
+            p.rearm(&c);
+        }
+    }
+
+    /// The next event, if any. Poll until `None` after every call.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop()
+    }
+
+    /// Handles one datagram from the network, decrypting a probe in place.
+    /// Anything that is not a plausible probe is refused before any
+    /// cryptography; a forged probe costs at most one AEAD open; a refused
+    /// datagram changes nothing but the rejection counters.
+    ///
+    /// # Errors
+    /// [`RecvError`] with the reason, also counted per peer and endpoint.
+    pub fn handle_datagram<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
+        let result = match wire::message_type(datagram) {
+            Ok(wire::MessageType::Probe) => self.open_probe(now, datagram),
+            Ok(wire::MessageType::Initiation) => self.handle_initiation(now, datagram),
+            Ok(wire::MessageType::Response) => self.handle_response(now, datagram),
+            Err(e) => Err(reject(RejectReason::Malformed(e), None)),
+        };
+        match &result {
+            Ok(r) => self.rearm(r.peer().slot()),
+            Err(e) => {
+                self.stats.rejected.count(e.reason);
+                if let Some(p) = e.peer.and_then(|id| peer_at(&mut self.peers, id.slot())) {
+                    p.counters.rejected.count(e.reason);
+                }
+            }
+        }
+        result
+    }
+}

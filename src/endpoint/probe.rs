@@ -1,0 +1,177 @@
+//! The probe path (`docs/PROTOCOL.md` §5): sealing a probe for a peer and
+//! opening one in place, with everything a validated probe proves.
+
+use rand_core::CryptoRng;
+
+use super::{Endpoint, peer_at, peer_id, reject, slot_of};
+use crate::error::{RecvError, RejectReason, SealError};
+use crate::event::{Event, LinkDirection};
+use crate::ids::PeerId;
+use crate::peer::Opened;
+use crate::schedule::RotationLimits;
+use crate::session::{COUNTER_LIMIT, OpenError};
+use crate::table::PeerTable;
+use crate::time::Instant;
+use crate::wire::{BufferTooSmall, PROBE_OVERHEAD, ProbeKind, SealedProbe};
+
+/// The largest probe body (a probe must fit in one UDP datagram).
+pub const MAX_BODY_LEN: usize = 65_000;
+
+/// What a valid datagram was.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received<'a> {
+    /// A probe or echo from `peer`, authenticated; `body` is its decrypted
+    /// content, inside the caller's buffer.
+    Probe {
+        /// Who sent it.
+        peer: PeerId,
+        /// [`ProbeKind::Probe`] or [`ProbeKind::Echo`].
+        kind: ProbeKind,
+        /// The body.
+        body: &'a [u8],
+    },
+    /// A keepalive from `peer`, authenticated and consumed by the crate (it
+    /// confirms a new session and counts as a validated probe).
+    Keepalive {
+        /// Who sent it.
+        peer: PeerId,
+    },
+    /// A handshake message from `peer`, consumed by the crate. Call
+    /// [`Endpoint::poll_transmit`]: there may be an answer to send.
+    Handshake {
+        /// Who sent it.
+        peer: PeerId,
+    },
+}
+
+impl Received<'_> {
+    /// The peer the datagram came from.
+    pub fn peer(&self) -> PeerId {
+        match *self {
+            Received::Probe { peer, .. }
+            | Received::Keepalive { peer }
+            | Received::Handshake { peer } => peer,
+        }
+    }
+}
+
+impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
+    /// Seals a probe (or echo) for `peer` into `out` and returns its length:
+    /// `body.len() + `[`PROBE_OVERHEAD`]. Allocates nothing.
+    ///
+    /// # Errors
+    /// See [`SealError`]; nothing is written or consumed on error.
+    pub fn seal(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        kind: ProbeKind,
+        body: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SealError> {
+        if kind == ProbeKind::Keepalive {
+            return Err(SealError::ReservedKind);
+        }
+        if body.len() > MAX_BODY_LEN {
+            return Err(SealError::BodyTooLong);
+        }
+        let c = self.config;
+        let p = peer_at(&mut self.peers, peer.slot()).ok_or(SealError::UnknownPeer)?;
+        let needed = body.len() + PROBE_OVERHEAD;
+        let (ack_index, ack_counter) = p.ack;
+        let Some(s) = p.sessions.current_mut() else {
+            return Err(SealError::NoSession);
+        };
+        let out = out
+            .get_mut(..needed)
+            .ok_or(SealError::BufferTooSmall(BufferTooSmall {
+                required_size: needed,
+            }))?;
+        if s.send_counter() >= COUNTER_LIMIT {
+            return Err(SealError::NoSession);
+        }
+        // Rotation is checked where it is used (§5.3): lazily, at seal time.
+        let rotated = s.maybe_rotate(now, RotationLimits::of(&c));
+        SealedProbe::body_mut(out).copy_from_slice(body);
+        if s.seal(kind, ack_index, ack_counter, out).is_none() {
+            return Err(SealError::NoSession);
+        }
+        p.counters.probes_sealed += 1;
+        p.rearm(&c);
+        self.stats.probes_sealed += 1;
+        if let Some(epoch) = rotated {
+            self.events.push(Event::EpochRotated {
+                peer,
+                direction: LinkDirection::Outbound,
+                epoch,
+            });
+        }
+        Ok(needed)
+    }
+
+    pub(super) fn open_probe<'b>(
+        &mut self,
+        now: Instant,
+        datagram: &'b mut [u8],
+    ) -> Result<Received<'b>, RecvError> {
+        let probe =
+            SealedProbe::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
+        let hdr = probe.header;
+        let slot = slot_of(hdr.receiver_index);
+        let c = &self.config;
+        let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;
+        let id = peer_id(slot);
+        let si = p
+            .sessions
+            .find(hdr.receiver_index)
+            .filter(|&i| {
+                p.sessions.slots[i]
+                    .as_ref()
+                    .is_some_and(|s| s.alive(now, c))
+            })
+            .ok_or(reject(RejectReason::UnknownSession, None))?;
+        if hdr.counter >= COUNTER_LIMIT {
+            return Err(reject(RejectReason::Replay, Some(id)));
+        }
+        let Some(session) = p.sessions.slots[si].as_mut() else {
+            return Err(reject(RejectReason::UnknownSession, None));
+        };
+        let (head, body, tag) = probe.split(datagram);
+        let advanced = session
+            .open(
+                now,
+                hdr.epoch,
+                hdr.counter,
+                head,
+                body,
+                &tag,
+                c.epoch_grace(),
+            )
+            .map_err(|e| {
+                let reason = match e {
+                    OpenError::EpochOutsideWindow => RejectReason::EpochOutsideWindow,
+                    OpenError::Replay => RejectReason::Replay,
+                    OpenError::BadTag => RejectReason::BadTag,
+                };
+                reject(reason, Some(id))
+            })?;
+        self.stats.probes_opened += 1;
+        let opened = Opened {
+            slot: si,
+            header: &hdr,
+            advanced,
+        };
+        if p.validated(id, opened, now, c, &mut self.events) {
+            super::transmit::queue(&mut self.tx_pending, p, crate::peer::TxQueue::ANSWER);
+        }
+        if hdr.kind == ProbeKind::Keepalive {
+            return Ok(Received::Keepalive { peer: id });
+        }
+        Ok(Received::Probe {
+            peer: id,
+            kind: hdr.kind,
+            body,
+        })
+    }
+}

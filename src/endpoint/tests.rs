@@ -1,0 +1,238 @@
+//! Unit tests of the endpoint that reach into its state: backoff, nonce
+//! uniqueness, counter exhaustion, key erasure.
+
+use core::time::Duration;
+
+use crate::config::Config;
+
+#[test]
+fn backoff_doubles_to_the_cap_and_jitter_only_shortens() {
+    let c = Config::default();
+    let ms = |n| Duration::from_millis(n);
+    assert_eq!(super::handshake::backoff(&c, 1, 0), ms(500));
+    assert_eq!(super::handshake::backoff(&c, 2, 0), ms(1000));
+    assert_eq!(super::handshake::backoff(&c, 3, 0), ms(2000));
+    assert_eq!(super::handshake::backoff(&c, 4, 0), ms(2000));
+    assert_eq!(super::handshake::backoff(&c, u32::MAX, 0), ms(2000));
+    let shortest = super::handshake::backoff(&c, 10, u32::MAX);
+    assert!(shortest >= ms(1600) && shortest < ms(2000), "{shortest:?}");
+}
+
+mod keys_and_nonces {
+    use super::super::peer_id;
+    use crate::error::SealError;
+    use crate::event::HandshakeReason;
+    use crate::keys::StaticKeypair;
+    use crate::keys::SymmetricKey;
+    use crate::peer::Peer;
+    use crate::session::{COUNTER_LIMIT, REKEY_AFTER_COUNTER, Session};
+    use crate::wire::ProbeHeader;
+    use crate::wire::ProbeKind;
+    use crate::{Config, Endpoint, Instant};
+    use chacha20::ChaCha20Rng;
+    use core::time::Duration;
+    use rand_core::SeedableRng;
+    use std::collections::HashSet;
+
+    type E = Endpoint<ChaCha20Rng, [Option<Peer>; 1]>;
+
+    fn endpoint(secret: u8, peer: u8, seed: u64, c: Config) -> E {
+        let key = StaticKeypair::from_secret_bytes([secret; 32]);
+        let remote = StaticKeypair::from_secret_bytes([peer; 32]).public();
+        let mut e = Endpoint::new(c, key, ChaCha20Rng::seed_from_u64(seed), [None]);
+        e.add_peer(Instant::ZERO, remote).expect("distinct keys");
+        e
+    }
+
+    /// Runs timers and delivers every handshake message and keepalive
+    /// both ways until neither side has anything to send.
+    fn exchange(a: &mut E, b: &mut E, now: Instant) {
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        fn flush(from: &mut E, to: &mut E, now: Instant) -> bool {
+            let mut moved = false;
+            let mut buf = [0u8; 256];
+            while let Some(tx) = from.poll_transmit(now, &mut buf).expect("room") {
+                let _ = to.handle_datagram(now, &mut buf[..tx.len]);
+                moved = true;
+            }
+            moved
+        }
+        for _ in 0..16 {
+            let moved = flush(a, b, now) | flush(b, a, now);
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn current(e: &E) -> &Session {
+        e.peers[0]
+            .as_ref()
+            .and_then(|p| p.sessions.current())
+            .expect("a current session")
+    }
+
+    /// Seals a probe from `a`, opens it at `b`, and echoes it back, so
+    /// acknowledgements flow and rotation proceeds. Returns the header
+    /// and the sending key `a` used.
+    fn round(a: &mut E, b: &mut E, now: Instant) -> (ProbeHeader, SymmetricKey) {
+        let key = current(a).send_key().clone();
+        let peer = peer_id(0);
+        let mut out = [0u8; 64];
+        let n = a
+            .seal(now, peer, ProbeKind::Probe, b"probe", &mut out)
+            .expect("sealed");
+        let header = ProbeHeader::parse(&out[..n]).expect("own header");
+        b.handle_datagram(now, &mut out[..n]).expect("opens");
+        let n = b
+            .seal(now, peer, ProbeKind::Echo, b"echo", &mut out)
+            .expect("sealed");
+        a.handle_datagram(now, &mut out[..n]).expect("opens");
+        (header, key)
+    }
+
+    fn fast() -> Config {
+        Config::builder()
+            .rotate_after_packets(3)
+            .rotate_after_time(Duration::from_millis(200))
+            .epoch_grace(Duration::from_millis(100))
+            .max_reorder_delay(Duration::from_millis(50))
+            .build()
+            .expect("valid")
+    }
+
+    #[test]
+    fn a_counter_is_never_used_twice_under_one_key_across_rotations() {
+        let (mut a, mut b) = (endpoint(1, 2, 1, fast()), endpoint(2, 1, 2, fast()));
+        exchange(&mut a, &mut b, Instant::ZERO);
+        let mut used = HashSet::new();
+        let mut last = None;
+        let mut epochs = HashSet::new();
+        let mut now = Instant::ZERO;
+        for _ in 0..600 {
+            now = now + Duration::from_millis(50);
+            let (h, key) = round(&mut a, &mut b, now);
+            assert!(
+                used.insert((key.as_bytes().to_vec(), h.counter)),
+                "counter {} used twice under one key",
+                h.counter
+            );
+            assert!(last.is_none_or(|l| h.counter > l), "counters only grow");
+            last = Some(h.counter);
+            epochs.insert(h.epoch);
+        }
+        assert!(epochs.len() > 50, "{} epochs", epochs.len());
+    }
+
+    #[test]
+    fn counter_exhaustion_forces_a_new_session_before_the_counter_wraps() {
+        let c = Config::default();
+        let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
+        let peer = peer_id(0);
+        exchange(&mut a, &mut b, Instant::ZERO);
+        let mut now = Instant::from_millis(10);
+        let (_, old_key) = round(&mut a, &mut b, now);
+        // Near the end of the counter space a rekey is wanted...
+        let s = a.peers[0]
+            .as_mut()
+            .and_then(|p| p.sessions.current_mut())
+            .expect("session");
+        s.set_send_counter(REKEY_AFTER_COUNTER);
+        // The counter was set behind the endpoint's back: the peer's timers
+        // learn of it as after any operation that changes the peer.
+        a.rearm(0);
+        a.handle_timeout(now);
+        let st = a.peer_status(peer, now).expect("peer");
+        assert!(matches!(
+            st.handshake,
+            crate::HandshakeState::Initiating {
+                reason: HandshakeReason::Rekey,
+                ..
+            }
+        ));
+        // ...and the last counters are sealed, then sealing stops: the
+        // counter never reaches 2^64 - 1, let alone wraps.
+        let s = a.peers[0]
+            .as_mut()
+            .and_then(|p| p.sessions.current_mut())
+            .expect("session");
+        s.set_send_counter(COUNTER_LIMIT - 1);
+        let mut out = [0u8; 64];
+        let n = a
+            .seal(now, peer, ProbeKind::Probe, b"last", &mut out)
+            .expect("the last counter");
+        let h = ProbeHeader::parse(&out[..n]).expect("header");
+        assert_eq!(h.counter, COUNTER_LIMIT - 1);
+        assert_eq!(
+            a.seal(now, peer, ProbeKind::Probe, b"one more", &mut out),
+            Err(SealError::NoSession)
+        );
+        assert_eq!(current(&a).send_counter(), COUNTER_LIMIT);
+        // The receiver refuses a counter at the limit, whatever its tag.
+        let mut forged = out;
+        forged[12..20].copy_from_slice(&COUNTER_LIMIT.to_be_bytes());
+        assert!(b.handle_datagram(now, &mut forged[..n]).is_err());
+        // The rekey completes: a new session, counters from zero under
+        // a new key.
+        now = now + Duration::from_millis(10);
+        exchange(&mut a, &mut b, now);
+        let (h, key) = round(&mut a, &mut b, now);
+        assert_eq!(h.counter, 1, "the keepalive took counter 0");
+        assert_ne!(key, old_key);
+    }
+
+    #[test]
+    fn a_restarted_endpoint_never_reuses_a_key() {
+        let c = Config::default();
+        let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
+        exchange(&mut a, &mut b, Instant::ZERO);
+        let (_, before) = round(&mut a, &mut b, Instant::from_millis(10));
+        // All state lost, same static key, its randomness continuing
+        // (here: another seed; in a daemon: the operating system's).
+        a = endpoint(1, 2, 3, c);
+        let now = Instant::from_millis(20);
+        exchange(&mut a, &mut b, now);
+        let (h, after) = round(&mut a, &mut b, now);
+        assert_eq!(
+            h.counter, 1,
+            "counters restart (after the keepalive's 0) only with a new key"
+        );
+        assert_ne!(after, before);
+    }
+
+    #[test]
+    fn ephemeral_keys_and_sessions_are_erased_at_their_named_points() {
+        let c = Config::default();
+        let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
+        a.handle_timeout(Instant::ZERO);
+        let p = a.peers[0].as_ref().expect("peer");
+        assert!(
+            p.handshake.in_flight.is_some(),
+            "the initiation's ephemeral is held"
+        );
+        exchange(&mut a, &mut b, Instant::ZERO);
+        // Confirmed both ways: no ephemeral secret, no handshake state
+        // left on either side.
+        for e in [&a, &b] {
+            let p = e.peers[0].as_ref().expect("peer");
+            assert!(p.handshake.in_flight.is_none(), "ephemeral secret kept");
+            assert!(p.handshake.want.is_none());
+        }
+        // With the peer gone, every session is erased at
+        // reject_after_time (a rekey attempt starts before, and fails).
+        let end = Instant::ZERO + c.reject_after_time();
+        let mut now = Instant::ZERO;
+        while now < end {
+            now = a.poll_timeout().expect("a deadline").min(end);
+            a.handle_timeout(now);
+            let mut buf = [0u8; 256];
+            while a.poll_transmit(now, &mut buf).expect("room").is_some() {}
+        }
+        let p = a.peers[0].as_ref().expect("peer");
+        assert!(
+            p.sessions.slots.iter().all(Option::is_none),
+            "a session outlived reject_after_time"
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Running a peer's expired timers (`docs/PROTOCOL.md` §6): one `match`,
+//! over the table each peer keeps.
+
+use rand_core::CryptoRng;
+
+use super::{Endpoint, peer_at, peer_id};
+use crate::event::{Event, LinkDirection};
+use crate::peer::timers::Timer;
+use crate::table::PeerTable;
+use crate::time::Instant;
+
+impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
+    /// When [`Self::handle_timeout`] must next be called: the earliest
+    /// deadline in any peer's timer table; `None` when there are no peers.
+    /// Already-due instants are returned as they are.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.peers
+            .slots()
+            .iter()
+            .flatten()
+            .filter_map(|p| p.timers.next())
+            .min()
+    }
+
+    /// Runs every timer due at `now`: expiries, staleness, handshake
+    /// triggers and retries. Cheap to call early or often.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for slot in 0..self.peers.slots().len() {
+            let due = self.peers.slots()[slot]
+                .as_ref()
+                .and_then(|p| p.timers.next())
+                .is_some_and(|t| t <= now);
+            if !due {
+                continue;
+            }
+            for timer in Timer::ALL {
+                let expired = self.peers.slots()[slot]
+                    .as_ref()
+                    .is_some_and(|p| p.timers.is_expired(timer, now));
+                if expired {
+                    self.run_timer(slot, timer, now);
+                    self.rearm(slot);
+                }
+            }
+        }
+    }
+
+    /// What an expired timer does.
+    fn run_timer(&mut self, slot: usize, timer: Timer, now: Instant) {
+        let id = peer_id(slot);
+        let c = self.config;
+        let Some(p) = peer_at(&mut self.peers, slot) else {
+            return;
+        };
+        match timer {
+            Timer::Session(i) => p.sessions.expire(usize::from(i), now, &c),
+            Timer::CachedResponse => p.handshake.cached_response = None,
+            Timer::InboundStale | Timer::OutboundStale => {
+                let (freshness, direction) = if timer == Timer::InboundStale {
+                    (&mut p.inbound, LinkDirection::Inbound)
+                } else {
+                    (&mut p.outbound, LinkDirection::Outbound)
+                };
+                if freshness.expire(now, &c) {
+                    self.events.push(Event::HealthChanged {
+                        peer: id,
+                        direction,
+                        fresh: false,
+                    });
+                }
+            }
+            Timer::StartHandshake => {
+                if let Some(reason) = p.handshake_due(now, &c)
+                    && let Some(e) = p.want_handshake(id, reason, now)
+                {
+                    self.events.push(e);
+                }
+            }
+            Timer::Retry => self.maybe_retry(slot, now),
+        }
+    }
+}

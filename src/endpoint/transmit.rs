@@ -1,0 +1,136 @@
+//! Transmission (`docs/PROTOCOL.md` §7): what each peer has queued, and
+//! writing it into the caller's buffer.
+
+use rand_core::CryptoRng;
+
+use super::{Endpoint, peer_at, peer_id};
+use crate::ids::PeerId;
+use crate::peer::{Peer, TxQueue};
+use crate::table::PeerTable;
+use crate::time::Instant;
+use crate::wire::{BufferTooSmall, INITIATION_LEN, PROBE_OVERHEAD, ProbeKind, RESPONSE_LEN};
+
+/// What [`Endpoint::poll_transmit`] wrote.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TransmitKind {
+    /// A handshake initiation (first or retransmitted).
+    Initiation,
+    /// A handshake response (first or retransmitted).
+    Response,
+    /// A keepalive probe confirming a new session to its responder.
+    Keepalive,
+}
+
+/// A datagram to send to `peer`, written at the start of the caller's
+/// buffer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The destination.
+    pub peer: PeerId,
+    /// Bytes written.
+    pub len: usize,
+    /// What it is.
+    pub kind: TransmitKind,
+}
+
+/// Queues a datagram of kind `bit` for `p`, keeping the count of peers
+/// with something to send.
+pub(super) fn queue(tx_pending: &mut usize, p: &mut Peer, bit: u8) {
+    if p.tx.push(bit) {
+        *tx_pending += 1;
+    }
+}
+
+/// Writes the next datagram `p` has queued into `buf`: `None` if what was
+/// queued can no longer be sent.
+fn write_next(
+    p: &mut Peer,
+    buf: &mut [u8],
+) -> Result<Option<(usize, TransmitKind)>, BufferTooSmall> {
+    fn room(buf: &mut [u8], needed: usize) -> Result<&mut [u8], BufferTooSmall> {
+        buf.get_mut(..needed).ok_or(BufferTooSmall {
+            required_size: needed,
+        })
+    }
+    if p.tx.has(TxQueue::CONFIRM | TxQueue::ANSWER) {
+        let out = room(buf, PROBE_OVERHEAD)?;
+        // A confirmation request goes under the session awaiting the
+        // peer's confirmation (§4.3), an answer under the current one
+        // (§4.4).
+        let under = if p.tx.take(TxQueue::CONFIRM) {
+            p.sessions.unconfirmed_slot().or(p.sessions.current)
+        } else {
+            p.tx.take(TxQueue::ANSWER);
+            p.sessions.current
+        };
+        let (ack_index, ack_counter) = p.ack;
+        let sealed = under
+            .and_then(|i| p.sessions.slots[i].as_mut())
+            .and_then(|s| s.seal(ProbeKind::Keepalive, ack_index, ack_counter, out));
+        if sealed.is_none() {
+            return Ok(None);
+        }
+        p.counters.probes_sealed += 1;
+        return Ok(Some((PROBE_OVERHEAD, TransmitKind::Keepalive)));
+    }
+    if p.tx.has(TxQueue::RESPONSE) {
+        let out = room(buf, RESPONSE_LEN)?;
+        p.tx.take(TxQueue::RESPONSE);
+        return Ok(p.handshake.cached_response.as_ref().map(|r| {
+            out.copy_from_slice(&r.message);
+            (RESPONSE_LEN, TransmitKind::Response)
+        }));
+    }
+    let out = room(buf, INITIATION_LEN)?;
+    p.tx.take(TxQueue::INITIATION);
+    Ok(p.handshake.in_flight.as_ref().map(|f| {
+        out.copy_from_slice(&f.message);
+        (INITIATION_LEN, TransmitKind::Initiation)
+    }))
+}
+
+impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
+    /// Writes the next handshake message or keepalive to send into `buf`.
+    /// Call until it returns `Ok(None)` after every other call.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] with the size needed; the datagram stays queued.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<Transmit>, BufferTooSmall> {
+        // `now` is part of the contract (every call that changes state takes
+        // it) though no transmission depends on it yet.
+        let _ = now;
+        if self.tx_pending == 0 {
+            return Ok(None);
+        }
+        let c = self.config;
+        for slot in 0..self.peers.slots().len() {
+            let Some(p) = peer_at(&mut self.peers, slot) else {
+                continue;
+            };
+            if p.tx.is_empty() {
+                continue;
+            }
+            let written = write_next(p, buf)?;
+            if p.tx.is_empty() {
+                self.tx_pending -= 1;
+            }
+            if let Some((len, kind)) = written {
+                if kind == TransmitKind::Keepalive {
+                    // A keepalive took a counter, which a rekey may be due on.
+                    p.rearm(&c);
+                    self.stats.probes_sealed += 1;
+                }
+                return Ok(Some(Transmit {
+                    peer: peer_id(slot),
+                    len,
+                    kind,
+                }));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,139 @@
+//! A peer's handshake state: whether one is wanted, the initiation in
+//! flight, the cached response, and the rate limit (`docs/PROTOCOL.md`
+//! §4.3, §4.5).
+
+use core::time::Duration;
+
+use crate::config::Config;
+use crate::event::HandshakeReason;
+use crate::ids::SessionIndex;
+use crate::noise::Initiator;
+use crate::status::HandshakeState;
+use crate::time::Instant;
+use crate::wire::{INITIATION_LEN, RESPONSE_LEN};
+
+pub(crate) struct InFlight {
+    pub(crate) noise: Initiator,
+    pub(crate) sender_index: SessionIndex,
+    pub(crate) generation: u64,
+    pub(crate) message: [u8; INITIATION_LEN],
+    pub(crate) created_at: Instant,
+    pub(crate) first_sent_at: Instant,
+}
+
+pub(crate) struct Want {
+    pub(crate) reason: HandshakeReason,
+    pub(crate) since: Instant,
+    pub(crate) attempts: u32,
+}
+
+pub(crate) struct CachedResponse {
+    /// SHA-256 of the initiation this answers.
+    pub(crate) initiation: [u8; 32],
+    pub(crate) message: [u8; RESPONSE_LEN],
+}
+
+/// A token bucket in caller time (§4.5).
+pub(crate) struct TokenBucket {
+    tokens: u32,
+    refilled_at: Instant,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(burst: u32, now: Instant) -> Self {
+        TokenBucket {
+            tokens: burst,
+            refilled_at: now,
+        }
+    }
+
+    pub(crate) fn try_take(&mut self, now: Instant, config: &Config) -> bool {
+        let interval = crate::time::duration_nanos(config.handshake_rate_interval()).max(1);
+        let elapsed = now.saturating_duration_since(self.refilled_at);
+        let add = crate::time::duration_nanos(elapsed) / interval;
+        if add > 0 {
+            let add32 = u32::try_from(add).unwrap_or(u32::MAX);
+            self.tokens = self
+                .tokens
+                .saturating_add(add32)
+                .min(config.handshake_rate_burst());
+            self.refilled_at = self
+                .refilled_at
+                .saturating_add(Duration::from_nanos(add.saturating_mul(interval)));
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// Everything about the handshakes with one peer, apart from the sessions
+/// they make.
+pub(crate) struct Handshake {
+    pub(crate) want: Option<Want>,
+    pub(crate) in_flight: Option<InFlight>,
+    pub(crate) cached_response: Option<CachedResponse>,
+    /// SHA-256 of the last initiation processed.
+    pub(crate) last_initiation: Option<[u8; 32]>,
+    pub(crate) max_generation: u64,
+    pub(crate) bucket: TokenBucket,
+}
+
+impl Handshake {
+    pub(crate) fn new(c: &Config, now: Instant) -> Self {
+        Handshake {
+            want: None,
+            in_flight: None,
+            cached_response: None,
+            last_initiation: None,
+            max_generation: 0,
+            bucket: TokenBucket::new(c.handshake_rate_burst(), now),
+        }
+    }
+
+    /// Wants a handshake for `reason`. False if one is already wanted.
+    pub(crate) fn want(&mut self, reason: HandshakeReason, now: Instant) -> bool {
+        if self.want.is_some() {
+            return false;
+        }
+        self.want = Some(Want {
+            reason,
+            since: now,
+            attempts: 0,
+        });
+        true
+    }
+
+    /// The handshake is over: nothing left to retry, the ephemeral secret
+    /// erased.
+    pub(crate) fn finish(&mut self) {
+        self.want = None;
+        self.in_flight = None;
+    }
+
+    /// The next generation to propose, recorded as used.
+    pub(crate) fn next_generation(&mut self) -> u64 {
+        self.max_generation = self.max_generation.saturating_add(1);
+        self.max_generation
+    }
+
+    /// Whether `index` names the initiation in flight.
+    pub(crate) fn in_flight_is(&self, index: SessionIndex) -> bool {
+        self.in_flight
+            .as_ref()
+            .is_some_and(|f| f.sender_index == index)
+    }
+
+    pub(crate) fn state(&self) -> HandshakeState {
+        match &self.want {
+            None => HandshakeState::Idle,
+            Some(w) => HandshakeState::Initiating {
+                reason: w.reason,
+                since: w.since,
+                attempts: w.attempts,
+            },
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! The state kept per configured peer, made of sub-states that own their
+//! logic: sessions, handshake, freshness per direction, counters, timers
+//! (`docs/PROTOCOL.md` §6).
+
+pub(crate) mod handshake;
+pub(crate) mod sessions;
+pub(crate) mod timers;
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::config::Config;
+use crate::event::{Event, EventQueue, HandshakeReason, LinkDirection};
+use crate::ids::{PeerId, SessionIndex};
+use crate::keys::{KeyId, PublicKey};
+use crate::mac::PeerMacs;
+use crate::noise::StaticDh;
+use crate::session::{REKEY_AFTER_COUNTER, Role, Session};
+use crate::status::{Freshness, PeerCounters, PeerStatus};
+use crate::time::Instant;
+use crate::wire::{ProbeHeader, ProbeKind};
+
+use handshake::Handshake;
+use sessions::{SESSIONS, Sessions};
+use timers::{Timer, TimerTable};
+
+/// What a peer has queued for [`crate::Endpoint::poll_transmit`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TxQueue(u8);
+
+impl TxQueue {
+    pub(crate) const INITIATION: u8 = 1;
+    pub(crate) const RESPONSE: u8 = 2;
+    /// A keepalive asking the responder to confirm our new session.
+    pub(crate) const CONFIRM: u8 = 4;
+    /// A keepalive under the current session, answering the peer's
+    /// keepalive that just proved it.
+    pub(crate) const ANSWER: u8 = 8;
+
+    /// Queues `bit`; true if the queue was empty.
+    pub(crate) fn push(&mut self, bit: u8) -> bool {
+        let was_empty = self.0 == 0;
+        self.0 |= bit;
+        was_empty
+    }
+
+    /// Takes `bit` if queued.
+    pub(crate) fn take(&mut self, bit: u8) -> bool {
+        let had = self.0 & bit != 0;
+        self.0 &= !bit;
+        had
+    }
+
+    pub(crate) fn has(self, bits: u8) -> bool {
+        self.0 & bits != 0
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// A probe that just opened: the session slot it opened under, its header,
+/// and whether it moved the receive window to the next epoch.
+pub(crate) struct Opened<'a> {
+    pub(crate) slot: usize,
+    pub(crate) header: &'a ProbeHeader,
+    pub(crate) advanced: bool,
+}
+
+/// The state of one configured peer. Opaque: read it through
+/// [`crate::Endpoint::peer_status`].
+pub struct Peer {
+    pub(crate) public: PublicKey,
+    pub(crate) key_id: KeyId,
+    pub(crate) macs: PeerMacs,
+    pub(crate) ss: StaticDh,
+    pub(crate) local_larger: bool,
+    pub(crate) added_at: Instant,
+    pub(crate) sessions: Sessions,
+    pub(crate) handshake: Handshake,
+    pub(crate) inbound: Freshness,
+    pub(crate) outbound: Freshness,
+    /// When a session was last established; `Instant::ZERO` for never
+    /// (staleness counts from the latest of this and `added_at`).
+    pub(crate) last_established_at: Instant,
+    /// What our probes acknowledge: the peer's session and next counter.
+    pub(crate) ack: (SessionIndex, u64),
+    pub(crate) tx: TxQueue,
+    pub(crate) counters: PeerCounters,
+    pub(crate) timers: TimerTable,
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When a session is renewed: the responder waits longer than the
+/// initiator so the two sides do not cross (§4.6).
+pub(crate) fn rekey_after(c: &Config, role: Role) -> Duration {
+    match role {
+        Role::Initiator => c.rekey_after_time(),
+        Role::Responder => c.rekey_after_time() + c.stale_after(),
+    }
+}
+
+impl Peer {
+    pub(crate) fn new(
+        public: PublicKey,
+        ss: StaticDh,
+        local_larger: bool,
+        c: &Config,
+        now: Instant,
+    ) -> Self {
+        let mut peer = Peer {
+            public,
+            key_id: public.key_id(),
+            macs: PeerMacs::new(&public, &ss),
+            ss,
+            local_larger,
+            added_at: now,
+            sessions: Sessions::default(),
+            handshake: Handshake::new(c, now),
+            inbound: Freshness::default(),
+            outbound: Freshness::default(),
+            last_established_at: Instant::ZERO,
+            ack: (SessionIndex(0), 0),
+            tx: TxQueue::default(),
+            counters: PeerCounters::default(),
+            timers: TimerTable::default(),
+        };
+        peer.rearm(c);
+        peer
+    }
+
+    /// Wants a handshake for `reason`. Returns the event to report, if it
+    /// started one.
+    pub(crate) fn want_handshake(
+        &mut self,
+        id: PeerId,
+        reason: HandshakeReason,
+        now: Instant,
+    ) -> Option<Event> {
+        if !self.handshake.want(reason, now) {
+            return None;
+        }
+        self.counters.handshakes_started += 1;
+        // The first initiation is due at once (§4.3).
+        self.timers.set(Timer::Retry, Some(now));
+        Some(Event::HandshakeStarted { peer: id, reason })
+    }
+
+    /// When a direction's staleness counts from: the last validation, the
+    /// last session, or the peer's configuration, whichever is latest.
+    fn stale_reference(&self, last: Option<Instant>) -> Instant {
+        let r = self.added_at.max(self.last_established_at);
+        last.map_or(r, |t| r.max(t))
+    }
+
+    /// Why a handshake should start at `now`, if one should (§6.1): the
+    /// first of the triggers in order that is due.
+    pub(crate) fn handshake_due(&self, now: Instant, c: &Config) -> Option<HandshakeReason> {
+        self.handshake_triggers(c)?
+            .into_iter()
+            .find(|&(_, at)| now >= at)
+            .map(|(reason, _)| reason)
+    }
+
+    /// The handshake triggers in order of precedence, each with the instant
+    /// it falls due with the state as it is; `None` while a handshake is
+    /// wanted.
+    fn handshake_triggers(&self, c: &Config) -> Option<[(HandshakeReason, Instant); 3]> {
+        if self.handshake.want.is_some() {
+            return None;
+        }
+        let Some(s) = self.sessions.current() else {
+            return Some([(HandshakeReason::NoSession, Instant::ZERO); 3]);
+        };
+        let rekey = if s.send_counter() >= REKEY_AFTER_COUNTER || s.send_epoch().0 == u32::MAX {
+            Instant::ZERO
+        } else {
+            s.created_at + rekey_after(c, s.role)
+        };
+        Some([
+            (HandshakeReason::Rekey, rekey),
+            (
+                HandshakeReason::InboundStale,
+                self.stale_reference(self.inbound.last) + c.stale_after(),
+            ),
+            (
+                HandshakeReason::OutboundStale,
+                self.stale_reference(self.outbound.last) + c.stale_after(),
+            ),
+        ])
+    }
+
+    /// Re-arms every timer from the sub-state that owns it. Called by every
+    /// operation that changed the peer. The retry and cached-response
+    /// deadlines are state of their own, set where the handshake sets them;
+    /// here they are only stopped once what they time is gone.
+    pub(crate) fn rearm(&mut self, c: &Config) {
+        for (i, s) in self.sessions.slots.iter().enumerate() {
+            // SESSIONS is 3: a slot fits in a byte.
+            let slot = u8::try_from(i).unwrap_or(u8::MAX);
+            self.timers
+                .set(Timer::Session(slot), s.as_ref().map(|s| s.next_deadline(c)));
+        }
+        if self.handshake.cached_response.is_none() {
+            self.timers.set(Timer::CachedResponse, None);
+        }
+        self.timers
+            .set(Timer::InboundStale, self.inbound.stale_at(c));
+        self.timers
+            .set(Timer::OutboundStale, self.outbound.stale_at(c));
+        let due = self
+            .handshake_triggers(c)
+            .and_then(|t| t.iter().map(|&(_, at)| at).min());
+        self.timers.set(Timer::StartHandshake, due);
+        if self.handshake.want.is_none() {
+            self.timers.set(Timer::Retry, None);
+        }
+    }
+
+    /// A new session is in use for sending.
+    pub(crate) fn established(
+        &mut self,
+        id: PeerId,
+        role: Role,
+        latency: Duration,
+        now: Instant,
+        events: &mut EventQueue,
+    ) {
+        if role == Role::Responder {
+            // Proven by the initiator's probe: nothing left to retry, and a
+            // session of ours still awaiting confirmation is superseded.
+            self.handshake.finish();
+            self.sessions.unconfirmed = None;
+        }
+        self.last_established_at = now;
+        self.counters.handshakes_completed += 1;
+        self.counters.last_handshake_latency = Some(latency);
+        events.push(Event::SessionEstablished {
+            peer: id,
+            role,
+            latency,
+        });
+    }
+
+    /// Everything a validated probe under the session in slot `si` proves
+    /// (§6.2): the session is held by the peer, the peer is heard, and
+    /// whatever it acknowledges of ours. Returns true when a keepalive
+    /// should answer: the initiator's keepalive just proved a new session,
+    /// and one back lets the initiator validate (and see its probes
+    /// acknowledged) without waiting for our next probe (§4.4).
+    pub(crate) fn validated(
+        &mut self,
+        id: PeerId,
+        opened: Opened<'_>,
+        now: Instant,
+        c: &Config,
+        events: &mut EventQueue,
+    ) -> bool {
+        let Opened {
+            slot: si,
+            header: hdr,
+            advanced,
+        } = opened;
+        self.counters.probes_opened += 1;
+        let Some(s) = self.sessions.slots[si].as_mut() else {
+            return false;
+        };
+        let (proven_now, created_at, role, remote_index, recv_next) = (
+            !s.proven,
+            s.created_at,
+            s.role,
+            s.remote_index,
+            s.recv_next(),
+        );
+        s.proven = true;
+        if proven_now {
+            self.handshake.cached_response = None;
+        }
+        let mut latency = now.saturating_duration_since(created_at);
+        if let Some((slot, first_sent_at)) = self.sessions.unconfirmed
+            && usize::from(slot) == si
+        {
+            // The peer holds the session we initiated: the handshake is
+            // complete (§4.3).
+            self.sessions.unconfirmed = None;
+            self.handshake.finish();
+            latency = now.saturating_duration_since(first_sent_at);
+        }
+        // A session the peer demonstrably uses takes over if it outranks
+        // the current one (§4.4): a responder's on its proof, an
+        // initiator's on its confirmation if it was waiting behind a
+        // working session. Ranks only go up, so both sides settle on the
+        // highest session both hold.
+        let mut answer = false;
+        if self.sessions.current != Some(si) && self.sessions.outranks_current(si) {
+            self.sessions.current = Some(si);
+            self.established(id, role, latency, now, events);
+            answer = proven_now && hdr.kind == ProbeKind::Keepalive;
+        }
+        if self.sessions.current == Some(si) {
+            if advanced && let Some(s) = self.sessions.current() {
+                events.push(Event::EpochRotated {
+                    peer: id,
+                    direction: LinkDirection::Inbound,
+                    epoch: s.recv_epoch(),
+                });
+            }
+            self.sessions.start_grace(si, now, c);
+        }
+        if self.inbound.heard(now) {
+            events.push(Event::HealthChanged {
+                peer: id,
+                direction: LinkDirection::Inbound,
+                fresh: true,
+            });
+        }
+        self.ack = (remote_index, recv_next);
+        if hdr.ack_counter != 0
+            && let Some(ai) = self.sessions.find(hdr.ack_index)
+        {
+            let acked = self.sessions.slots[ai]
+                .as_mut()
+                .is_some_and(|s| s.acknowledge(hdr.ack_counter));
+            if acked && self.outbound.heard(now) {
+                events.push(Event::HealthChanged {
+                    peer: id,
+                    direction: LinkDirection::Outbound,
+                    fresh: true,
+                });
+            }
+        }
+        answer
+    }
+
+    /// Whether `index` is used by a session or the initiation in flight.
+    pub(crate) fn index_in_use(&self, index: SessionIndex) -> bool {
+        self.sessions.find(index).is_some() || self.handshake.in_flight_is(index)
+    }
+
+    pub(crate) fn status(&self, now: Instant) -> PeerStatus {
+        let current = self.sessions.current();
+        let c = &self.counters;
+        PeerStatus {
+            public_key: self.public,
+            inbound: self.inbound,
+            outbound: self.outbound,
+            send_epoch: current.map(Session::send_epoch),
+            recv_epoch: current.map(Session::recv_epoch),
+            session_age: current.map(|s| now.saturating_duration_since(s.created_at)),
+            session_role: current.map(|s| s.role),
+            handshake: self.handshake.state(),
+            awaiting_confirmation: self.sessions.awaiting_proof(),
+            handshakes_started: c.handshakes_started,
+            handshakes_completed: c.handshakes_completed,
+            last_handshake_latency: c.last_handshake_latency,
+            probes_sealed: c.probes_sealed,
+            probes_opened: c.probes_opened,
+            rejected: c.rejected,
+        }
+    }
+}
+
+/// Sessions per peer, for the size test.
+const _: () = assert!(SESSIONS == 3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_peer_state_size() {
+        // Reported in README and docs/PROTOCOL.md; this test keeps the
+        // figure honest.
+        let peer = core::mem::size_of::<Option<Peer>>();
+        let session = core::mem::size_of::<Option<Session>>();
+        std::println!("peer slot {peer} bytes, session {session} bytes");
+        assert!(peer <= 2112, "peer slot grew to {peer} bytes");
+    }
+}

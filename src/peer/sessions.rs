@@ -1,0 +1,170 @@
+//! A peer's sessions: the slots, which one we send on, and which one of
+//! ours awaits the peer's confirmation (`docs/PROTOCOL.md` §4.3, §4.4).
+
+use crate::config::Config;
+use crate::ids::SessionIndex;
+use crate::session::{Rank, Session};
+use crate::time::Instant;
+
+/// Sessions kept per peer: the current one, one being replaced or
+/// replacing, and one awaiting the initiator's proof (§4.4).
+pub(crate) const SESSIONS: usize = 3;
+
+/// The sessions held with one peer.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    pub(crate) slots: [Option<Session>; SESSIONS],
+    /// The slot we send on.
+    pub(crate) current: Option<usize>,
+    /// A session we initiated, whose response we read, that no probe of
+    /// the peer's has validated yet (its slot, and when its initiation was
+    /// first sent). The handshake goes on until one does (§4.3).
+    pub(crate) unconfirmed: Option<(u8, Instant)>,
+}
+
+impl Sessions {
+    pub(crate) fn current(&self) -> Option<&Session> {
+        self.current.and_then(|i| self.slots[i].as_ref())
+    }
+
+    pub(crate) fn current_mut(&mut self) -> Option<&mut Session> {
+        self.current.and_then(|i| self.slots[i].as_mut())
+    }
+
+    /// Puts `session` in slot `i`, forgetting what pointed at the session
+    /// it replaces.
+    pub(crate) fn install(&mut self, i: usize, session: Session) {
+        if self.current == Some(i) {
+            self.current = None;
+        }
+        self.forget(i);
+        self.slots[i] = Some(session);
+    }
+
+    /// Erases the session in slot `i`; if it was current, the best proven
+    /// session left takes over.
+    pub(crate) fn erase(&mut self, i: usize) {
+        if self.current == Some(i) {
+            self.current = None;
+        }
+        self.forget(i);
+        self.slots[i] = None;
+        if self.current.is_none() {
+            self.current = self.best_proven();
+        }
+    }
+
+    fn forget(&mut self, i: usize) {
+        if self.unconfirmed_slot() == Some(i) {
+            self.unconfirmed = None;
+        }
+    }
+
+    /// Erases keys past their grace and sessions past their end (§6.3):
+    /// what the session timer of slot `i` does.
+    pub(crate) fn expire(&mut self, i: usize, now: Instant, c: &Config) {
+        let alive = match &mut self.slots[i] {
+            Some(s) => {
+                s.expire_keys(now);
+                s.alive(now, c)
+            }
+            None => true,
+        };
+        if !alive {
+            self.erase(i);
+        }
+    }
+
+    /// Whether the current session is proven to be held by the peer: not
+    /// one of ours still awaiting the peer's confirmation.
+    pub(crate) fn current_confirmed(&self) -> bool {
+        self.current.is_some() && self.current != self.unconfirmed_slot()
+    }
+
+    /// The slot of the session awaiting the peer's confirmation.
+    pub(crate) fn unconfirmed_slot(&self) -> Option<usize> {
+        self.unconfirmed.map(|(slot, _)| usize::from(slot))
+    }
+
+    pub(crate) fn find(&self, index: SessionIndex) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.as_ref().is_some_and(|s| s.local_index == index))
+    }
+
+    /// Whether the session in slot `i` would take over from the current
+    /// one (§4.4).
+    pub(crate) fn outranks_current(&self, i: usize) -> bool {
+        self.slots[i]
+            .as_ref()
+            .is_some_and(|new| self.current().is_none_or(|cur| new.outranks(cur)))
+    }
+
+    /// The highest-ranked proven session, the one to send on.
+    pub(crate) fn best_proven(&self) -> Option<usize> {
+        let mut best: Option<(usize, Rank)> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(s) = s
+                && s.proven
+                && best.is_none_or(|(_, r)| s.rank > r)
+            {
+                best = Some((i, s.rank));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// Whether a session we answered waits for the initiator's proof.
+    pub(crate) fn awaiting_proof(&self) -> bool {
+        self.slots.iter().flatten().any(|s| !s.proven)
+    }
+
+    /// The slot a new session goes to: for a pending (unproven) session the
+    /// slot of the pending one it replaces; else a free slot; else the
+    /// lowest-ranked session that is not current (§4.4).
+    pub(crate) fn slot_for_new(&self, pending: bool) -> usize {
+        if pending
+            && let Some(i) = self
+                .slots
+                .iter()
+                .position(|s| s.as_ref().is_some_and(|s| !s.proven))
+        {
+            return i;
+        }
+        if let Some(i) = self.slots.iter().position(Option::is_none) {
+            return i;
+        }
+        let mut victim = None;
+        let mut lowest: Option<Rank> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            if Some(i) == self.current {
+                continue;
+            }
+            if let Some(s) = s
+                && lowest.is_none_or(|r| s.rank < r)
+            {
+                lowest = Some(s.rank);
+                victim = Some(i);
+            }
+        }
+        victim.unwrap_or(0)
+    }
+
+    /// The peer sends on the session in slot `si`: older proven ones get
+    /// their grace window (§4.4). Not a newer one of ours still awaiting
+    /// confirmation: the peer has not moved off it, it has yet to move on
+    /// to it.
+    pub(crate) fn start_grace(&mut self, si: usize, now: Instant, c: &Config) {
+        let waiting = self.unconfirmed_slot();
+        for (i, other) in self.slots.iter_mut().enumerate() {
+            if let Some(o) = other
+                && i != si
+                && Some(i) != waiting
+                && o.proven
+                && o.grace_until.is_none()
+            {
+                o.grace_until = Some(now + c.epoch_grace());
+            }
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! What the endpoint reports: per-peer status, freshness, and the
+//! rejection and endpoint counters (`docs/PROTOCOL.md` §6, §7.3).
+
+use core::time::Duration;
+
+use crate::config::Config;
+use crate::error::RejectReason;
+use crate::event::HandshakeReason;
+use crate::ids::Epoch;
+use crate::keys::PublicKey;
+use crate::session::Role;
+use crate::time::Instant;
+
+/// Counters of refused datagrams, by reason.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RejectCounters {
+    /// Not a well-formed datagram of this protocol and version.
+    pub malformed: u64,
+    /// A probe or response naming no live session or handshake.
+    pub unknown_session: u64,
+    /// An initiation from a static key that is not configured.
+    pub unknown_peer: u64,
+    /// A handshake message whose mac1 or mac2 is wrong: not meant for us,
+    /// or not written by the peer it names.
+    pub bad_mac: u64,
+    /// A probe whose epoch is outside previous/current/next.
+    pub epoch_outside_window: u64,
+    /// A probe counter already seen or too old; a duplicate initiation.
+    pub replay: u64,
+    /// Failed authentication.
+    pub bad_tag: u64,
+    /// A handshake message over the per-peer rate limit.
+    pub rate_limited: u64,
+}
+
+impl RejectCounters {
+    pub(crate) fn count(&mut self, reason: RejectReason) {
+        let c = match reason {
+            RejectReason::Malformed(_) => &mut self.malformed,
+            RejectReason::UnknownSession => &mut self.unknown_session,
+            RejectReason::UnknownPeer => &mut self.unknown_peer,
+            RejectReason::BadMac => &mut self.bad_mac,
+            RejectReason::EpochOutsideWindow => &mut self.epoch_outside_window,
+            RejectReason::Replay => &mut self.replay,
+            RejectReason::BadTag => &mut self.bad_tag,
+            RejectReason::RateLimited => &mut self.rate_limited,
+        };
+        *c += 1;
+    }
+
+    /// The sum of all counters.
+    pub fn total(&self) -> u64 {
+        self.malformed
+            + self.unknown_session
+            + self.unknown_peer
+            + self.bad_mac
+            + self.epoch_outside_window
+            + self.replay
+            + self.bad_tag
+            + self.rate_limited
+    }
+}
+
+/// One direction's freshness (§6.2). The endpoint keeps one per direction
+/// and peer, and reports it as it is.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// Inbound: when we last validated a probe from the peer. Outbound: when
+    /// a valid probe from the peer last acknowledged a new probe of ours.
+    pub last: Option<Instant>,
+    /// Whether `last` is within `stale_after`.
+    pub fresh: bool,
+}
+
+impl Freshness {
+    /// Evidence for the direction at `now`. True if it was stale until now.
+    pub(crate) fn heard(&mut self, now: Instant) -> bool {
+        self.last = Some(now);
+        !core::mem::replace(&mut self.fresh, true)
+    }
+
+    /// When the direction goes stale without new evidence.
+    pub(crate) fn stale_at(&self, c: &Config) -> Option<Instant> {
+        if !self.fresh {
+            return None;
+        }
+        Some(self.last.map_or(Instant::ZERO, |t| t + c.stale_after()))
+    }
+
+    /// Marks the direction stale if `stale_after` has passed at `now`.
+    /// True if it went stale.
+    pub(crate) fn expire(&mut self, now: Instant, c: &Config) -> bool {
+        if self.stale_at(c).is_some_and(|t| now >= t) {
+            self.fresh = false;
+            return true;
+        }
+        false
+    }
+}
+
+/// Where the handshake with a peer stands.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeState {
+    /// No handshake wanted.
+    Idle,
+    /// Initiating, retrying at backoff until a session is up and the peer
+    /// has confirmed it (§4.3).
+    Initiating {
+        /// Why it started.
+        reason: HandshakeReason,
+        /// When it started.
+        since: Instant,
+        /// Initiations sent so far, retransmissions included.
+        attempts: u32,
+    },
+}
+
+/// What the endpoint knows about one peer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerStatus {
+    /// The peer's static public key.
+    pub public_key: PublicKey,
+    /// "I hear the peer".
+    pub inbound: Freshness,
+    /// "The peer says it hears me".
+    pub outbound: Freshness,
+    /// Our sending epoch in the current session.
+    pub send_epoch: Option<Epoch>,
+    /// The peer's highest validated epoch in the current session.
+    pub recv_epoch: Option<Epoch>,
+    /// Age of the current session.
+    pub session_age: Option<Duration>,
+    /// Our role in the current session.
+    pub session_role: Option<Role>,
+    /// The handshake, if one is under way.
+    pub handshake: HandshakeState,
+    /// A session we answered waits for the initiator's first probe.
+    pub awaiting_confirmation: bool,
+    /// Handshakes started with this peer.
+    pub handshakes_started: u64,
+    /// Sessions established with this peer.
+    pub handshakes_completed: u64,
+    /// Latency of the last completed handshake (see
+    /// [`crate::Event::SessionEstablished`]).
+    pub last_handshake_latency: Option<Duration>,
+    /// Probes sealed for this peer (keepalives included).
+    pub probes_sealed: u64,
+    /// Probes from this peer that validated.
+    pub probes_opened: u64,
+    /// Refused datagrams attributed to this peer.
+    pub rejected: RejectCounters,
+}
+
+/// Per-peer counters, reported in [`PeerStatus`].
+#[derive(Copy, Clone, Debug, Default)]
+pub(crate) struct PeerCounters {
+    pub(crate) rejected: RejectCounters,
+    pub(crate) handshakes_started: u64,
+    pub(crate) handshakes_completed: u64,
+    pub(crate) last_handshake_latency: Option<Duration>,
+    pub(crate) probes_sealed: u64,
+    pub(crate) probes_opened: u64,
+}
+
+/// Endpoint-wide counters.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Every refused datagram, attributed or not.
+    pub rejected: RejectCounters,
+    /// X25519 operations with a variable base (handshakes and peer setup).
+    pub dh_operations: u64,
+    /// Events dropped because the queue was full.
+    pub events_dropped: u64,
+    /// Probes that validated.
+    pub probes_opened: u64,
+    /// Probes sealed.
+    pub probes_sealed: u64,
+}
