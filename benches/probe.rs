@@ -12,10 +12,10 @@ use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use probekey::rand_core::SeedableRng;
 use probekey::{
-    Config, Endpoint, Instant, PROBE_OVERHEAD, Peer, PeerId, ProbeKind, StaticKeypair, SymmetricKey,
+    Config, Endpoint, Instant, PROBE_OVERHEAD, PeerId, ProbeKind, StaticKeypair, SymmetricKey,
 };
 
-type Ep = Endpoint<ChaCha20Rng, Vec<Option<Peer>>>;
+type Ep = probekey::GrowableEndpoint<ChaCha20Rng>;
 
 const NOW: Instant = Instant::from_secs(1);
 const MAX: usize = 256;
@@ -288,7 +288,7 @@ fn handshakes(c: &mut Criterion) {
     let mut chain = SymmetricKey::from_bytes([9; 32]);
     g.bench_function("rotate_epoch", |bench| {
         bench.iter(|| {
-            let (key, next) = probekey::schedule::step(&chain);
+            let (key, next) = probekey::internals::schedule::step(&chain);
             chain = next;
             black_box(key)
         })

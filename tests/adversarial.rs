@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use chacha20::ChaCha20Rng;
 use common::*;
-use probekey::noise::{Initiator, StaticDh};
+use probekey::internals::noise::{Initiator, StaticDh};
 use probekey::rand_core::{Rng, SeedableRng};
 use probekey::wire::{INITIATION_LEN, INITIATION_NOISE_LEN, Initiation};
 use probekey::{
@@ -108,8 +108,8 @@ fn every_recorded_datagram_replayed_at_a_random_later_moment_is_refused_or_harml
 /// The Noise prologue of the simulator's deployment, as its endpoints
 /// write it.
 fn prologue_of(sim: &Sim) -> Vec<u8> {
-    let mut prologue = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
-    let len = probekey::noise::prologue(
+    let mut prologue = [0u8; probekey::internals::noise::MAX_PROLOGUE_LEN];
+    let len = probekey::internals::noise::prologue(
         probekey::wire::VERSION,
         sim.config().config.deployment_id(),
         &mut prologue,
@@ -153,7 +153,7 @@ fn outsider_initiation(
     .expect("written");
     let mut bytes = vec![0u8; INITIATION_LEN];
     msg.emit(&mut bytes).expect("length");
-    probekey::noise::write_macs(&pair, &target, &mut bytes).expect("length");
+    probekey::internals::noise::write_macs(&pair, &target, &mut bytes).expect("length");
     bytes
 }
 
@@ -346,7 +346,7 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
     let peer_pair =
         StaticDh::new(peer_node.keypair(), &node.keypair().public()).expect("contributory");
     let mut payload = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
-    let responder = probekey::noise::Responder::read_initiation(
+    let responder = probekey::internals::noise::Responder::read_initiation(
         &prologue,
         peer_node.keypair(),
         &node.keypair().public(),
@@ -594,7 +594,7 @@ fn replayed_responses_are_never_read_twice_so_no_counter_repeats_under_a_key() {
 /// A response to node 1's `initiation`, written with node 0's own key: a
 /// neighbour misbehaving, proposing `generation`.
 fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8> {
-    use probekey::noise::Responder;
+    use probekey::internals::noise::Responder;
     use probekey::wire::{RESPONSE_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response};
     let me = sim.node(0).keypair().clone();
     let peer = sim.node(1).keypair().public();
@@ -636,7 +636,7 @@ fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8
         .expect("written");
     let mut bytes = vec![0u8; RESPONSE_LEN];
     msg.emit(&mut bytes).expect("length");
-    probekey::noise::write_macs(&pair, &peer, &mut bytes).expect("length");
+    probekey::internals::noise::write_macs(&pair, &peer, &mut bytes).expect("length");
     bytes
 }
 

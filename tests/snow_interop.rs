@@ -1,4 +1,4 @@
-//! Interoperability of `probekey::noise` with the `snow` crate: the handshake
+//! Interoperability of `probekey::internals::noise` with the `snow` crate: the handshake
 //! is real `Noise_KK_25519_ChaChaPoly_SHA256` (Noise rev. 34).
 //!
 //! Each test runs one side of the handshake with this crate and the other
@@ -12,7 +12,7 @@
 use core::error::Error;
 
 use chacha20::ChaCha20Rng;
-use probekey::noise::{
+use probekey::internals::noise::{
     Direction, Initiator, MAX_PROLOGUE_LEN, NoiseError, PROTOCOL_NAME, Responder, StaticDh,
     TransportKeys, message_len, prologue,
 };

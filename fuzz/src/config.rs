@@ -159,7 +159,7 @@ fn invariants(c: &Config) {
     assert!(c.epoch_grace() >= c.max_reorder_delay());
     assert!(c.rotate_after_time() >= c.epoch_grace());
     let per_interval = c.max_reorder_delay().as_nanos() / c.probe_interval().as_nanos() + 1;
-    assert!(2 * per_interval <= u128::from(probekey::replay::REPLAY_WINDOW));
+    assert!(2 * per_interval <= u128::from(probekey::internals::replay::REPLAY_WINDOW));
     assert!(c.stale_after() >= 2 * c.probe_interval());
     assert!(c.handshake_retry_initial() <= c.handshake_retry_max());
     assert!(c.handshake_retry_max() < c.stale_after());

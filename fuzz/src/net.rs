@@ -19,7 +19,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use arbitrary::{Result, Unstructured};
 use chacha20::ChaCha20Rng;
-use probekey::noise::{Initiator, Responder, StaticDh};
+use probekey::internals::noise::{Initiator, Responder, StaticDh};
 use probekey::rand_core::SeedableRng;
 use probekey::wire::{
     INITIATION_LEN, INITIATION_NOISE_LEN, INITIATION_PAYLOAD_LEN, Initiation, PROBE_HEADER_LEN,
@@ -457,10 +457,13 @@ impl Net {
             .expect("generated keys are contributory")
     }
 
-    fn prologue(&self) -> ([u8; probekey::noise::MAX_PROLOGUE_LEN], usize) {
-        let mut p = [0u8; probekey::noise::MAX_PROLOGUE_LEN];
-        let n =
-            probekey::noise::prologue(probekey::wire::VERSION, self.config.deployment_id(), &mut p);
+    fn prologue(&self) -> ([u8; probekey::internals::noise::MAX_PROLOGUE_LEN], usize) {
+        let mut p = [0u8; probekey::internals::noise::MAX_PROLOGUE_LEN];
+        let n = probekey::internals::noise::prologue(
+            probekey::wire::VERSION,
+            self.config.deployment_id(),
+            &mut p,
+        );
         (p, n)
     }
 
@@ -596,8 +599,12 @@ impl Net {
                         bytes[at] ^= u.int_in_range(1..=255u8)?;
                     }
                     let pair = self.pair(d.from, d.to);
-                    probekey::noise::write_macs(&pair, &self.keys[d.to].public(), &mut bytes)
-                        .expect("a handshake message has the MACs' length");
+                    probekey::internals::noise::write_macs(
+                        &pair,
+                        &self.keys[d.to].public(),
+                        &mut bytes,
+                    )
+                    .expect("a handshake message has the MACs' length");
                     self.crafted = true;
                     self.receive(d.to, &bytes);
                 }
@@ -673,7 +680,7 @@ impl Net {
         let mut bytes = vec![0u8; INITIATION_LEN];
         msg.emit(&mut bytes).expect("exact length");
         if written.is_ok() {
-            probekey::noise::write_macs(&pair, &self.keys[to].public(), &mut bytes)
+            probekey::internals::noise::write_macs(&pair, &self.keys[to].public(), &mut bytes)
                 .expect("exact length");
         }
         Ok(bytes)
@@ -741,7 +748,7 @@ impl Net {
         }
         let mut bytes = vec![0u8; INITIATION_LEN];
         msg.emit(&mut bytes).expect("exact length");
-        probekey::noise::write_macs(&pair, &self.keys[d.from].public(), &mut bytes)
+        probekey::internals::noise::write_macs(&pair, &self.keys[d.from].public(), &mut bytes)
             .expect("exact length");
         Ok(Some(bytes))
     }

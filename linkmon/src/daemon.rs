@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use probekey::{
-    Endpoint, Event, HandshakeReason, HandshakeState, Instant, LinkDirection, OsRng, Peer, PeerId,
+    Endpoint, Event, HandshakeReason, HandshakeState, Instant, LinkDirection, OsEndpoint, PeerId,
     PeerStatus, ProbeKind, Received, RejectCounters, Role, SealError, StdClock,
 };
 use serde_json::{Value, json};
@@ -49,7 +49,7 @@ pub struct Daemon {
     name: String,
     socket: UdpSocket,
     clock: StdClock,
-    endpoint: Endpoint<OsRng, Vec<Option<Peer>>>,
+    endpoint: OsEndpoint,
     neighbours: Vec<Neighbour>,
     by_peer: HashMap<PeerId, usize>,
     probe_interval: Duration,

@@ -15,7 +15,7 @@ use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
 use probekey::{
-    Config, Endpoint, Event, Instant, LinkDirection, Peer, PeerId, ProbeKind, Received,
+    Config, Endpoint, Event, GrowableEndpoint, Instant, LinkDirection, PeerId, ProbeKind, Received,
     StaticKeypair,
 };
 
@@ -44,7 +44,7 @@ pub fn short_timers() -> Config {
 }
 
 /// The endpoint type the simulator runs.
-pub type SimEndpoint = Endpoint<ChaCha20Rng, Vec<Option<Peer>>>;
+pub type SimEndpoint = GrowableEndpoint<ChaCha20Rng>;
 
 /// A fault on the network or a node, active from `start` to `end`.
 #[derive(Clone, Debug, PartialEq)]
