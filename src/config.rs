@@ -58,7 +58,52 @@ pub enum ConfigValue {
     ReplayWindow,
 }
 
+/// A value for [`ConfigBuilder::set`]: a duration, or a count.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Setting {
+    /// For the timers.
+    Duration(Duration),
+    /// For `rotate_after_packets`, `handshake_retry_jitter_percent` and
+    /// `handshake_rate_burst`.
+    Count(u64),
+}
+
 impl ConfigValue {
+    /// Every value [`ConfigBuilder::set`] takes, in the order of the
+    /// builder's setters: the one table the daemon's configuration, the
+    /// simulator's command line and the tests name values from.
+    pub const SETTABLE: [ConfigValue; 14] = [
+        ConfigValue::ProbeInterval,
+        ConfigValue::StaleAfter,
+        ConfigValue::MaxReorderDelay,
+        ConfigValue::EpochGrace,
+        ConfigValue::RotateAfterTime,
+        ConfigValue::RotateAfterPackets,
+        ConfigValue::RekeyAfterTime,
+        ConfigValue::RejectAfterTime,
+        ConfigValue::HandshakeRetryInitial,
+        ConfigValue::HandshakeRetryMax,
+        ConfigValue::HandshakeRetryJitterPercent,
+        ConfigValue::HandshakeMaxAge,
+        ConfigValue::HandshakeRateBurst,
+        ConfigValue::HandshakeRateInterval,
+    ];
+
+    /// The settable value of this name ([`Self::name`]).
+    pub fn from_name(name: &str) -> Option<ConfigValue> {
+        Self::SETTABLE.into_iter().find(|v| v.name() == name)
+    }
+
+    /// Whether the value is a duration (else a count).
+    pub fn is_duration(self) -> bool {
+        !matches!(
+            self,
+            ConfigValue::RotateAfterPackets
+                | ConfigValue::HandshakeRetryJitterPercent
+                | ConfigValue::HandshakeRateBurst
+        )
+    }
+
     /// The setter's name, as written in the code and in `docs/PROTOCOL.md`.
     pub fn name(self) -> &'static str {
         match self {
@@ -253,6 +298,47 @@ impl ConfigBuilder {
             }
         }
         self
+    }
+
+    /// Sets `value` by name, as the setter of that name would.
+    ///
+    /// # Errors
+    /// [`ConfigError::OutOfRange`], with the builder unchanged, for a value
+    /// that is not settable this way, a duration given for a count or the
+    /// reverse, or a count too large for its setter.
+    pub fn set(self, value: ConfigValue, setting: Setting) -> Result<Self, ConfigError> {
+        let wrong = |requirement| Err(ConfigError::OutOfRange { value, requirement });
+        if !ConfigValue::SETTABLE.contains(&value) {
+            return wrong("set with its own setter");
+        }
+        match (setting, value.is_duration()) {
+            (Setting::Duration(d), true) => Ok(match value {
+                ConfigValue::ProbeInterval => self.probe_interval(d),
+                ConfigValue::StaleAfter => self.stale_after(d),
+                ConfigValue::MaxReorderDelay => self.max_reorder_delay(d),
+                ConfigValue::EpochGrace => self.epoch_grace(d),
+                ConfigValue::RotateAfterTime => self.rotate_after_time(d),
+                ConfigValue::RekeyAfterTime => self.rekey_after_time(d),
+                ConfigValue::RejectAfterTime => self.reject_after_time(d),
+                ConfigValue::HandshakeRetryInitial => self.handshake_retry_initial(d),
+                ConfigValue::HandshakeRetryMax => self.handshake_retry_max(d),
+                ConfigValue::HandshakeMaxAge => self.handshake_max_age(d),
+                _ => self.handshake_rate_interval(d),
+            }),
+            (Setting::Count(n), false) => match value {
+                ConfigValue::RotateAfterPackets => Ok(self.rotate_after_packets(n)),
+                ConfigValue::HandshakeRetryJitterPercent => match u8::try_from(n) {
+                    Ok(n) => Ok(self.handshake_retry_jitter_percent(n)),
+                    Err(_) => wrong("a percentage"),
+                },
+                _ => match u32::try_from(n) {
+                    Ok(n) => Ok(self.handshake_rate_burst(n)),
+                    Err(_) => wrong("a count below 2^32"),
+                },
+            },
+            (Setting::Duration(_), false) => wrong("a count, not a duration"),
+            (Setting::Count(_), true) => wrong("a duration, not a count"),
+        }
     }
 
     /// Checks every invariant and returns the configuration.
@@ -453,6 +539,49 @@ impl fmt::Debug for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_by_name_reaches_the_setter_of_that_name_and_refuses_the_wrong_kind() {
+        use std::format;
+        for value in ConfigValue::SETTABLE {
+            assert_eq!(ConfigValue::from_name(value.name()), Some(value));
+            let (setting, shown) = if value.is_duration() {
+                (Setting::Duration(Duration::from_millis(1234)), "1.234s")
+            } else {
+                (Setting::Count(7), "7")
+            };
+            let set = Config::builder().set(value, setting).expect("right kind");
+            let text = format!("{set:?}");
+            assert!(
+                text.contains(&format!("{}: {shown}", value.name())),
+                "{value} not set: {text}"
+            );
+            let wrong = if value.is_duration() {
+                Setting::Count(7)
+            } else {
+                Setting::Duration(Duration::from_secs(1))
+            };
+            assert!(matches!(
+                Config::builder().set(value, wrong),
+                Err(ConfigError::OutOfRange { value: v, .. }) if v == value
+            ));
+        }
+        assert_eq!(ConfigValue::from_name("retry_max"), None);
+        assert_eq!(ConfigValue::from_name("deployment_id"), None);
+        assert!(
+            Config::builder()
+                .set(
+                    ConfigValue::HandshakeRetryJitterPercent,
+                    Setting::Count(256)
+                )
+                .is_err()
+        );
+        assert!(
+            Config::builder()
+                .set(ConfigValue::DeploymentId, Setting::Count(1))
+                .is_err()
+        );
+    }
 
     #[test]
     fn defaults_are_consistent() {

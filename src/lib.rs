@@ -116,7 +116,7 @@ pub mod wire;
 pub use aead::TAG_LEN;
 #[cfg(feature = "alloc")]
 pub use bytes_ext::ReceivedBytes;
-pub use config::{Config, ConfigBuilder, ConfigError, ConfigValue};
+pub use config::{Config, ConfigBuilder, ConfigError, ConfigValue, Setting};
 pub use endpoint::{Endpoint, MAX_BODY_LEN, MAX_PEERS, Received, Transmit, TransmitKind};
 pub use error::{AddPeerError, RecvError, RejectReason, SealError};
 pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};

@@ -15,9 +15,9 @@
 //! ```
 //!
 //! Scenarios: `outage` (default), `restart-during-handshake`, `one-way-loss`,
-//! `flapping-link`, `one-hour-partition`. `--set` overrides a config value
-//! in seconds or a count: `stale_after`, `probe_interval`, `retry_initial`,
-//! `retry_max`, `rotate_after_time`, `epoch_grace`, `max_reorder_delay`.
+//! `flapping-link`, `one-hour-partition`. `--set` overrides any value of
+//! `probekey::ConfigBuilder` by its setter's name (`ConfigValue::SETTABLE`):
+//! durations in seconds, counts as integers (`--help` lists them).
 //! Exits 1 if any link misses the bound or a forged or replayed probe was
 //! accepted.
 
@@ -25,7 +25,7 @@ use core::time::Duration;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use probekey::{Config, ConfigBuilder, Event, Instant};
+use probekey::{Config, ConfigBuilder, ConfigValue, Event, Instant, Setting};
 use probekey_sim::{Fault, FaultWindow, Recovery, Sim, SimConfig};
 use serde_json::json;
 
@@ -145,7 +145,7 @@ struct Options {
     duration: Option<f64>,
     json: bool,
     svg: Option<String>,
-    sets: Vec<(String, f64)>,
+    sets: Vec<(ConfigValue, Setting)>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -181,10 +181,7 @@ fn parse_args() -> Result<Options, String> {
                 let (k, v) = kv
                     .split_once('=')
                     .ok_or(format!("--set {kv}: expected KEY=VALUE"))?;
-                o.sets.push((
-                    k.to_string(),
-                    v.parse().map_err(|e| format!("--set {k}: {e}"))?,
-                ));
+                o.sets.push(setting(k, v)?);
             }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
@@ -193,24 +190,48 @@ fn parse_args() -> Result<Options, String> {
     Ok(o)
 }
 
-fn config(sets: &[(String, f64)]) -> Result<Config, String> {
+/// One `--set KEY=VALUE`: a value named as its setter, in seconds or as a
+/// count.
+fn setting(k: &str, v: &str) -> Result<(ConfigValue, Setting), String> {
+    let value = ConfigValue::from_name(k)
+        .ok_or_else(|| format!("--set {k}: unknown config value; one of {}", settable()))?;
+    let setting = if value.is_duration() {
+        let secs: f64 = v
+            .parse()
+            .map_err(|e| format!("--set {k}={v}: seconds expected: {e}"))?;
+        Setting::Duration(
+            Duration::try_from_secs_f64(secs)
+                .map_err(|e| format!("--set {k}={v}: not a duration in seconds: {e}"))?,
+        )
+    } else {
+        Setting::Count(
+            v.parse()
+                .map_err(|e| format!("--set {k}={v}: a whole count expected: {e}"))?,
+        )
+    };
+    Ok((value, setting))
+}
+
+/// The names `--set` takes, with their units.
+fn settable() -> String {
+    ConfigValue::SETTABLE
+        .iter()
+        .map(|v| {
+            let unit = if v.is_duration() { "seconds" } else { "count" };
+            format!("{v} ({unit})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn config(sets: &[(ConfigValue, Setting)]) -> Result<Config, String> {
     // The outage's defaults: rotations every 5 s so one falls due inside
     // the burst; everything else as the crate documents.
     let mut b: ConfigBuilder = Config::builder()
         .deployment_id(b"link-monitor")
         .rotate_after_time(Duration::from_secs(5));
-    for (k, v) in sets {
-        let d = Duration::from_secs_f64(*v);
-        b = match k.as_str() {
-            "stale_after" => b.stale_after(d),
-            "probe_interval" => b.probe_interval(d),
-            "retry_initial" => b.handshake_retry_initial(d),
-            "retry_max" => b.handshake_retry_max(d),
-            "rotate_after_time" => b.rotate_after_time(d),
-            "epoch_grace" => b.epoch_grace(d),
-            "max_reorder_delay" => b.max_reorder_delay(d),
-            _ => return Err(format!("unknown config value {k}")),
-        };
+    for &(value, setting) in sets {
+        b = b.set(value, setting).map_err(|e| e.to_string())?;
     }
     b.build().map_err(|e| e.to_string())
 }
@@ -333,8 +354,9 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
             }
             eprintln!(
-                "usage: outage [--scenario {}] [--seed N] [--duration SECS] [--json] [--svg FILE] [--set KEY=VALUE]",
-                SCENARIOS.join("|")
+                "usage: outage [--scenario {}] [--seed N] [--duration SECS] [--json] [--svg FILE] [--set KEY=VALUE]\n  --set keys: {}",
+                SCENARIOS.join("|"),
+                settable()
             );
             return ExitCode::from(2);
         }
