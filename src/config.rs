@@ -479,6 +479,31 @@ impl Config {
         ConfigBuilder::default()
     }
 
+    /// The value named `value`, as [`ConfigBuilder::set`] takes it; `None`
+    /// for the values that are not set that way.
+    pub fn get(&self, value: ConfigValue) -> Option<Setting> {
+        let d = Setting::Duration;
+        Some(match value {
+            ConfigValue::ProbeInterval => d(self.probe_interval),
+            ConfigValue::StaleAfter => d(self.stale_after),
+            ConfigValue::MaxReorderDelay => d(self.max_reorder_delay),
+            ConfigValue::EpochGrace => d(self.epoch_grace),
+            ConfigValue::RotateAfterTime => d(self.rotate_after_time),
+            ConfigValue::RotateAfterPackets => Setting::Count(self.rotate_after_packets),
+            ConfigValue::RekeyAfterTime => d(self.rekey_after_time),
+            ConfigValue::RejectAfterTime => d(self.reject_after_time),
+            ConfigValue::HandshakeRetryInitial => d(self.handshake_retry_initial),
+            ConfigValue::HandshakeRetryMax => d(self.handshake_retry_max),
+            ConfigValue::HandshakeRetryJitterPercent => {
+                Setting::Count(u64::from(self.handshake_retry_jitter_percent))
+            }
+            ConfigValue::HandshakeMaxAge => d(self.handshake_max_age),
+            ConfigValue::HandshakeRateBurst => Setting::Count(u64::from(self.handshake_rate_burst)),
+            ConfigValue::HandshakeRateInterval => d(self.handshake_rate_interval),
+            ConfigValue::DeploymentId | ConfigValue::ReplayWindow => return None,
+        })
+    }
+
     /// A builder holding this configuration's values, to change a few.
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
@@ -551,6 +576,13 @@ mod tests {
                 (Setting::Count(7), "7")
             };
             let set = Config::builder().set(value, setting).expect("right kind");
+            let round_trip = Config::builder()
+                .set(value, Config::default().get(value).expect("settable"))
+                .expect("the default");
+            assert_eq!(
+                format!("{round_trip:?}"),
+                format!("{:?}", Config::builder())
+            );
             let text = format!("{set:?}");
             assert!(
                 text.contains(&format!("{}: {shown}", value.name())),

@@ -2,7 +2,6 @@
 //! socket is bound, checked so that each mistake gets its own message.
 
 use std::collections::BTreeMap;
-use std::convert::identity;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -10,7 +9,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use probekey::{Config, PublicKey, StaticKeypair};
+use probekey::{Config, ConfigBuilder, ConfigValue, PublicKey, Setting, StaticKeypair};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
@@ -29,35 +28,17 @@ struct ConfigFile {
     listen: SocketAddr,
     #[serde(default = "default_status_interval_ms")]
     status_interval_ms: u64,
+    /// The crate's values by their `ConfigBuilder` setter's name, with
+    /// `_ms` after a duration's (in milliseconds); an absent value keeps
+    /// the crate's default.
     #[serde(default)]
-    timers: Timers,
+    timers: BTreeMap<String, u64>,
     #[serde(default)]
     neighbours: BTreeMap<String, NeighbourFile>,
 }
 
 fn default_status_interval_ms() -> u64 {
     1000
-}
-
-/// The crate's timers, in milliseconds; an absent value keeps the crate's
-/// default. Named after `probekey::ConfigBuilder`'s setters.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Timers {
-    probe_interval_ms: Option<u64>,
-    stale_after_ms: Option<u64>,
-    max_reorder_delay_ms: Option<u64>,
-    epoch_grace_ms: Option<u64>,
-    rotate_after_time_ms: Option<u64>,
-    rotate_after_packets: Option<u64>,
-    rekey_after_time_ms: Option<u64>,
-    reject_after_time_ms: Option<u64>,
-    handshake_retry_initial_ms: Option<u64>,
-    handshake_retry_max_ms: Option<u64>,
-    handshake_retry_jitter_percent: Option<u8>,
-    handshake_max_age_ms: Option<u64>,
-    handshake_rate_burst: Option<u32>,
-    handshake_rate_interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -111,10 +92,12 @@ pub fn load(path: &Path) -> Result<Setup, Error> {
             "no [neighbours.NAME] entry: a monitor needs at least one neighbour".into(),
         ));
     }
-    let config = timers(&file).build().map_err(|source| Error::Protocol {
-        path: path.to_owned(),
-        source,
-    })?;
+    let config = timers(&file, path)?
+        .build()
+        .map_err(|source| Error::Protocol {
+            path: path.to_owned(),
+            source,
+        })?;
     let mut neighbours = Vec::new();
     for (name, n) in file.neighbours {
         if name == file.name {
@@ -147,35 +130,41 @@ pub fn load(path: &Path) -> Result<Setup, Error> {
     })
 }
 
+/// The `[timers]` key of a configuration value: its setter's name, with
+/// `_ms` after a duration's.
+pub fn timer_key(value: ConfigValue) -> String {
+    if value.is_duration() {
+        format!("{value}_ms")
+    } else {
+        value.name().to_owned()
+    }
+}
+
 /// The file's values on a builder; the builder checks them.
-fn timers(file: &ConfigFile) -> probekey::ConfigBuilder {
-    let t = &file.timers;
+fn timers(file: &ConfigFile, path: &Path) -> Result<ConfigBuilder, Error> {
     let mut b = Config::builder().deployment_id(file.deployment_id.as_bytes());
-    let ms = Duration::from_millis;
-    macro_rules! set {
-        ($($field:ident => $setter:ident($conv:expr)),* $(,)?) => {
-            $(if let Some(v) = t.$field {
-                b = b.$setter($conv(v));
-            })*
+    for (key, &n) in &file.timers {
+        let value = ConfigValue::SETTABLE
+            .into_iter()
+            .find(|&v| timer_key(v) == *key)
+            .ok_or_else(|| Error::Setting {
+                path: path.to_owned(),
+                message: format!(
+                    "unknown key `{key}` in [timers]; expected one of {}",
+                    ConfigValue::SETTABLE.map(timer_key).join(", ")
+                ),
+            })?;
+        let setting = if value.is_duration() {
+            Setting::Duration(Duration::from_millis(n))
+        } else {
+            Setting::Count(n)
         };
+        b = b.set(value, setting).map_err(|source| Error::Protocol {
+            path: path.to_owned(),
+            source,
+        })?;
     }
-    set! {
-        probe_interval_ms => probe_interval(ms),
-        stale_after_ms => stale_after(ms),
-        max_reorder_delay_ms => max_reorder_delay(ms),
-        epoch_grace_ms => epoch_grace(ms),
-        rotate_after_time_ms => rotate_after_time(ms),
-        rotate_after_packets => rotate_after_packets(identity),
-        rekey_after_time_ms => rekey_after_time(ms),
-        reject_after_time_ms => reject_after_time(ms),
-        handshake_retry_initial_ms => handshake_retry_initial(ms),
-        handshake_retry_max_ms => handshake_retry_max(ms),
-        handshake_retry_jitter_percent => handshake_retry_jitter_percent(identity),
-        handshake_max_age_ms => handshake_max_age(ms),
-        handshake_rate_burst => handshake_rate_burst(identity),
-        handshake_rate_interval_ms => handshake_rate_interval(ms),
-    }
-    b
+    Ok(b)
 }
 
 /// Lower-case hex, the text form of public keys.

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use probekey::Config;
+use probekey::{Config, ConfigValue, Setting};
 use serde_json::Value;
 
 /// Added to the crate's bound: the daemon's socket wait granularity (1 ms),
@@ -59,32 +59,17 @@ fn test_config() -> Config {
     probekey_sim::short_timers()
 }
 
-/// The `[timers]` table for `c`, every value written out.
+/// The `[timers]` table for `c`, every value written out under the key the
+/// daemon reads it from (the setter's name, `_ms` after a duration's).
 fn timers_toml(c: &Config) -> String {
-    let m = |d: Duration| d.as_millis();
-    format!(
-        "[timers]\n\
-         probe_interval_ms = {}\nstale_after_ms = {}\nmax_reorder_delay_ms = {}\n\
-         epoch_grace_ms = {}\nrotate_after_time_ms = {}\nrotate_after_packets = {}\n\
-         rekey_after_time_ms = {}\nreject_after_time_ms = {}\n\
-         handshake_retry_initial_ms = {}\nhandshake_retry_max_ms = {}\n\
-         handshake_retry_jitter_percent = {}\nhandshake_max_age_ms = {}\n\
-         handshake_rate_burst = {}\nhandshake_rate_interval_ms = {}\n",
-        m(c.probe_interval()),
-        m(c.stale_after()),
-        m(c.max_reorder_delay()),
-        m(c.epoch_grace()),
-        m(c.rotate_after_time()),
-        c.rotate_after_packets(),
-        m(c.rekey_after_time()),
-        m(c.reject_after_time()),
-        m(c.handshake_retry_initial()),
-        m(c.handshake_retry_max()),
-        c.handshake_retry_jitter_percent(),
-        m(c.handshake_max_age()),
-        c.handshake_rate_burst(),
-        m(c.handshake_rate_interval()),
-    )
+    let mut out = String::from("[timers]\n");
+    for value in ConfigValue::SETTABLE {
+        match c.get(value).expect("settable") {
+            Setting::Duration(d) => out += &format!("{value}_ms = {}\n", d.as_millis()),
+            Setting::Count(n) => out += &format!("{value} = {n}\n"),
+        }
+    }
+    out
 }
 
 /// The tests here measure time: one at a time.
@@ -1276,6 +1261,19 @@ fn bad_setups_are_refused_with_clear_errors() {
             "timers in conflict",
             base.replace("stale_after_ms = 400", "stale_after_ms = 150"),
             "config values handshake_retry_max and stale_after conflict",
+        ),
+        (
+            "unknown timer key",
+            base.replace("stale_after_ms = 400", "stale_after = 400"),
+            "unknown key `stale_after` in [timers]; expected one of probe_interval_ms, stale_after_ms",
+        ),
+        (
+            "timer count too large",
+            base.replace(
+                "handshake_retry_jitter_percent = 20",
+                "handshake_retry_jitter_percent = 300",
+            ),
+            "config value handshake_retry_jitter_percent is out of range",
         ),
         (
             "deployment id too long",
