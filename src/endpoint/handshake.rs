@@ -147,18 +147,15 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             .position(|p| p.as_ref().is_some_and(|p| p.key_id == msg.key_id))
     }
 
-    pub(super) fn handle_initiation<'b>(
+    /// An initiation whose mac1 is ours (§4.2).
+    pub(super) fn handle_initiation(
         &mut self,
         now: Instant,
-        datagram: &'b mut [u8],
-    ) -> Result<Received<'b>, RecvError> {
-        let msg =
-            Initiation::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
-        if !self.mac1.check(datagram) {
-            return Err(reject(RejectReason::BadMac, None));
-        }
+        msg: &Initiation,
+        datagram: &[u8],
+    ) -> Result<Received<'static>, RecvError> {
         let slot = self
-            .peer_by_key_id(&msg)
+            .peer_by_key_id(msg)
             .ok_or(reject(RejectReason::UnknownPeer, None))?;
         let id = peer_id(slot);
         let c = self.config;
@@ -266,16 +263,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         Ok(Received::Handshake { peer: id })
     }
 
-    pub(super) fn handle_response<'b>(
+    /// A response whose mac1 is ours (§4.3).
+    pub(super) fn handle_response(
         &mut self,
         now: Instant,
-        datagram: &'b mut [u8],
-    ) -> Result<Received<'b>, RecvError> {
-        let msg =
-            Response::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
-        if !self.mac1.check(datagram) {
-            return Err(reject(RejectReason::BadMac, None));
-        }
+        msg: &Response,
+        datagram: &[u8],
+    ) -> Result<Received<'static>, RecvError> {
         let slot = slot_of(msg.receiver_index);
         let c = self.config;
         let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;

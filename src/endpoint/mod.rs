@@ -25,7 +25,7 @@ use crate::peer::Peer;
 use crate::status::{EndpointStats, PeerStatus};
 use crate::table::PeerTable;
 use crate::time::Instant;
-use crate::wire::{self, VERSION};
+use crate::wire::{self, Initiation, MessageType, Response, SealedProbe, VERSION};
 
 pub use probe::{MAX_BODY_LEN, Received};
 pub use transmit::{Transmit, TransmitKind};
@@ -246,11 +246,25 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         now: Instant,
         datagram: &'b mut [u8],
     ) -> Result<Received<'b>, RecvError> {
+        let malformed = |e| reject(RejectReason::Malformed(e), None);
+        // mac1 (§3.4): refuses, for one HMAC, handshake messages not written
+        // for this endpoint.
+        let bad_mac1 = reject(RejectReason::BadMac, None);
         let result = match wire::message_type(datagram) {
-            Ok(wire::MessageType::Probe) => self.open_probe(now, datagram),
-            Ok(wire::MessageType::Initiation) => self.handle_initiation(now, datagram),
-            Ok(wire::MessageType::Response) => self.handle_response(now, datagram),
-            Err(e) => Err(reject(RejectReason::Malformed(e), None)),
+            Ok(MessageType::Probe) => SealedProbe::parse(datagram)
+                .map_err(malformed)
+                .and_then(|probe| self.open_probe(now, probe, datagram)),
+            Ok(MessageType::Initiation) => match Initiation::parse(datagram) {
+                Ok(_) if !self.mac1.check(datagram) => Err(bad_mac1),
+                Ok(msg) => self.handle_initiation(now, &msg, datagram),
+                Err(e) => Err(malformed(e)),
+            },
+            Ok(MessageType::Response) => match Response::parse(datagram) {
+                Ok(_) if !self.mac1.check(datagram) => Err(bad_mac1),
+                Ok(msg) => self.handle_response(now, &msg, datagram),
+                Err(e) => Err(malformed(e)),
+            },
+            Err(e) => Err(malformed(e)),
         };
         match &result {
             Ok(r) => self.rearm(r.peer().slot()),

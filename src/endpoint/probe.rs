@@ -110,13 +110,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         Ok(needed)
     }
 
+    /// A datagram of probe layout (§5.4).
     pub(super) fn open_probe<'b>(
         &mut self,
         now: Instant,
+        probe: SealedProbe,
         datagram: &'b mut [u8],
     ) -> Result<Received<'b>, RecvError> {
-        let probe =
-            SealedProbe::parse(datagram).map_err(|e| reject(RejectReason::Malformed(e), None))?;
         let hdr = probe.header;
         let slot = slot_of(hdr.receiver_index);
         let c = &self.config;
