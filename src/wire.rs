@@ -504,18 +504,13 @@ impl<'a> Message<'a> {
         }
     }
 
-    /// The emitted length.
-    pub fn len(&self) -> usize {
+    /// The emitted length: the whole datagram.
+    pub fn emitted_len(&self) -> usize {
         match self {
             Message::Initiation(_) => INITIATION_LEN,
             Message::Response(_) => RESPONSE_LEN,
             Message::Probe(_, sealed) => PROBE_HEADER_LEN + sealed.len(),
         }
-    }
-
-    /// Always false: every message has a header.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// Writes the datagram into `out`, returning its length.
@@ -546,7 +541,7 @@ mod tests {
         let mut out = [0u8; 256];
         let n = m.emit(&mut out).unwrap();
         assert_eq!(&out[..n], bytes);
-        assert_eq!(m.len(), n);
+        assert_eq!(m.emitted_len(), n);
         assert_eq!(
             m.emit(&mut out[..n - 1]),
             Err(BufferTooSmall { required_size: n })

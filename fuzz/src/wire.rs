@@ -31,7 +31,7 @@ fn parse_emit(data: &[u8]) {
     }
     let Ok(m) = parsed else { return };
     assert_eq!(
-        m.len(),
+        m.emitted_len(),
         data.len(),
         "the parsed message is the whole datagram"
     );
@@ -44,9 +44,9 @@ fn parse_emit(data: &[u8]) {
 /// An emit into a buffer one byte short fails with the needed size and
 /// leaves the buffer untouched.
 fn check_short_buffer(m: &Message<'_>) {
-    let mut short = vec![0xa5u8; m.len() - 1];
+    let mut short = vec![0xa5u8; m.emitted_len() - 1];
     let err = m.emit(&mut short).expect_err("a short buffer is refused");
-    assert_eq!(err.required_size, m.len());
+    assert_eq!(err.required_size, m.emitted_len());
     assert!(
         short.iter().all(|&b| b == 0xa5),
         "a refused emit wrote bytes"
@@ -88,7 +88,7 @@ fn emit_parse(u: &mut Unstructured<'_>) -> Result<()> {
         }
     };
     let n = m.emit(&mut buf).expect("the buffer holds any message");
-    assert_eq!(n, m.len());
+    assert_eq!(n, m.emitted_len());
     match m {
         Message::Initiation(_) => assert_eq!(n, INITIATION_LEN),
         Message::Response(_) => assert_eq!(n, RESPONSE_LEN),
