@@ -4,7 +4,7 @@
 //! formatting of every public type. (Bit flips, forged floods and the
 //! per-reason counting are in `tests/replay_forgery.rs`; nonce safety, key
 //! erasure and the memory-disclosure check are unit tests next to the state
-//! they inspect, in `src/endpoint.rs`, `src/schedule.rs` and `src/keys.rs`.)
+//! they inspect, in `src/endpoint/tests.rs`, `src/internals/schedule.rs` and `src/keys.rs`.)
 
 mod common;
 

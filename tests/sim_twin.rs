@@ -1,4 +1,4 @@
-//! The scenarios of `tests/multiprocess.rs` in the simulator, with the
+//! The scenarios of `linkmon/tests/multiprocess.rs` in the simulator, with the
 //! same timers, the same three nodes and the same 2 ms one-way delay (1 ms
 //! for the namespaces), so the recovery measured on real sockets can be
 //! read beside the simulator's. Prints one line per scenario with
