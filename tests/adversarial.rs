@@ -139,7 +139,6 @@ fn outsider_initiation(
     let mut payload = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
     payload[..4].copy_from_slice(&u32::from(n).to_be_bytes());
     payload[11] = 1;
-    let mut dh = 0;
     Initiator::write_initiation(
         &prologue,
         outsider,
@@ -148,7 +147,6 @@ fn outsider_initiation(
         x25519_dalek::StaticSecret::from([n.max(1); 32]),
         &payload,
         &mut msg.noise,
-        &mut dh,
     )
     .expect("written");
     let mut bytes = vec![0u8; INITIATION_LEN];
@@ -327,7 +325,6 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
     let eph = [0x3c; 32];
     let prologue = prologue_of(&sim);
     let mut out = [0u8; INITIATION_NOISE_LEN];
-    let mut dh = 0;
     let init = Initiator::write_initiation(
         &prologue,
         node.keypair(),
@@ -336,7 +333,6 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
         x25519_dalek::StaticSecret::from(eph),
         &[0; probekey::wire::INITIATION_PAYLOAD_LEN],
         &mut out,
-        &mut dh,
     )
     .expect("written");
     texts.push(("Initiator", format!("{init:?}")));
@@ -353,7 +349,6 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
         &peer_pair,
         &out,
         &mut payload,
-        &mut dh,
     )
     .expect("read");
     texts.push(("Responder", format!("{responder:?}")));
@@ -364,13 +359,12 @@ fn debug_and_display_of_every_public_type_print_no_key_bytes() {
             x25519_dalek::StaticSecret::from([0x5d; 32]),
             &[0; probekey::wire::RESPONSE_PAYLOAD_LEN],
             &mut reply,
-            &mut dh,
         )
         .expect("written");
     texts.push(("TransportKeys", format!("{keys:?}")));
     let mut got = [0u8; probekey::wire::RESPONSE_PAYLOAD_LEN];
     let initiator_keys = init
-        .read_response(node.keypair(), &reply, &mut got, &mut dh)
+        .read_response(node.keypair(), &reply, &mut got)
         .expect("read");
     texts.push(("TransportKeys", format!("{initiator_keys:?}")));
     // Errors, and their Display.
@@ -602,17 +596,9 @@ fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8
     let prologue = prologue_of(sim);
     let init = Initiation::parse(initiation).expect("an initiation");
     let mut payload_in = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
-    let mut dh = 0;
-    let responder = Responder::read_initiation(
-        &prologue,
-        &me,
-        &peer,
-        &pair,
-        &init.noise,
-        &mut payload_in,
-        &mut dh,
-    )
-    .expect("authentic");
+    let responder =
+        Responder::read_initiation(&prologue, &me, &peer, &pair, &init.noise, &mut payload_in)
+            .expect("authentic");
     let sender = SessionIndex(0xabc);
     let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
     payload[..4].copy_from_slice(&sender.0.to_be_bytes());
@@ -631,7 +617,6 @@ fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8
             x25519_dalek::StaticSecret::from([9; 32]),
             &payload,
             &mut msg.noise,
-            &mut dh,
         )
         .expect("written");
     let mut bytes = vec![0u8; RESPONSE_LEN];

@@ -199,7 +199,6 @@ fn probekey_initiator_snow_responder(
     let mut snow_r = snow_builder(&r_secret, i_public.as_bytes(), &pro)?.build_responder()?;
 
     let ss = StaticDh::new(i, &r.public())?;
-    let mut dh_ops = 0;
     let mut m1 = vec![0u8; message_len(payload1.len())];
     let ephemeral = StaticSecret::random_from_rng(&mut keys.rng);
     let init = Initiator::write_initiation(
@@ -210,7 +209,6 @@ fn probekey_initiator_snow_responder(
         ephemeral,
         payload1,
         &mut m1,
-        &mut dh_ops,
     )?;
     assert_eq!(m1.len(), 32 + payload1.len() + 16);
     assert_eq!(&m1[..32], init.ephemeral_public().as_bytes(), "e in clear");
@@ -229,9 +227,13 @@ fn probekey_initiator_snow_responder(
     assert!(snow_r.is_handshake_finished());
 
     let mut p2 = vec![0u8; m2.len() - 48];
-    let transport = init.read_response(&keys.initiator, &m2, &mut p2, &mut dh_ops)?;
+    let transport = init.read_response(&keys.initiator, &m2, &mut p2)?;
     assert_eq!(p2, payload2, "probekey reads snow's message 2 payload");
-    assert_eq!(dh_ops, 3, "es, ee, se; ss precomputed");
+    assert_eq!(
+        Initiator::WRITE_INITIATION_DH + Initiator::READ_RESPONSE_DH,
+        3,
+        "es, ee, se; ss precomputed"
+    );
     assert_eq!(
         &transport.handshake_hash()[..],
         snow_r.get_handshake_hash(),
@@ -257,24 +259,19 @@ fn snow_initiator_probekey_responder(
 
     let i_public = keys.initiator.public();
     let ss = StaticDh::new(&keys.responder, &i_public)?;
-    let mut dh_ops = 0;
     let mut p1 = vec![0u8; payload1.len()];
-    let resp = Responder::read_initiation(
-        &pro,
-        &keys.responder,
-        &i_public,
-        &ss,
-        &m1,
-        &mut p1,
-        &mut dh_ops,
-    )?;
+    let resp = Responder::read_initiation(&pro, &keys.responder, &i_public, &ss, &m1, &mut p1)?;
     assert_eq!(p1, payload1, "probekey reads snow's message 1 payload");
     assert_eq!(&m1[..32], resp.remote_ephemeral().as_bytes());
 
     let mut m2 = vec![0u8; message_len(payload2.len())];
     let ephemeral = keys.ephemeral();
-    let transport = resp.write_response(&i_public, ephemeral, payload2, &mut m2, &mut dh_ops)?;
-    assert_eq!(dh_ops, 3, "es, ee, se; ss precomputed");
+    let transport = resp.write_response(&i_public, ephemeral, payload2, &mut m2)?;
+    assert_eq!(
+        Responder::READ_INITIATION_DH + Responder::WRITE_RESPONSE_DH,
+        3,
+        "es, ee, se; ss precomputed"
+    );
 
     let mut p2 = vec![0u8; m2.len()];
     let len = snow_i.read_message(&m2, &mut p2)?;
@@ -381,7 +378,6 @@ fn fixed_ephemerals_give_byte_identical_messages() -> TestResult {
         let payload2 = b"resp+init+gen-16";
 
         // probekey on both sides.
-        let mut dh_ops = 0;
         let ss_i = StaticDh::new(i, &r_public)?;
         let ss_r = StaticDh::new(r, &i_public)?;
         let mut pk_m1 = vec![0u8; message_len(payload1.len())];
@@ -393,21 +389,14 @@ fn fixed_ephemerals_give_byte_identical_messages() -> TestResult {
             StaticSecret::from(e_i),
             payload1,
             &mut pk_m1,
-            &mut dh_ops,
         )?;
         let mut p1 = [0u8; 12];
-        let resp =
-            Responder::read_initiation(&pro, r, &i_public, &ss_r, &pk_m1, &mut p1, &mut dh_ops)?;
+        let resp = Responder::read_initiation(&pro, r, &i_public, &ss_r, &pk_m1, &mut p1)?;
         let mut pk_m2 = vec![0u8; message_len(payload2.len())];
-        let pk_keys_r = resp.write_response(
-            &i_public,
-            StaticSecret::from(e_r),
-            payload2,
-            &mut pk_m2,
-            &mut dh_ops,
-        )?;
+        let pk_keys_r =
+            resp.write_response(&i_public, StaticSecret::from(e_r), payload2, &mut pk_m2)?;
         let mut p2 = [0u8; 16];
-        let pk_keys_i = init.read_response(i, &pk_m2, &mut p2, &mut dh_ops)?;
+        let pk_keys_i = init.read_response(i, &pk_m2, &mut p2)?;
         assert_eq!(pk_keys_i.handshake_hash(), pk_keys_r.handshake_hash());
 
         // snow on both sides, same inputs.
@@ -474,7 +463,6 @@ fn prologue_mismatch_is_refused() -> TestResult {
 
         // probekey writes with `ours`, snow reads with `theirs`.
         let ss_i = StaticDh::new(i, &r_public)?;
-        let mut dh_ops = 0;
         let mut m1 = vec![0u8; message_len(payload.len())];
         Initiator::write_initiation(
             &ours,
@@ -484,7 +472,6 @@ fn prologue_mismatch_is_refused() -> TestResult {
             StaticSecret::from([7u8; 32]),
             payload,
             &mut m1,
-            &mut dh_ops,
         )?;
         let mut snow_r =
             snow_builder(&r_secret, i_public.as_bytes(), &theirs)?.build_responder()?;
@@ -504,11 +491,10 @@ fn prologue_mismatch_is_refused() -> TestResult {
         snow_i.write_message(payload, &mut m1)?;
         let ss_r = StaticDh::new(r, &i_public)?;
         let mut p1 = [0u8; 12];
-        let refused =
-            Responder::read_initiation(&ours, r, &i_public, &ss_r, &m1, &mut p1, &mut dh_ops);
+        let refused = Responder::read_initiation(&ours, r, &i_public, &ss_r, &m1, &mut p1);
         assert_eq!(refused.err(), Some(NoiseError::Decrypt));
         assert_eq!(p1, [0u8; 12], "no unauthenticated plaintext leaks out");
-        Responder::read_initiation(&theirs, r, &i_public, &ss_r, &m1, &mut p1, &mut dh_ops)?;
+        Responder::read_initiation(&theirs, r, &i_public, &ss_r, &m1, &mut p1)?;
         assert_eq!(&p1, payload);
     }
     Ok(())
@@ -526,7 +512,6 @@ fn wrong_static_key_or_tampering_is_refused() -> TestResult {
 
     // A stranger's message 1 to a snow responder expecting `i`.
     let ss = StaticDh::new(&stranger, &r.public())?;
-    let mut dh_ops = 0;
     let mut m1 = vec![0u8; message_len(payload.len())];
     Initiator::write_initiation(
         &pro,
@@ -536,7 +521,6 @@ fn wrong_static_key_or_tampering_is_refused() -> TestResult {
         StaticSecret::from([9u8; 32]),
         payload,
         &mut m1,
-        &mut dh_ops,
     )?;
     let mut snow_r = snow_builder(&r_secret, i.public().as_bytes(), &pro)?.build_responder()?;
     let mut out = [0u8; 64];
@@ -556,7 +540,6 @@ fn wrong_static_key_or_tampering_is_refused() -> TestResult {
         StaticSecret::random_from_rng(&mut keys.rng),
         payload,
         &mut m1,
-        &mut dh_ops,
     )?;
     let mut snow_r = snow_builder(&r_secret, i.public().as_bytes(), &pro)?.build_responder()?;
     snow_r.read_message(&m1, &mut out)?;
@@ -568,7 +551,7 @@ fn wrong_static_key_or_tampering_is_refused() -> TestResult {
         bad[byte] ^= 1;
         // A flipped bit of the ephemeral key may make it low order
         // (NonContributory) or, more likely, change every key (Decrypt).
-        let refused = init.read_response(i, &bad, &mut p2, &mut dh_ops);
+        let refused = init.read_response(i, &bad, &mut p2);
         assert!(
             matches!(
                 refused,
@@ -578,7 +561,7 @@ fn wrong_static_key_or_tampering_is_refused() -> TestResult {
         );
     }
     // The state was left unchanged: the genuine message 2 still completes.
-    let transport = init.read_response(i, &m2, &mut p2, &mut dh_ops)?;
+    let transport = init.read_response(i, &m2, &mut p2)?;
     assert_eq!(&p2, b"pong");
     assert_eq!(&transport.handshake_hash()[..], snow_r.get_handshake_hash());
     Ok(())

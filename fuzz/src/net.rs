@@ -666,7 +666,6 @@ impl Net {
         };
         let (prologue, n) = self.prologue();
         let pair = self.pair(from, to);
-        let mut dh = 0;
         let written = Initiator::write_initiation(
             &prologue[..n],
             &self.keys[from],
@@ -675,7 +674,6 @@ impl Net {
             ephemeral,
             &payload,
             &mut msg.noise,
-            &mut dh,
         );
         let mut bytes = vec![0u8; INITIATION_LEN];
         msg.emit(&mut bytes).expect("exact length");
@@ -695,7 +693,6 @@ impl Net {
         };
         let (prologue, n) = self.prologue();
         let pair = self.pair(d.to, d.from);
-        let mut dh = 0;
         let mut payload_in = [0u8; INITIATION_PAYLOAD_LEN];
         let Ok(responder) = Responder::read_initiation(
             &prologue[..n],
@@ -704,7 +701,6 @@ impl Net {
             &pair,
             &init.noise,
             &mut payload_in,
-            &mut dh,
         ) else {
             return Ok(None);
         };
@@ -740,7 +736,6 @@ impl Net {
                 ephemeral,
                 &payload,
                 &mut msg.noise,
-                &mut dh,
             )
             .is_err()
         {

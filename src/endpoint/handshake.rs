@@ -109,8 +109,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 ephemeral,
                 &payload,
                 &mut msg.noise,
-                &mut self.stats.dh_operations,
             );
+            self.stats.dh_operations += Initiator::WRITE_INITIATION_DH;
             // Only a low-order ephemeral could fail, and it cannot be
             // generated; if it ever is, the next retry draws a new one.
             if let Ok(noise) = written {
@@ -193,9 +193,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             &p.ss,
             &msg.noise,
             &mut payload,
-            &mut self.stats.dh_operations,
-        )
-        .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        );
+        self.stats.dh_operations += Responder::READ_INITIATION_DH;
+        let responder = responder.map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
         let proposal = InitiationPayload::from_bytes(&payload);
         // The clear index must be the authenticated one (§4.2).
         if proposal.sender_index != msg.sender_index {
@@ -219,15 +219,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             mac2: [0; 16],
         };
         let e = StaticSecret::random_from_rng(&mut self.rng);
-        let keys = responder
-            .write_response(
-                &p.public,
-                e,
-                &resp_payload,
-                &mut resp.noise,
-                &mut self.stats.dh_operations,
-            )
-            .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+        let keys = responder.write_response(&p.public, e, &resp_payload, &mut resp.noise);
+        self.stats.dh_operations += Responder::WRITE_RESPONSE_DH;
+        let keys = keys.map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
         let mut bytes = [0u8; RESPONSE_LEN];
         // The buffer is exactly a response's length.
         let _ = resp.emit(&mut bytes);
@@ -305,13 +299,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
         let keys = flight
             .noise
-            .read_response(
-                &self.local,
-                &msg.noise,
-                &mut payload,
-                &mut self.stats.dh_operations,
-            )
-            .map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
+            .read_response(&self.local, &msg.noise, &mut payload);
+        self.stats.dh_operations += Initiator::READ_RESPONSE_DH;
+        let keys = keys.map_err(|_| reject(RejectReason::BadTag, Some(id)))?;
         let answer = ResponsePayload::from_bytes(&payload);
         if answer.sender_index != msg.sender_index
             || answer.receiver_index != msg.receiver_index

@@ -332,6 +332,12 @@ pub struct Initiator {
 }
 
 impl Initiator {
+    /// Diffie-Hellmans [`Self::write_initiation`] performs (`es`; `ss` is
+    /// precomputed), counted by the caller.
+    pub const WRITE_INITIATION_DH: u64 = 1;
+    /// Diffie-Hellmans [`Self::read_response`] performs (`ee`, `se`).
+    pub const READ_RESPONSE_DH: u64 = 2;
+
     /// Writes message 1 (`e, es, ss`) with `payload` into `out` and returns
     /// the initiator state and the message length. One Diffie-Hellman (`es`)
     /// plus the ephemeral key generation; `ss` is precomputed.
@@ -339,7 +345,6 @@ impl Initiator {
     /// # Errors
     /// [`NoiseError::Length`] if `out` is not exactly
     /// `message_len(payload.len())`; [`NoiseError::NonContributory`].
-    #[allow(clippy::too_many_arguments)]
     pub fn write_initiation(
         prologue: &[u8],
         local: &StaticKeypair,
@@ -348,7 +353,6 @@ impl Initiator {
         ephemeral: StaticSecret,
         payload: &[u8],
         out: &mut [u8],
-        dh_ops: &mut u64,
     ) -> Result<Initiator, NoiseError> {
         if out.len() != message_len(payload.len()) {
             return Err(NoiseError::Length);
@@ -357,7 +361,6 @@ impl Initiator {
         let e_pub = x25519_dalek::PublicKey::from(&ephemeral).to_bytes();
         out[..DH_LEN].copy_from_slice(&e_pub);
         state.mix_hash(&e_pub);
-        *dh_ops += 1;
         state.mix_key(dh(&ephemeral, remote)?);
         state.mix_key(ss.0);
         let body = &mut out[DH_LEN..];
@@ -383,7 +386,6 @@ impl Initiator {
         local: &StaticKeypair,
         msg: &[u8],
         payload_out: &mut [u8],
-        dh_ops: &mut u64,
     ) -> Result<TransportKeys, NoiseError> {
         if msg.len() < DH_LEN + TAG_LEN {
             return Err(NoiseError::Length);
@@ -393,9 +395,7 @@ impl Initiator {
         re.copy_from_slice(&msg[..DH_LEN]);
         let re = PublicKey::from_bytes(re);
         state.mix_hash(re.as_bytes());
-        *dh_ops += 1;
         state.mix_key(dh(&self.ephemeral, &re)?);
-        *dh_ops += 1;
         state.mix_key(dh(local.secret(), &re)?);
         state.decrypt_and_hash(&msg[DH_LEN..], payload_out)?;
         Ok(state.split())
@@ -415,6 +415,12 @@ pub struct Responder {
 }
 
 impl Responder {
+    /// Diffie-Hellmans [`Self::read_initiation`] performs (`es`; `ss` is
+    /// precomputed), counted by the caller.
+    pub const READ_INITIATION_DH: u64 = 1;
+    /// Diffie-Hellmans [`Self::write_response`] performs (`ee`, `se`).
+    pub const WRITE_RESPONSE_DH: u64 = 2;
+
     /// Reads message 1 from the initiator whose static key is `remote`,
     /// writing its payload to `payload_out` (exactly `msg.len() - 48` bytes).
     /// One Diffie-Hellman (`es`); `ss` is precomputed.
@@ -429,7 +435,6 @@ impl Responder {
         ss: &StaticDh,
         msg: &[u8],
         payload_out: &mut [u8],
-        dh_ops: &mut u64,
     ) -> Result<Responder, NoiseError> {
         if msg.len() < DH_LEN + TAG_LEN {
             return Err(NoiseError::Length);
@@ -439,7 +444,6 @@ impl Responder {
         re.copy_from_slice(&msg[..DH_LEN]);
         let re = PublicKey::from_bytes(re);
         state.mix_hash(re.as_bytes());
-        *dh_ops += 1;
         state.mix_key(dh(local.secret(), &re)?);
         state.mix_key(ss.0);
         state.decrypt_and_hash(&msg[DH_LEN..], payload_out)?;
@@ -466,7 +470,6 @@ impl Responder {
         ephemeral: StaticSecret,
         payload: &[u8],
         out: &mut [u8],
-        dh_ops: &mut u64,
     ) -> Result<TransportKeys, NoiseError> {
         if out.len() != message_len(payload.len()) {
             return Err(NoiseError::Length);
@@ -474,9 +477,7 @@ impl Responder {
         let e_pub = x25519_dalek::PublicKey::from(&ephemeral).to_bytes();
         out[..DH_LEN].copy_from_slice(&e_pub);
         self.state.mix_hash(&e_pub);
-        *dh_ops += 1;
         self.state.mix_key(dh(&ephemeral, &self.remote_ephemeral)?);
-        *dh_ops += 1;
         self.state.mix_key(dh(&ephemeral, initiator)?);
         let body = &mut out[DH_LEN..];
         body[..payload.len()].copy_from_slice(payload);
@@ -506,7 +507,6 @@ mod tests {
         let (i, r) = (kp(1), kp(2));
         let ss_i = StaticDh::new(&i, &r.public())?;
         let ss_r = StaticDh::new(&r, &i.public())?;
-        let mut dh_ops = 0;
         let mut m1 = [0u8; message_len(4)];
         let init = Initiator::write_initiation(
             prologue_i,
@@ -516,31 +516,24 @@ mod tests {
             StaticSecret::from([3; 32]),
             b"ping",
             &mut m1,
-            &mut dh_ops,
         )?;
         let mut p1 = [0u8; 4];
-        let resp = Responder::read_initiation(
-            prologue_r,
-            &r,
-            &i.public(),
-            &ss_r,
-            &m1,
-            &mut p1,
-            &mut dh_ops,
-        )?;
+        let resp = Responder::read_initiation(prologue_r, &r, &i.public(), &ss_r, &m1, &mut p1)?;
         assert_eq!(&p1, b"ping");
         let mut m2 = [0u8; message_len(4)];
-        let keys_r = resp.write_response(
-            &i.public(),
-            StaticSecret::from([4; 32]),
-            b"pong",
-            &mut m2,
-            &mut dh_ops,
-        )?;
+        let keys_r =
+            resp.write_response(&i.public(), StaticSecret::from([4; 32]), b"pong", &mut m2)?;
         let mut p2 = [0u8; 4];
-        let keys_i = init.read_response(&i, &m2, &mut p2, &mut dh_ops)?;
+        let keys_i = init.read_response(&i, &m2, &mut p2)?;
         assert_eq!(&p2, b"pong");
-        assert_eq!(dh_ops, 6, "es, ee and se on each side; ss precomputed");
+        assert_eq!(
+            Initiator::WRITE_INITIATION_DH
+                + Initiator::READ_RESPONSE_DH
+                + Responder::READ_INITIATION_DH
+                + Responder::WRITE_RESPONSE_DH,
+            6,
+            "es, ee and se on each side; ss precomputed"
+        );
         Ok((keys_i, keys_r))
     }
 
