@@ -108,13 +108,12 @@ fn every_recorded_datagram_replayed_at_a_random_later_moment_is_refused_or_harml
 /// The Noise prologue of the simulator's deployment, as its endpoints
 /// write it.
 fn prologue_of(sim: &Sim) -> Vec<u8> {
-    let mut prologue = [0u8; probekey::internals::noise::MAX_PROLOGUE_LEN];
-    let len = probekey::internals::noise::prologue(
+    probekey::internals::noise::Prologue::new(
         probekey::wire::VERSION,
         sim.config().config.deployment_id(),
-        &mut prologue,
-    );
-    prologue[..len].to_vec()
+    )
+    .as_bytes()
+    .to_vec()
 }
 
 /// An initiation written by a key that is not configured at `to`, aimed at

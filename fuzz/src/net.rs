@@ -457,14 +457,11 @@ impl Net {
             .expect("generated keys are contributory")
     }
 
-    fn prologue(&self) -> ([u8; probekey::internals::noise::MAX_PROLOGUE_LEN], usize) {
-        let mut p = [0u8; probekey::internals::noise::MAX_PROLOGUE_LEN];
-        let n = probekey::internals::noise::prologue(
+    fn prologue(&self) -> probekey::internals::noise::Prologue {
+        probekey::internals::noise::Prologue::new(
             probekey::wire::VERSION,
             self.config.deployment_id(),
-            &mut p,
-        );
-        (p, n)
+        )
     }
 
     /// Performs one operation chosen by the fuzzer among `ops`.
@@ -664,10 +661,10 @@ impl Net {
             mac1: [0; 16],
             mac2: [0; 16],
         };
-        let (prologue, n) = self.prologue();
+        let prologue = self.prologue();
         let pair = self.pair(from, to);
         let written = Initiator::write_initiation(
-            &prologue[..n],
+            prologue.as_bytes(),
             &self.keys[from],
             &self.keys[to].public(),
             &pair,
@@ -691,11 +688,11 @@ impl Net {
         let Ok(init) = Initiation::parse(&d.bytes) else {
             return Ok(None);
         };
-        let (prologue, n) = self.prologue();
+        let prologue = self.prologue();
         let pair = self.pair(d.to, d.from);
         let mut payload_in = [0u8; INITIATION_PAYLOAD_LEN];
         let Ok(responder) = Responder::read_initiation(
-            &prologue[..n],
+            prologue.as_bytes(),
             &self.keys[d.to],
             &self.keys[d.from].public(),
             &pair,

@@ -102,7 +102,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             };
             let ephemeral = StaticSecret::random_from_rng(&mut self.rng);
             let written = Initiator::write_initiation(
-                &self.prologue[..self.prologue_len],
+                self.prologue.as_bytes(),
                 &self.local,
                 &p.public,
                 &p.ss,
@@ -187,7 +187,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         }
         let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
         let responder = Responder::read_initiation(
-            &self.prologue[..self.prologue_len],
+            self.prologue.as_bytes(),
             &self.local,
             &p.public,
             &p.ss,

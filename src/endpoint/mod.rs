@@ -20,7 +20,7 @@ use crate::event::{Event, EventQueue, HandshakeReason};
 use crate::ids::{PeerId, SessionIndex};
 use crate::keys::{PublicKey, StaticKeypair};
 use crate::mac::OwnMac1;
-use crate::noise::{self, MAX_PROLOGUE_LEN, StaticDh};
+use crate::noise::{Prologue, StaticDh};
 use crate::peer::Peer;
 use crate::status::{EndpointStats, PeerStatus};
 use crate::table::PeerTable;
@@ -42,8 +42,7 @@ pub struct Endpoint<R, T> {
     config: Config,
     local: StaticKeypair,
     mac1: OwnMac1,
-    prologue: [u8; MAX_PROLOGUE_LEN],
-    prologue_len: usize,
+    prologue: Prologue,
     rng: R,
     peers: T,
     events: EventQueue,
@@ -82,14 +81,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// An endpoint with this configuration, static key, randomness and
     /// peer table (empty: a [`Peer`] is made only by [`Self::add_peer`]).
     pub fn new(config: Config, local: StaticKeypair, rng: R, peers: T) -> Self {
-        let mut prologue = [0u8; MAX_PROLOGUE_LEN];
-        let prologue_len = noise::prologue(VERSION, config.deployment_id(), &mut prologue);
+        let prologue = Prologue::new(VERSION, config.deployment_id());
         Endpoint {
             mac1: OwnMac1::new(&local.public()),
             config,
             local,
             prologue,
-            prologue_len,
             rng,
             peers,
             events: EventQueue::new(),

@@ -74,6 +74,27 @@ pub fn prologue(version: u8, deployment_id: &[u8], out: &mut [u8; MAX_PROLOGUE_L
     10 + id_len
 }
 
+/// The prologue of one deployment (§4.1), built once.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Prologue {
+    bytes: [u8; MAX_PROLOGUE_LEN],
+    len: usize,
+}
+
+impl Prologue {
+    /// The prologue for this protocol version and deployment identifier.
+    pub fn new(version: u8, deployment_id: &[u8]) -> Self {
+        let mut bytes = [0u8; MAX_PROLOGUE_LEN];
+        let len = prologue(version, deployment_id, &mut bytes);
+        Prologue { bytes, len }
+    }
+
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 /// The static-static Diffie-Hellman result of a pair of keys: the `ss`
 /// token, computed once per configured peer.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
