@@ -69,61 +69,9 @@ pub enum Setting {
 }
 
 impl ConfigValue {
-    /// Every value [`ConfigBuilder::set`] takes, in the order of the
-    /// builder's setters: the one table the daemon's configuration, the
-    /// simulator's command line and the tests name values from.
-    pub const SETTABLE: [ConfigValue; 14] = [
-        ConfigValue::ProbeInterval,
-        ConfigValue::StaleAfter,
-        ConfigValue::MaxReorderDelay,
-        ConfigValue::EpochGrace,
-        ConfigValue::RotateAfterTime,
-        ConfigValue::RotateAfterPackets,
-        ConfigValue::RekeyAfterTime,
-        ConfigValue::RejectAfterTime,
-        ConfigValue::HandshakeRetryInitial,
-        ConfigValue::HandshakeRetryMax,
-        ConfigValue::HandshakeRetryJitterPercent,
-        ConfigValue::HandshakeMaxAge,
-        ConfigValue::HandshakeRateBurst,
-        ConfigValue::HandshakeRateInterval,
-    ];
-
     /// The settable value of this name ([`Self::name`]).
     pub fn from_name(name: &str) -> Option<ConfigValue> {
         Self::SETTABLE.into_iter().find(|v| v.name() == name)
-    }
-
-    /// Whether the value is a duration (else a count).
-    pub fn is_duration(self) -> bool {
-        !matches!(
-            self,
-            ConfigValue::RotateAfterPackets
-                | ConfigValue::HandshakeRetryJitterPercent
-                | ConfigValue::HandshakeRateBurst
-        )
-    }
-
-    /// The setter's name, as written in the code and in `docs/PROTOCOL.md`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ConfigValue::DeploymentId => "deployment_id",
-            ConfigValue::ProbeInterval => "probe_interval",
-            ConfigValue::StaleAfter => "stale_after",
-            ConfigValue::MaxReorderDelay => "max_reorder_delay",
-            ConfigValue::EpochGrace => "epoch_grace",
-            ConfigValue::RotateAfterTime => "rotate_after_time",
-            ConfigValue::RotateAfterPackets => "rotate_after_packets",
-            ConfigValue::RekeyAfterTime => "rekey_after_time",
-            ConfigValue::RejectAfterTime => "reject_after_time",
-            ConfigValue::HandshakeRetryInitial => "handshake_retry_initial",
-            ConfigValue::HandshakeRetryMax => "handshake_retry_max",
-            ConfigValue::HandshakeRetryJitterPercent => "handshake_retry_jitter_percent",
-            ConfigValue::HandshakeMaxAge => "handshake_max_age",
-            ConfigValue::HandshakeRateBurst => "handshake_rate_burst",
-            ConfigValue::HandshakeRateInterval => "handshake_rate_interval",
-            ConfigValue::ReplayWindow => "REPLAY_WINDOW",
-        }
     }
 }
 
@@ -210,8 +158,50 @@ const DEFAULT: Config = Config {
     handshake_rate_interval: Duration::from_millis(250),
 };
 
+/// A type a value of [`ConfigBuilder::set`] can hold.
+trait Settable: Sized {
+    const IS_DURATION: bool;
+    fn into_setting(self) -> Setting;
+    fn from_setting(setting: Setting) -> Result<Self, &'static str>;
+}
+
+impl Settable for Duration {
+    const IS_DURATION: bool = true;
+    fn into_setting(self) -> Setting {
+        Setting::Duration(self)
+    }
+    fn from_setting(setting: Setting) -> Result<Self, &'static str> {
+        match setting {
+            Setting::Duration(d) => Ok(d),
+            Setting::Count(_) => Err("a duration, not a count"),
+        }
+    }
+}
+
+macro_rules! settable_count {
+    ($($ty:ty => $too_large:literal),*) => {
+        $(impl Settable for $ty {
+            const IS_DURATION: bool = false;
+            fn into_setting(self) -> Setting {
+                Setting::Count(u64::from(self))
+            }
+            fn from_setting(setting: Setting) -> Result<Self, &'static str> {
+                match setting {
+                    Setting::Count(n) => <$ty>::try_from(n).map_err(|_| $too_large),
+                    Setting::Duration(_) => Err("a count, not a duration"),
+                }
+            }
+        })*
+    };
+}
+
+settable_count!(u64 => "a count below 2^64", u32 => "a count below 2^32", u8 => "a count below 256");
+
+/// The one list of the settable values: each one's setter and getter, its
+/// [`ConfigValue`], its name, and its place in [`ConfigBuilder::set`] and
+/// [`Config::get`].
 macro_rules! setters {
-    ($( $(#[$doc:meta])* $name:ident : $ty:ty ),* $(,)?) => {
+    ($( $(#[$doc:meta])* $name:ident / $variant:ident : $ty:ty ),* $(,)?) => {
         impl ConfigBuilder {
             $(
                 $(#[$doc])*
@@ -220,6 +210,22 @@ macro_rules! setters {
                     self
                 }
             )*
+
+            /// Sets `value` by name, as the setter of that name would.
+            ///
+            /// # Errors
+            /// [`ConfigError::OutOfRange`], with the builder unchanged, for a
+            /// value that is not settable this way, a duration given for a
+            /// count or the reverse, or a count too large for its setter.
+            pub fn set(self, value: ConfigValue, setting: Setting) -> Result<Self, ConfigError> {
+                let out_of_range = |requirement| ConfigError::OutOfRange { value, requirement };
+                match value {
+                    $(ConfigValue::$variant => Ok(self.$name(
+                        <$ty as Settable>::from_setting(setting).map_err(out_of_range)?,
+                    )),)*
+                    _ => Err(out_of_range("set with its own setter")),
+                }
+            }
         }
         impl Config {
             $(
@@ -228,6 +234,41 @@ macro_rules! setters {
                     self.$name
                 }
             )*
+
+            /// The value named `value`, as [`ConfigBuilder::set`] takes it;
+            /// `None` for the values that are not set that way.
+            pub fn get(&self, value: ConfigValue) -> Option<Setting> {
+                match value {
+                    $(ConfigValue::$variant => Some(self.$name.into_setting()),)*
+                    _ => None,
+                }
+            }
+        }
+        impl ConfigValue {
+            /// Every value [`ConfigBuilder::set`] takes, in the order of the
+            /// builder's setters: the one table the daemon's configuration,
+            /// the simulator's command line and the tests name values from.
+            pub const SETTABLE: [ConfigValue; [$(stringify!($name)),*].len()] =
+                [$(ConfigValue::$variant),*];
+
+            /// Whether the value is a duration (else a count, or not
+            /// settable by name).
+            pub fn is_duration(self) -> bool {
+                match self {
+                    $(ConfigValue::$variant => <$ty as Settable>::IS_DURATION,)*
+                    _ => false,
+                }
+            }
+
+            /// The setter's name, as written in the code and in
+            /// `docs/PROTOCOL.md`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ConfigValue::$variant => stringify!($name),)*
+                    ConfigValue::DeploymentId => "deployment_id",
+                    ConfigValue::ReplayWindow => "REPLAY_WINDOW",
+                }
+            }
         }
     };
 }
@@ -236,48 +277,48 @@ setters! {
     /// How often the daemon sends a probe to each neighbour. Default 250 ms.
     /// The crate does not send probes; it uses this value for the recovery
     /// bound and to check that the replay window spans the reorder delay.
-    probe_interval: Duration,
+    probe_interval / ProbeInterval: Duration,
     /// A direction is reported stale, and a resync handshake is started,
     /// after this long without validation. Default 3 s: twelve probe
     /// intervals, so a few lost probes never flap the health.
-    stale_after: Duration,
+    stale_after / StaleAfter: Duration,
     /// The worst reordering delay the receiver must tolerate. Default 1 s.
-    max_reorder_delay: Duration,
+    max_reorder_delay / MaxReorderDelay: Duration,
     /// How long the previous epoch's key, and the previous session, keep
     /// validating after the peer has moved on. Default 2 s: twice the
     /// reorder delay.
-    epoch_grace: Duration,
+    epoch_grace / EpochGrace: Duration,
     /// A sender moves to the next epoch key after this long. Default 60 s.
-    rotate_after_time: Duration,
+    rotate_after_time / RotateAfterTime: Duration,
     /// ...or after this many probes in one epoch, whichever comes first.
     /// Default 2^20.
-    rotate_after_packets: u64,
+    rotate_after_packets / RotateAfterPackets: u64,
     /// A session's initiator starts a new handshake when the session is this
     /// old (the responder waits `stale_after` longer, so both do not cross).
     /// Default 10 min.
-    rekey_after_time: Duration,
+    rekey_after_time / RekeyAfterTime: Duration,
     /// A session older than this is erased. Default 12 min: room for a
     /// rekey to complete at the retry cap many times over.
-    reject_after_time: Duration,
+    reject_after_time / RejectAfterTime: Duration,
     /// First handshake retry interval. Default 500 ms: above a typical
     /// intercontinental round trip.
-    handshake_retry_initial: Duration,
+    handshake_retry_initial / HandshakeRetryInitial: Duration,
     /// Retry interval cap; retries continue at this interval for as long as
     /// the peer is configured. Default 2 s.
-    handshake_retry_max: Duration,
+    handshake_retry_max / HandshakeRetryMax: Duration,
     /// Each retry interval is shortened by a random fraction of up to this
     /// percentage, so many nodes restarted together spread out. Default 20.
-    handshake_retry_jitter_percent: u8,
+    handshake_retry_jitter_percent / HandshakeRetryJitterPercent: u8,
     /// An in-flight initiation (and its ephemeral key) is retransmitted
     /// unchanged until it is this old, then replaced. Default 120 s: a
     /// response arriving up to this late still completes the handshake.
-    handshake_max_age: Duration,
+    handshake_max_age / HandshakeMaxAge: Duration,
     /// Handshake messages per peer that may cost Diffie-Hellman in a burst.
     /// Default 4.
-    handshake_rate_burst: u32,
+    handshake_rate_burst / HandshakeRateBurst: u32,
     /// One more such message is allowed per this interval. Default 250 ms,
     /// i.e. at most 4 per peer per second sustained.
-    handshake_rate_interval: Duration,
+    handshake_rate_interval / HandshakeRateInterval: Duration,
 }
 
 impl ConfigBuilder {
@@ -298,47 +339,6 @@ impl ConfigBuilder {
             }
         }
         self
-    }
-
-    /// Sets `value` by name, as the setter of that name would.
-    ///
-    /// # Errors
-    /// [`ConfigError::OutOfRange`], with the builder unchanged, for a value
-    /// that is not settable this way, a duration given for a count or the
-    /// reverse, or a count too large for its setter.
-    pub fn set(self, value: ConfigValue, setting: Setting) -> Result<Self, ConfigError> {
-        let wrong = |requirement| Err(ConfigError::OutOfRange { value, requirement });
-        if !ConfigValue::SETTABLE.contains(&value) {
-            return wrong("set with its own setter");
-        }
-        match (setting, value.is_duration()) {
-            (Setting::Duration(d), true) => Ok(match value {
-                ConfigValue::ProbeInterval => self.probe_interval(d),
-                ConfigValue::StaleAfter => self.stale_after(d),
-                ConfigValue::MaxReorderDelay => self.max_reorder_delay(d),
-                ConfigValue::EpochGrace => self.epoch_grace(d),
-                ConfigValue::RotateAfterTime => self.rotate_after_time(d),
-                ConfigValue::RekeyAfterTime => self.rekey_after_time(d),
-                ConfigValue::RejectAfterTime => self.reject_after_time(d),
-                ConfigValue::HandshakeRetryInitial => self.handshake_retry_initial(d),
-                ConfigValue::HandshakeRetryMax => self.handshake_retry_max(d),
-                ConfigValue::HandshakeMaxAge => self.handshake_max_age(d),
-                _ => self.handshake_rate_interval(d),
-            }),
-            (Setting::Count(n), false) => match value {
-                ConfigValue::RotateAfterPackets => Ok(self.rotate_after_packets(n)),
-                ConfigValue::HandshakeRetryJitterPercent => match u8::try_from(n) {
-                    Ok(n) => Ok(self.handshake_retry_jitter_percent(n)),
-                    Err(_) => wrong("a percentage"),
-                },
-                _ => match u32::try_from(n) {
-                    Ok(n) => Ok(self.handshake_rate_burst(n)),
-                    Err(_) => wrong("a count below 2^32"),
-                },
-            },
-            (Setting::Duration(_), false) => wrong("a count, not a duration"),
-            (Setting::Count(_), true) => wrong("a duration, not a count"),
-        }
     }
 
     /// Checks every invariant and returns the configuration.
@@ -477,31 +477,6 @@ impl Config {
     /// A builder holding the defaults.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
-    }
-
-    /// The value named `value`, as [`ConfigBuilder::set`] takes it; `None`
-    /// for the values that are not set that way.
-    pub fn get(&self, value: ConfigValue) -> Option<Setting> {
-        let d = Setting::Duration;
-        Some(match value {
-            ConfigValue::ProbeInterval => d(self.probe_interval),
-            ConfigValue::StaleAfter => d(self.stale_after),
-            ConfigValue::MaxReorderDelay => d(self.max_reorder_delay),
-            ConfigValue::EpochGrace => d(self.epoch_grace),
-            ConfigValue::RotateAfterTime => d(self.rotate_after_time),
-            ConfigValue::RotateAfterPackets => Setting::Count(self.rotate_after_packets),
-            ConfigValue::RekeyAfterTime => d(self.rekey_after_time),
-            ConfigValue::RejectAfterTime => d(self.reject_after_time),
-            ConfigValue::HandshakeRetryInitial => d(self.handshake_retry_initial),
-            ConfigValue::HandshakeRetryMax => d(self.handshake_retry_max),
-            ConfigValue::HandshakeRetryJitterPercent => {
-                Setting::Count(u64::from(self.handshake_retry_jitter_percent))
-            }
-            ConfigValue::HandshakeMaxAge => d(self.handshake_max_age),
-            ConfigValue::HandshakeRateBurst => Setting::Count(u64::from(self.handshake_rate_burst)),
-            ConfigValue::HandshakeRateInterval => d(self.handshake_rate_interval),
-            ConfigValue::DeploymentId | ConfigValue::ReplayWindow => return None,
-        })
     }
 
     /// A builder holding this configuration's values, to change a few.
