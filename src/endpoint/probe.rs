@@ -98,7 +98,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Err(SealError::NoSession);
         }
         p.counters.probes_sealed += 1;
-        p.rearm(&c);
+        p.arm_start_handshake(&c);
         self.stats.probes_sealed += 1;
         if let Some(epoch) = rotated {
             self.events.push(Event::EpochRotated {

@@ -121,7 +121,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             if let Some((len, kind)) = written {
                 if kind == TransmitKind::Keepalive {
                     // A keepalive took a counter, which a rekey may be due on.
-                    p.rearm(&c);
+                    p.arm_start_handshake(&c);
                     self.stats.probes_sealed += 1;
                 }
                 return Ok(Some(Transmit {

@@ -109,6 +109,8 @@ pub(crate) fn rekey_after(c: &Config, role: Role) -> Duration {
 }
 
 impl Peer {
+    /// A peer with no timer armed yet: the caller re-arms it once it has
+    /// wanted the first handshake.
     pub(crate) fn new(
         public: PublicKey,
         ss: StaticDh,
@@ -116,7 +118,7 @@ impl Peer {
         c: &Config,
         now: Instant,
     ) -> Self {
-        let mut peer = Peer {
+        Peer {
             public,
             key_id: public.key_id(),
             macs: PeerMacs::new(&public, &ss),
@@ -132,9 +134,7 @@ impl Peer {
             tx: TxQueue::default(),
             counters: PeerCounters::default(),
             timers: TimerTable::default(),
-        };
-        peer.rearm(c);
-        peer
+        }
     }
 
     /// Wants a handshake for `reason`. Returns the event to report, if it
@@ -216,13 +216,20 @@ impl Peer {
             .set(Timer::InboundStale, self.inbound.stale_at(c));
         self.timers
             .set(Timer::OutboundStale, self.outbound.stale_at(c));
+        self.arm_start_handshake(c);
+        if self.handshake.want.is_none() {
+            self.timers.set(Timer::Retry, None);
+        }
+    }
+
+    /// Re-arms the one timer sealing can move: a rekey falls due on the
+    /// send counter or epoch limit (§4.6). Sealing is the hot path, and
+    /// touches neither the receive side nor freshness.
+    pub(crate) fn arm_start_handshake(&mut self, c: &Config) {
         let due = self
             .handshake_triggers(c)
             .and_then(|t| t.iter().map(|&(_, at)| at).min());
         self.timers.set(Timer::StartHandshake, due);
-        if self.handshake.want.is_none() {
-            self.timers.set(Timer::Retry, None);
-        }
     }
 
     /// A new session is in use for sending.
