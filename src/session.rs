@@ -110,6 +110,18 @@ impl Session {
         }
     }
 
+    /// The peer holds this session: a valid probe opened under it. A
+    /// responder's session counts its age from now, not from the
+    /// initiation it answered (§4.4): the initiator may have read the
+    /// cached response up to `handshake_max_age` later, and its own
+    /// session is only as old as that.
+    pub(crate) fn prove(&mut self, now: Instant) {
+        if !self.proven {
+            self.proven = true;
+            self.created_at = now;
+        }
+    }
+
     /// When the session stops validating: its age limit (`reject_after_time`
     /// once proven, `handshake_max_age` while pending) or its grace end.
     fn end(&self, c: &Config) -> Instant {

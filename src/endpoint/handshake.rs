@@ -278,17 +278,20 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         }
         // A response to an initiation already answered (§4.3): it is never
         // read again, since its keys would be the session's keys with the
-        // counters back at zero. A copy of the one we read, while the
-        // session awaits confirmation, earns another keepalive.
+        // counters back at zero. A copy of the one we read (the answer to a
+        // retry that crossed it) changes nothing; while the session awaits
+        // confirmation it earns another keepalive.
         if let Some(i) = used {
             let copy = p.sessions.slots[i]
                 .as_ref()
                 .is_some_and(|s| s.remote_index == msg.sender_index);
-            if copy && p.sessions.unconfirmed_slot() == Some(i) {
-                queue(&mut self.tx_pending, p, TxQueue::CONFIRM);
-                return Ok(Received::Handshake { peer: id });
+            if !copy {
+                return Err(reject(RejectReason::Replay, Some(id)));
             }
-            return Err(reject(RejectReason::Replay, Some(id)));
+            if p.sessions.unconfirmed_slot() == Some(i) {
+                queue(&mut self.tx_pending, p, TxQueue::CONFIRM);
+            }
+            return Ok(Received::Handshake { peer: id });
         }
         if !p.handshake.bucket.try_take(now, &c) {
             return Err(reject(RejectReason::RateLimited, Some(id)));

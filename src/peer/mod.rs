@@ -242,10 +242,11 @@ impl Peer {
         events: &mut EventQueue,
     ) {
         if role == Role::Responder {
-            // Proven by the initiator's probe: nothing left to retry, and a
-            // session of ours still awaiting confirmation is superseded.
+            // Proven by the initiator's probe: a session made after the want
+            // began is in use and confirmed, nothing left to retry (§4.3).
+            // A session of ours still awaiting confirmation is superseded
+            // only if it ranks below this one (`Sessions::supersede_below`).
             self.handshake.finish();
-            self.sessions.unconfirmed = None;
         }
         self.last_established_at = now;
         self.counters.handshakes_completed += 1;
@@ -287,11 +288,13 @@ impl Peer {
             s.remote_index,
             s.recv_next(),
         );
-        s.proven = true;
+        let mut latency = now.saturating_duration_since(created_at);
         if proven_now {
+            // A responder's session is dated from its proof (§4.4): it may
+            // have been answered long before, from the cached response.
+            s.prove(now);
             self.handshake.cached_response = None;
         }
-        let mut latency = now.saturating_duration_since(created_at);
         if let Some((slot, first_sent_at)) = self.sessions.unconfirmed
             && usize::from(slot) == si
         {
@@ -308,7 +311,7 @@ impl Peer {
         // highest session both hold.
         let mut answer = false;
         if self.sessions.current != Some(si) && self.sessions.outranks_current(si) {
-            self.sessions.current = Some(si);
+            self.sessions.make_current(si);
             self.established(id, role, latency, now, events);
             answer = proven_now && hdr.kind == ProbeKind::Keepalive;
         }
@@ -320,7 +323,7 @@ impl Peer {
                     epoch: s.recv_epoch(),
                 });
             }
-            self.sessions.start_grace(si, now, c);
+            self.sessions.supersede_below(si, now, c);
         }
         if self.inbound.heard(now) {
             events.push(Event::HealthChanged {

@@ -150,21 +150,41 @@ impl Sessions {
         victim.unwrap_or(0)
     }
 
-    /// The peer sends on the session in slot `si`: older proven ones get
-    /// their grace window (§4.4). Not a newer one of ours still awaiting
-    /// confirmation: the peer has not moved off it, it has yet to move on
-    /// to it.
-    pub(crate) fn start_grace(&mut self, si: usize, now: Instant, c: &Config) {
+    /// The peer sends on the session in slot `si`, the current one: every
+    /// proven session ranked below it is superseded (§4.4, the session
+    /// table). It gets its grace window, and if it is ours awaiting
+    /// confirmation it no longer waits. A session ranked above the current
+    /// one is not superseded, whatever its role: the peer has not moved off
+    /// it, it may yet move on to it.
+    pub(crate) fn supersede_below(&mut self, si: usize, now: Instant, c: &Config) {
+        let Some(rank) = self.slots[si].as_ref().map(|s| (s.rank, s.created_at)) else {
+            return;
+        };
+        let mut superseded_waiting = false;
         let waiting = self.unconfirmed_slot();
         for (i, other) in self.slots.iter_mut().enumerate() {
             if let Some(o) = other
                 && i != si
-                && Some(i) != waiting
                 && o.proven
-                && o.grace_until.is_none()
+                && (o.rank, o.created_at) < rank
             {
-                o.grace_until = Some(now + c.epoch_grace());
+                if o.grace_until.is_none() {
+                    o.grace_until = Some(now.saturating_add(c.epoch_grace()));
+                }
+                superseded_waiting |= Some(i) == waiting;
             }
+        }
+        if superseded_waiting {
+            self.unconfirmed = None;
+        }
+    }
+
+    /// The session in slot `si` takes over sending (§4.4): a session the
+    /// peer demonstrably uses is out of any grace it was given.
+    pub(crate) fn make_current(&mut self, si: usize) {
+        self.current = Some(si);
+        if let Some(s) = self.slots[si].as_mut() {
+            s.grace_until = None;
         }
     }
 }
