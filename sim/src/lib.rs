@@ -3,16 +3,28 @@
 //! and echoing what it receives, over links that lose, duplicate, delay and
 //! reorder datagrams, with nodes that partition and restart.
 //!
-//! The same seed gives the same run, event for event. Every probe body names
-//! its sender and a sequence number, so the simulator also checks that no
-//! forged or replayed probe is ever accepted.
+//! Each node reads its own clock (an origin, a rate, restarted at zero by a
+//! reboot, stopped while the host is suspended); each direction of each
+//! link has its own delay. The same seed gives the same run, event for
+//! event. Every probe body names its sender and a sequence number, so the
+//! simulator also checks that no forged or replayed probe is ever accepted
+//! ([`oracle`]), and it watches every direction's freshness after every
+//! step, not at a few instants.
+
+pub mod clock;
+pub mod link;
+pub mod oracle;
 
 use core::cmp::Reverse;
 use core::time::Duration;
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap};
 
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
+
+pub use clock::{ClockSpec, NodeClock};
+pub use link::{Fate, LinkFaults, Netem};
+pub use oracle::{ProbeOracle, Violation};
 
 use probekey::{
     Config, Endpoint, Event, GrowableEndpoint, Instant, LinkDirection, PeerId, ProbeKind, Received,
@@ -51,7 +63,7 @@ pub type SimEndpoint = GrowableEndpoint<ChaCha20Rng>;
 pub struct FaultWindow {
     /// When it begins.
     pub start: Instant,
-    /// When it ends (ignored for [`Fault::Restart`]).
+    /// When it ends (ignored for [`Fault::Restart`] and [`Fault::Reboot`]).
     pub end: Instant,
     /// What it is.
     pub fault: Fault,
@@ -96,22 +108,89 @@ pub enum Fault {
         /// Added random delay, up to this.
         jitter: Duration,
     },
-    /// The node loses all its state at `start` and comes back at once with
-    /// the same static key.
+    /// Datagrams from `from` to `to` queue up and are all released at
+    /// `end`, at one instant (a stalled queue, a link that flaps back).
+    Stall {
+        /// Sending node.
+        from: usize,
+        /// Receiving node.
+        to: usize,
+    },
+    /// The daemon on `node` loses all its state at `start` and comes back
+    /// at once with the same static key; the host's clock runs on.
     Restart {
         /// The node restarted.
+        node: usize,
+    },
+    /// The host `node` reboots at `start`: the daemon's state is lost and
+    /// its monotonic clock starts again at zero.
+    Reboot {
+        /// The node rebooted.
+        node: usize,
+    },
+    /// The host `node` is suspended from `start` to `end`: its process and
+    /// its clock stop, datagrams for it wait in its socket buffer and are
+    /// read at once when it resumes.
+    Suspend {
+        /// The node suspended.
         node: usize,
     },
 }
 
 impl Fault {
+    /// The node-level faults: they act on the node, not on datagrams.
+    fn node(&self) -> Option<usize> {
+        match *self {
+            Fault::Restart { node } | Fault::Reboot { node } | Fault::Suspend { node } => {
+                Some(node)
+            }
+            _ => None,
+        }
+    }
+
     fn affects(&self, from: usize, to: usize) -> bool {
         match *self {
             Fault::Loss { from: f, to: t, .. }
             | Fault::Duplicate { from: f, to: t, .. }
-            | Fault::Delay { from: f, to: t, .. } => f == from && t == to,
+            | Fault::Delay { from: f, to: t, .. }
+            | Fault::Stall { from: f, to: t } => f == from && t == to,
             Fault::Partition { node } => node == from || node == to,
-            Fault::Restart { .. } => false,
+            Fault::Restart { .. } | Fault::Reboot { .. } | Fault::Suspend { .. } => false,
+        }
+    }
+
+    /// Whether this fault can touch the link between `a` and `b` at all.
+    pub fn touches_link(&self, a: usize, b: usize) -> bool {
+        self.affects(a, b) || self.affects(b, a) || self.node().is_some_and(|n| n == a || n == b)
+    }
+
+    /// What it does to a datagram sent on its direction during its window.
+    fn link_faults(&self, end: Instant) -> LinkFaults {
+        match *self {
+            Fault::Loss { rate, .. } => LinkFaults {
+                loss: rate,
+                ..LinkFaults::default()
+            },
+            Fault::Partition { .. } => LinkFaults {
+                loss: 1.0,
+                ..LinkFaults::default()
+            },
+            Fault::Duplicate { rate, .. } => LinkFaults {
+                duplicate: rate,
+                ..LinkFaults::default()
+            },
+            Fault::Delay { extra, jitter, .. } => LinkFaults {
+                delay: extra,
+                jitter,
+                ..LinkFaults::default()
+            },
+            Fault::Stall { .. } => LinkFaults {
+                stall_until: Some(end),
+                ..LinkFaults::default()
+            },
+            Fault::Restart { .. } | Fault::Reboot { .. } | Fault::Suspend { .. } => {
+                LinkFaults::default()
+            }
         }
     }
 }
@@ -133,7 +212,7 @@ pub type Filter = Box<dyn FnMut(&Datagram) -> Verdict>;
 /// A datagram the simulator saw on a link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Datagram {
-    /// When it was sent.
+    /// When it was sent (simulated time).
     pub sent_at: Instant,
     /// Sending node.
     pub from: usize,
@@ -148,17 +227,25 @@ struct InFlight {
     bytes: Vec<u8>,
 }
 
-/// One simulated node: a real endpoint plus the daemon's probing loop.
+/// Datagrams a suspended host's socket buffer holds at most; more are lost.
+const SOCKET_BUFFER: usize = 4096;
+
+/// One simulated node: a real endpoint, its host's clock, and the daemon's
+/// probing loop.
 pub struct SimNode {
     /// The endpoint.
     pub endpoint: SimEndpoint,
     keypair: StaticKeypair,
+    clock: NodeClock,
     /// Neighbour node index to the endpoint's peer id.
     peer_of: BTreeMap<usize, PeerId>,
     node_of: BTreeMap<PeerId, usize>,
+    /// When the next probe to each neighbour is due, on this node's clock.
     next_probe_at: BTreeMap<usize, Instant>,
     seq: u64,
     restarts: u64,
+    /// Datagrams that arrived while the host was suspended.
+    inbox: Vec<Vec<u8>>,
 }
 
 /// What happened on one direction `from → to` of a link.
@@ -166,6 +253,50 @@ pub struct SimNode {
 pub struct DirectionLog {
     /// Times at which `to` validated a probe or echo from `from`.
     pub validated: Vec<Instant>,
+    /// Every change of the direction's freshness (`to` hears `from` and
+    /// `from` is told it is heard), in simulated time, as observed after
+    /// every step.
+    pub fresh: Vec<(Instant, bool)>,
+}
+
+impl DirectionLog {
+    /// Whether the direction was fresh at every instant of `[from, to]`.
+    pub fn fresh_throughout(&self, from: Instant, to: Instant) -> bool {
+        let at_start = self
+            .fresh
+            .iter()
+            .rev()
+            .find(|&&(t, _)| t <= from)
+            .is_some_and(|&(_, f)| f);
+        at_start && !self.fresh.iter().any(|&(t, f)| t > from && t <= to && !f)
+    }
+
+    /// The periods in which the direction was not fresh, from `since`.
+    pub fn stale_periods(&self, since: Instant, until: Instant) -> Vec<(Instant, Instant)> {
+        let mut out = Vec::new();
+        let mut down: Option<Instant> = None;
+        let mut state = self
+            .fresh
+            .iter()
+            .rev()
+            .find(|&&(t, _)| t <= since)
+            .is_some_and(|&(_, f)| f);
+        if !state {
+            down = Some(since);
+        }
+        for &(t, f) in self.fresh.iter().filter(|&&(t, _)| t > since && t <= until) {
+            if f && !state {
+                out.push((down.take().unwrap_or(since), t));
+            } else if !f && state {
+                down = Some(t);
+            }
+            state = f;
+        }
+        if let Some(d) = down {
+            out.push((d, until));
+        }
+        out
+    }
 }
 
 /// The simulator's configuration.
@@ -175,8 +306,13 @@ pub struct SimConfig {
     pub nodes: usize,
     /// The endpoints' configuration (every node uses the same).
     pub config: Config,
-    /// One-way delay of every link.
+    /// One-way delay of every direction without its own in `paths`.
     pub one_way_delay: Duration,
+    /// One-way delay per direction `(from, to)`, overriding
+    /// `one_way_delay`.
+    pub paths: BTreeMap<(usize, usize), Duration>,
+    /// Each node's clock at the start (missing nodes: zero, exact rate).
+    pub clocks: Vec<ClockSpec>,
     /// Links as node pairs; `None` for a full mesh.
     pub links: Option<Vec<(usize, usize)>>,
     /// The seed of every random choice.
@@ -192,37 +328,44 @@ impl SimConfig {
             nodes,
             config,
             one_way_delay: Duration::from_millis(20),
+            paths: BTreeMap::new(),
+            clocks: Vec::new(),
             links: None,
             seed,
             record: false,
         }
     }
 
-    /// Round-trip time of a link without faults.
+    /// The one-way delay from `from` to `to`.
+    pub fn delay(&self, from: usize, to: usize) -> Duration {
+        self.paths
+            .get(&(from, to))
+            .copied()
+            .unwrap_or(self.one_way_delay)
+    }
+
+    /// The round-trip time of the slowest link without faults.
     pub fn rtt(&self) -> Duration {
-        self.one_way_delay * 2
+        let mut rtt = self.one_way_delay * 2;
+        for &(a, b) in self.paths.keys() {
+            rtt = rtt.max(self.delay(a, b) + self.delay(b, a));
+        }
+        rtt
+    }
+
+    /// Node `i`'s clock at the start.
+    pub fn clock(&self, i: usize) -> ClockSpec {
+        self.clocks.get(i).copied().unwrap_or_default()
     }
 }
 
-/// A security violation the simulator observed. Any is a bug.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Violation {
-    /// A probe was accepted as coming from a node that did not send it.
-    Forged {
-        /// Receiving node.
-        at: usize,
-        /// The peer the endpoint attributed it to.
-        claimed_from: usize,
-    },
-    /// The same probe was accepted twice.
-    Replayed {
-        /// Receiving node.
-        at: usize,
-        /// Sending node.
-        from: usize,
-        /// The probe's sequence number.
-        seq: u64,
-    },
+/// A change to a node at a moment: the node-level faults.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum NodeAction {
+    Restart,
+    Reboot,
+    Suspend,
+    Resume,
 }
 
 /// The simulator.
@@ -231,18 +374,20 @@ pub struct Sim {
     now: Instant,
     nodes: Vec<SimNode>,
     links: Vec<(usize, usize)>,
-    queue: BinaryHeap<Reverse<(Instant, u64, u64)>>,
+    queue: BinaryHeap<Reverse<(Instant, u64)>>,
     packets: BTreeMap<u64, InFlight>,
     packet_seq: u64,
     faults: Vec<FaultWindow>,
-    pending_restarts: Vec<(Instant, usize)>,
+    pending: Vec<(Instant, usize, NodeAction)>,
     /// Every node's static public key, by node index.
     publics: Vec<probekey::PublicKey>,
-    net_rng: ChaCha20Rng,
-    accepted: HashSet<(usize, usize, u64)>,
-    /// Per ordered pair `(from, to)`, the validations observed.
+    net: Netem,
+    oracle: ProbeOracle,
+    /// Per ordered pair `(from, to)`, the validations and freshness changes
+    /// observed.
     pub logs: BTreeMap<(usize, usize), DirectionLog>,
-    /// Every event every endpoint reported, with the node and time.
+    /// Every event every endpoint reported, with the node and simulated
+    /// time.
     pub events: Vec<(Instant, usize, Event)>,
     /// Every datagram sent, if [`SimConfig::record`] is set.
     pub recorded: Vec<Datagram>,
@@ -251,27 +396,8 @@ pub struct Sim {
     filter: Option<Filter>,
 }
 
-const BODY_LEN: usize = 24;
-
-fn body(from: usize, to: usize, seq: u64) -> [u8; BODY_LEN] {
-    let mut b = [0u8; BODY_LEN];
-    b[..8].copy_from_slice(&(from as u64).to_be_bytes());
-    b[8..16].copy_from_slice(&(to as u64).to_be_bytes());
-    b[16..].copy_from_slice(&seq.to_be_bytes());
-    b
-}
-
-fn parse_body(b: &[u8]) -> Option<(u64, u64, u64)> {
-    if b.len() != BODY_LEN {
-        return None;
-    }
-    let word = |i: usize| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[i..i + 8]);
-        u64::from_be_bytes(a)
-    };
-    Some((word(0), word(8), word(16)))
-}
+/// Bytes of the probe bodies the simulated daemons send.
+const BODY_LEN: usize = oracle::BODY_ID_LEN + 8;
 
 /// Whole nanoseconds of `d`, saturating.
 fn duration_nanos(d: Duration) -> u64 {
@@ -311,10 +437,10 @@ impl Sim {
             packets: BTreeMap::new(),
             packet_seq: 0,
             faults: Vec::new(),
-            pending_restarts: Vec::new(),
+            pending: Vec::new(),
             publics: keys.iter().map(StaticKeypair::public).collect(),
-            net_rng: ChaCha20Rng::seed_from_u64(derive_seed(cfg.seed, 2, 0)),
-            accepted: HashSet::new(),
+            net: Netem::new(derive_seed(cfg.seed, 2, 0)),
+            oracle: ProbeOracle::default(),
             logs: BTreeMap::new(),
             events: Vec::new(),
             recorded: Vec::new(),
@@ -323,9 +449,11 @@ impl Sim {
             cfg,
         };
         for (i, k) in keys.into_iter().enumerate() {
-            let node = sim.make_node(i, k, 0);
+            let clock = NodeClock::new(Instant::ZERO, sim.cfg.clock(i));
+            let node = sim.make_node(i, k, 0, clock);
             sim.nodes.push(node);
         }
+        sim.watch();
         sim
     }
 
@@ -347,30 +475,39 @@ impl Sim {
         n
     }
 
-    fn make_node(&mut self, i: usize, keypair: StaticKeypair, restarts: u64) -> SimNode {
+    fn make_node(
+        &mut self,
+        i: usize,
+        keypair: StaticKeypair,
+        restarts: u64,
+        clock: NodeClock,
+    ) -> SimNode {
         let rng = ChaCha20Rng::seed_from_u64(derive_seed(self.cfg.seed, 3 + i as u64, restarts));
         let mut endpoint = Endpoint::new(self.cfg.config, keypair.clone(), rng, Vec::new());
+        let local = clock.local(self.now);
         let mut peer_of = BTreeMap::new();
         let mut node_of = BTreeMap::new();
         let mut next_probe_at = BTreeMap::new();
         let interval = duration_nanos(self.cfg.config.probe_interval()).max(1);
         for n in self.neighbours(i) {
             let public = self.publics[n];
-            if let Ok(id) = endpoint.add_peer(self.now, public) {
+            if let Ok(id) = endpoint.add_peer(local, public) {
                 peer_of.insert(n, id);
                 node_of.insert(id, n);
-                let phase = self.net_rng.next_u64() % interval;
-                next_probe_at.insert(n, self.now + Duration::from_nanos(phase));
+                let phase = self.net.below(interval);
+                next_probe_at.insert(n, local + Duration::from_nanos(phase));
             }
         }
         SimNode {
             endpoint,
             keypair,
+            clock,
             peer_of,
             node_of,
             next_probe_at,
             seq: 0,
             restarts,
+            inbox: Vec::new(),
         }
     }
 
@@ -387,15 +524,27 @@ impl Sim {
 
     /// Schedules a fault.
     pub fn add_fault(&mut self, fault: FaultWindow) {
-        if let Fault::Restart { node } = fault.fault {
-            self.pending_restarts.push((fault.start, node));
+        match fault.fault {
+            Fault::Restart { node } => self.pending.push((fault.start, node, NodeAction::Restart)),
+            Fault::Reboot { node } => self.pending.push((fault.start, node, NodeAction::Reboot)),
+            Fault::Suspend { node } => {
+                self.pending.push((fault.start, node, NodeAction::Suspend));
+                self.pending
+                    .push((fault.end.max(fault.start), node, NodeAction::Resume));
+            }
+            _ => {}
         }
         self.faults.push(fault);
     }
 
-    /// The current virtual time.
+    /// The current simulated time.
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// Node `i`'s clock reading now.
+    pub fn local_now(&self, i: usize) -> Instant {
+        self.nodes[i].clock.local(self.now)
     }
 
     /// The simulator's configuration.
@@ -408,7 +557,8 @@ impl Sim {
         &self.nodes[i]
     }
 
-    /// A node, mutable (for tests that drive an endpoint directly).
+    /// A node, mutable (for tests that drive an endpoint directly: pass it
+    /// [`Sim::local_now`]).
     pub fn node_mut(&mut self, i: usize) -> &mut SimNode {
         &mut self.nodes[i]
     }
@@ -418,18 +568,31 @@ impl Sim {
         &self.links
     }
 
+    /// Links that no scheduled fault touches, at either end or in either
+    /// direction: they deliver real traffic throughout, so they must be
+    /// fresh throughout once first up.
+    pub fn untouched_links(&self) -> Vec<(usize, usize)> {
+        self.links
+            .iter()
+            .copied()
+            .filter(|&(a, b)| !self.faults.iter().any(|f| f.fault.touches_link(a, b)))
+            .collect()
+    }
+
     /// Sends raw bytes from `from` to `to` now, through the link's faults.
     pub fn inject(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
         self.send(from, to, bytes);
     }
 
-    /// Whether `at` reports both directions of its link with `peer` fresh.
+    /// Whether `at` reports both directions of its link with `peer` fresh,
+    /// at `at`'s clock reading now.
     pub fn link_fresh(&self, at: usize, peer: usize) -> (bool, bool) {
         let node = &self.nodes[at];
+        let local = node.clock.local(self.now);
         match node
             .peer_of
             .get(&peer)
-            .and_then(|&id| node.endpoint.peer_status(id, self.now))
+            .and_then(|&id| node.endpoint.peer_status(id, local))
         {
             Some(s) => (s.inbound.fresh, s.outbound.fresh),
             None => (false, false),
@@ -445,6 +608,17 @@ impl Sim {
         })
     }
 
+    /// The recovery bound of this network: the configuration's bound at the
+    /// slowest link's round trip, in simulated time on the slowest clock.
+    pub fn recovery_bound(&self) -> Duration {
+        let bound = self.cfg.config.recovery_bound(self.cfg.rtt());
+        self.nodes
+            .iter()
+            .map(|n| n.clock.to_global(bound))
+            .max()
+            .unwrap_or(bound)
+    }
+
     /// Runs until `deadline`.
     pub fn run_until(&mut self, deadline: Instant) {
         while let Some(t) = self.next_time() {
@@ -454,6 +628,7 @@ impl Sim {
             self.step(t);
         }
         self.now = self.now.max(deadline);
+        self.watch();
     }
 
     /// Runs until `pred` holds (checked after every step) or `deadline`;
@@ -476,23 +651,27 @@ impl Sim {
             }
         }
         self.now = self.now.max(deadline);
+        self.watch();
         None
     }
 
     fn next_time(&self) -> Option<Instant> {
         let mut t = Instant::MAX;
-        if let Some(Reverse((at, _, _))) = self.queue.peek() {
+        if let Some(Reverse((at, _))) = self.queue.peek() {
             t = t.min(*at);
         }
         for n in &self.nodes {
-            if let Some(d) = n.endpoint.poll_timeout() {
+            let global = |local: Instant| n.clock.global(local);
+            if let Some(d) = n.endpoint.poll_timeout().and_then(global) {
                 t = t.min(d.max(self.now));
             }
             for &p in n.next_probe_at.values() {
-                t = t.min(p);
+                if let Some(g) = global(p) {
+                    t = t.min(g.max(self.now));
+                }
             }
         }
-        for &(at, _) in &self.pending_restarts {
+        for &(at, _, _) in &self.pending {
             t = t.min(at.max(self.now));
         }
         (t != Instant::MAX).then_some(t)
@@ -500,63 +679,114 @@ impl Sim {
 
     fn step(&mut self, t: Instant) {
         self.now = t;
-        // Restarts.
+        // Node-level faults, in the order they were scheduled.
         let mut k = 0;
-        while k < self.pending_restarts.len() {
-            if self.pending_restarts[k].0 <= t {
-                let (_, node) = self.pending_restarts.remove(k);
-                self.restart(node);
+        while k < self.pending.len() {
+            if self.pending[k].0 <= t {
+                let (_, node, action) = self.pending.remove(k);
+                self.act(node, action);
             } else {
                 k += 1;
             }
         }
         // Deliveries.
-        while let Some(Reverse((at, _, id))) = self.queue.peek().copied() {
+        while let Some(Reverse((at, id))) = self.queue.peek().copied() {
             if at > t {
                 break;
             }
             self.queue.pop();
             if let Some(pkt) = self.packets.remove(&id) {
-                self.deliver(pkt);
+                if self.nodes[pkt.to].clock.is_stopped() {
+                    let inbox = &mut self.nodes[pkt.to].inbox;
+                    if inbox.len() < SOCKET_BUFFER {
+                        inbox.push(pkt.bytes);
+                    }
+                } else {
+                    self.deliver(pkt);
+                }
             }
         }
         // Timers.
         for i in 0..self.nodes.len() {
+            if self.nodes[i].clock.is_stopped() {
+                continue;
+            }
+            let local = self.local_now(i);
             if self.nodes[i]
                 .endpoint
                 .poll_timeout()
-                .is_some_and(|d| d <= t)
+                .is_some_and(|d| d <= local)
             {
-                self.nodes[i].endpoint.handle_timeout(t);
+                self.nodes[i].endpoint.handle_timeout(local);
                 self.drain(i);
             }
         }
         // Probes.
         let interval = self.cfg.config.probe_interval();
         for i in 0..self.nodes.len() {
+            if self.nodes[i].clock.is_stopped() {
+                continue;
+            }
+            let local = self.local_now(i);
             let due: Vec<usize> = self.nodes[i]
                 .next_probe_at
                 .iter()
-                .filter(|&(_, &at)| at <= t)
+                .filter(|&(_, &at)| at <= local)
                 .map(|(&n, _)| n)
                 .collect();
             for n in due {
                 if let Some(at) = self.nodes[i].next_probe_at.get_mut(&n) {
-                    *at = *at + interval;
+                    // A host back from suspension probes once, not once
+                    // per interval it slept through.
+                    *at = (*at + interval).max(local);
                 }
                 self.send_probe(i, n, ProbeKind::Probe);
             }
         }
+        self.watch();
     }
 
-    fn restart(&mut self, node: usize) {
-        let keypair = self.nodes[node].keypair.clone();
-        let restarts = self.nodes[node].restarts + 1;
-        let fresh = self.make_node(node, keypair, restarts);
-        self.nodes[node] = fresh;
+    fn act(&mut self, node: usize, action: NodeAction) {
+        match action {
+            NodeAction::Restart | NodeAction::Reboot => {
+                let old = &self.nodes[node];
+                let keypair = old.keypair.clone();
+                let restarts = old.restarts + 1;
+                let clock = if action == NodeAction::Reboot {
+                    old.clock.rebooted(self.now)
+                } else {
+                    old.clock
+                };
+                let fresh = self.make_node(node, keypair, restarts, clock);
+                self.nodes[node] = fresh;
+            }
+            NodeAction::Suspend => self.nodes[node].clock.stop(self.now),
+            NodeAction::Resume => {
+                self.nodes[node].clock.resume(self.now);
+                // The socket buffer is read at once.
+                for bytes in core::mem::take(&mut self.nodes[node].inbox) {
+                    self.deliver(InFlight { to: node, bytes });
+                }
+            }
+        }
+    }
+
+    /// Records every direction whose freshness changed since the last step.
+    fn watch(&mut self) {
+        for k in 0..self.links.len() {
+            let (a, b) = self.links[k];
+            for (from, to) in [(a, b), (b, a)] {
+                let fresh = self.direction_fresh(from, to);
+                let log = self.logs.entry((from, to)).or_default();
+                if log.fresh.last().is_none_or(|&(_, f)| f != fresh) {
+                    log.fresh.push((self.now, fresh));
+                }
+            }
+        }
     }
 
     fn send_probe(&mut self, from: usize, to: usize, kind: ProbeKind) {
+        let local = self.local_now(from);
         let node = &mut self.nodes[from];
         let Some(&peer) = node.peer_of.get(&to) else {
             return;
@@ -564,9 +794,11 @@ impl Sim {
         node.seq += 1;
         // The sequence number carries the restart count so it never repeats.
         let seq = node.seq | (node.restarts << 48);
-        let b = body(from, to, seq);
+        let mut b = [0u8; BODY_LEN];
+        oracle::write_body_id(&mut b, from, to, seq);
         let mut out = [0u8; BODY_LEN + probekey::PROBE_OVERHEAD];
-        if let Ok(n) = node.endpoint.seal(self.now, peer, kind, &b, &mut out) {
+        if let Ok(n) = node.endpoint.seal(local, peer, kind, &b, &mut out) {
+            self.oracle.sealed(from, to, seq, &out[..n]);
             self.send(from, to, out[..n].to_vec());
         }
         self.drain(from);
@@ -575,42 +807,34 @@ impl Sim {
     fn deliver(&mut self, pkt: InFlight) {
         let InFlight { to, mut bytes } = pkt;
         let now = self.now;
+        let local = self.local_now(to);
+        let received = bytes.clone();
         let node = &mut self.nodes[to];
-        let result = node.endpoint.handle_datagram(now, &mut bytes);
+        let result = node.endpoint.handle_datagram(local, &mut bytes);
         let mut echo = None;
-        if let Ok(Received::Keepalive { peer }) = result {
-            let claimed = node.node_of.get(&peer).copied().unwrap_or(usize::MAX);
-            self.logs
-                .entry((claimed, to))
-                .or_default()
-                .validated
-                .push(now);
-        }
-        if let Ok(Received::Probe { peer, kind, body }) = result {
-            let claimed = node.node_of.get(&peer).copied().unwrap_or(usize::MAX);
-            match parse_body(body) {
-                Some((f, t, seq)) if f == claimed as u64 && t == to as u64 => {
-                    if !self.accepted.insert((claimed, to, seq)) {
-                        self.violations.push(Violation::Replayed {
-                            at: to,
-                            from: claimed,
-                            seq,
-                        });
-                    }
+        let mut validated_from = None;
+        match result {
+            Ok(Received::Keepalive { peer }) => {
+                let claimed = node.node_of.get(&peer).copied().unwrap_or(usize::MAX);
+                if let Err(v) = self.oracle.keepalive(to, claimed, &received) {
+                    self.violations.push(v);
                 }
-                _ => self.violations.push(Violation::Forged {
-                    at: to,
-                    claimed_from: claimed,
-                }),
+                validated_from = Some(claimed);
             }
-            self.logs
-                .entry((claimed, to))
-                .or_default()
-                .validated
-                .push(now);
-            if kind == ProbeKind::Probe {
-                echo = Some(claimed);
+            Ok(Received::Probe { peer, kind, body }) => {
+                let claimed = node.node_of.get(&peer).copied().unwrap_or(usize::MAX);
+                if let Err(v) = self.oracle.accepted(to, claimed, &received, body) {
+                    self.violations.push(v);
+                }
+                validated_from = Some(claimed);
+                if kind == ProbeKind::Probe {
+                    echo = Some(claimed);
+                }
             }
+            _ => {}
+        }
+        if let Some(from) = validated_from {
+            self.logs.entry((from, to)).or_default().validated.push(now);
         }
         self.drain(to);
         if let Some(back) = echo {
@@ -621,9 +845,10 @@ impl Sim {
     /// Sends everything the endpoint queued and records its events.
     fn drain(&mut self, i: usize) {
         let mut buf = [0u8; 256];
+        let local = self.local_now(i);
         loop {
             let node = &mut self.nodes[i];
-            match node.endpoint.poll_transmit(self.now, &mut buf) {
+            match node.endpoint.poll_transmit(local, &mut buf) {
                 Ok(Some(tx)) => {
                     let Some(&to) = node.node_of.get(&tx.peer) else {
                         continue;
@@ -657,48 +882,23 @@ impl Sim {
             dg
         };
         let now = self.now;
-        let mut copies = 1;
-        let mut delay = self.cfg.one_way_delay;
+        let mut base = self.cfg.delay(from, to);
         match verdict {
             Verdict::Pass => {}
             Verdict::Drop => return,
-            Verdict::Delay(d) => delay += d,
+            Verdict::Delay(d) => base += d,
         }
-        let active: Vec<Fault> = self
+        let faults = self
             .faults
             .iter()
             .filter(|f| f.start <= now && now < f.end && f.fault.affects(from, to))
-            .map(|f| f.fault.clone())
-            .collect();
-        for f in active {
-            match f {
-                Fault::Loss { rate, .. } => {
-                    if self.chance(rate) {
-                        return;
-                    }
-                }
-                Fault::Partition { .. } => return,
-                Fault::Duplicate { rate, .. } => {
-                    if self.chance(rate) {
-                        copies += 1;
-                    }
-                }
-                Fault::Delay { extra, jitter, .. } => {
-                    let j = duration_nanos(jitter);
-                    let r = if j == 0 {
-                        0
-                    } else {
-                        self.net_rng.next_u64() % j
-                    };
-                    delay += extra + Duration::from_nanos(r);
-                }
-                Fault::Restart { .. } => {}
-            }
-        }
-        for c in 0..copies {
+            .fold(LinkFaults::default(), |acc, f| {
+                acc.and(f.fault.link_faults(f.end))
+            });
+        let fate = self.net.fate(now, base, &faults);
+        for &at in fate.arrivals() {
             self.packet_seq += 1;
             let id = self.packet_seq;
-            let at = now + delay + Duration::from_micros(c as u64);
             self.packets.insert(
                 id,
                 InFlight {
@@ -706,19 +906,8 @@ impl Sim {
                     bytes: bytes.clone(),
                 },
             );
-            self.queue.push(Reverse((at, self.packet_seq, id)));
+            self.queue.push(Reverse((at, id)));
         }
-    }
-
-    fn chance(&mut self, rate: f64) -> bool {
-        if rate >= 1.0 {
-            return true;
-        }
-        if rate <= 0.0 {
-            return false;
-        }
-        let r = (self.net_rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        r < rate
     }
 
     /// The first time at or after `since` when `to` validated a probe from
@@ -754,24 +943,25 @@ impl Sim {
     }
 }
 
-/// When each direction of each link was reported fresh again after a fault.
+/// When each direction of each link was reported fresh for good after a
+/// fault.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// The instant recovery is measured from.
     pub healed: Instant,
-    /// Per direction `(from, to)`: when `to` reported it hears `from` and
-    /// `from` reported it is heard, both at once; `None` if not by the
-    /// deadline.
+    /// Per direction `(from, to)`: from when `to` reported it hears `from`
+    /// and `from` reported it is heard, both at once and without a gap to
+    /// the end of the measurement; `None` if not fresh at its end.
     pub directions: BTreeMap<(usize, usize), Option<Instant>>,
-    /// When every direction was fresh at once; `None` if not by the
-    /// deadline.
+    /// From when every direction was fresh, without a gap to the end of the
+    /// measurement; `None` if not.
     pub all: Option<Instant>,
 }
 
 impl Recovery {
-    /// Time from `healed` to every direction fresh.
+    /// Time from `healed` to every direction fresh for good.
     pub fn took(&self) -> Option<Duration> {
-        self.all.map(|t| t - self.healed)
+        self.all.map(|t| t.saturating_duration_since(self.healed))
     }
 }
 
@@ -781,29 +971,34 @@ impl Sim {
         self.link_fresh(to, from).0 && self.link_fresh(from, to).1
     }
 
-    /// Runs from `healed` (or now, if later) until every direction of every
-    /// link is fresh, or `deadline`, recording when each direction first
-    /// was.
-    pub fn measure_recovery(&mut self, healed: Instant, deadline: Instant) -> Recovery {
+    /// Runs from `healed` (or now, if later) to `until`, watching every
+    /// direction after every step, and reports from when each direction,
+    /// and all of them at once, stayed fresh to the end. A direction that
+    /// is fresh at first on the strength of probes from before the faults
+    /// and then lapses has not recovered until it is fresh again for good.
+    pub fn measure_recovery(&mut self, healed: Instant, until: Instant) -> Recovery {
         self.run_until(healed);
-        let mut directions: BTreeMap<(usize, usize), Option<Instant>> = BTreeMap::new();
+        let start = self.now;
+        self.run_until(until);
+        let end = self.now;
+        let mut directions = BTreeMap::new();
+        let mut all = Some(start);
         for &(a, b) in &self.links {
-            directions.insert((a, b), None);
-            directions.insert((b, a), None);
-        }
-        let all = self.run_until_true(deadline, |sim| {
-            let mut done = true;
-            for (&(from, to), at) in directions.iter_mut() {
-                if at.is_none() {
-                    if sim.direction_fresh(from, to) {
-                        *at = Some(sim.now);
-                    } else {
-                        done = false;
-                    }
-                }
+            for d in [(a, b), (b, a)] {
+                let log = self.logs.get(&d);
+                let stale = log.map_or_else(|| vec![(start, end)], |l| l.stale_periods(start, end));
+                let since = match stale.last() {
+                    None => Some(start),
+                    Some(&(_, up)) if up < end => Some(up),
+                    Some(_) => None,
+                };
+                all = match (all, since) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    _ => None,
+                };
+                directions.insert(d, since);
             }
-            done
-        });
+        }
         Recovery {
             healed,
             directions,
@@ -826,5 +1021,10 @@ impl SimNode {
     /// The node's static key pair.
     pub fn keypair(&self) -> &StaticKeypair {
         &self.keypair
+    }
+
+    /// The host's clock.
+    pub fn clock(&self) -> &NodeClock {
+        &self.clock
     }
 }

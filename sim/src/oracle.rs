@@ -1,0 +1,166 @@
+//! The forged/replayed-probe oracle shared by the simulator and the fuzz
+//! harness: every probe body names its sender, its receiver and a sequence
+//! number, every sealed datagram is remembered, and every accepted probe or
+//! keepalive must be, byte for byte, one its claimed sender sealed for this
+//! receiver, accepted once.
+
+use std::collections::{HashMap, HashSet};
+
+/// Bytes of a probe body that identify it: sender, receiver (4 bytes each),
+/// sequence number (8), big-endian. The rest of a body is padding.
+pub const BODY_ID_LEN: usize = 16;
+
+/// A security violation the oracle observed. Any is a bug.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A probe was accepted as coming from a node that did not seal it for
+    /// this receiver.
+    Forged {
+        /// Receiving node.
+        at: usize,
+        /// The peer the endpoint attributed it to.
+        claimed_from: usize,
+    },
+    /// The same probe was accepted twice.
+    Replayed {
+        /// Receiving node.
+        at: usize,
+        /// Sending node.
+        from: usize,
+        /// The probe's sequence number.
+        seq: u64,
+    },
+    /// A probe was accepted whose datagram is not, byte for byte, the one
+    /// its sender sealed.
+    Altered {
+        /// Receiving node.
+        at: usize,
+        /// Sending node.
+        from: usize,
+        /// The probe's sequence number.
+        seq: u64,
+    },
+    /// The same keepalive datagram was accepted twice.
+    KeepaliveTwice {
+        /// Receiving node.
+        at: usize,
+        /// Sending node.
+        from: usize,
+    },
+}
+
+/// Writes the identifying part of a probe body into `body[..BODY_ID_LEN]`.
+///
+/// # Panics
+/// If `body` is shorter than [`BODY_ID_LEN`].
+pub fn write_body_id(body: &mut [u8], from: usize, to: usize, seq: u64) {
+    let word = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
+    body[..4].copy_from_slice(&word(from));
+    body[4..8].copy_from_slice(&word(to));
+    body[8..BODY_ID_LEN].copy_from_slice(&seq.to_be_bytes());
+}
+
+/// Reads `(from, to, seq)` back from a body, if it is long enough.
+pub fn read_body_id(body: &[u8]) -> Option<(usize, usize, u64)> {
+    let id = body.get(..BODY_ID_LEN)?;
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&id[..4]);
+    let from = u32::from_be_bytes(w) as usize;
+    w.copy_from_slice(&id[4..8]);
+    let to = u32::from_be_bytes(w) as usize;
+    let mut s = [0u8; 8];
+    s.copy_from_slice(&id[8..]);
+    Some((from, to, u64::from_be_bytes(s)))
+}
+
+/// What was sealed and what was accepted.
+#[derive(Default)]
+pub struct ProbeOracle {
+    sealed: HashMap<(usize, usize, u64), Vec<u8>>,
+    accepted: HashSet<(usize, usize, u64)>,
+    keepalives: HashSet<(usize, Vec<u8>)>,
+}
+
+impl ProbeOracle {
+    /// Remembers the datagram `from` sealed for `to` with sequence `seq`.
+    pub fn sealed(&mut self, from: usize, to: usize, seq: u64, datagram: &[u8]) {
+        self.sealed.insert((from, to, seq), datagram.to_vec());
+    }
+
+    /// Checks a probe that node `at` accepted as coming from `claimed`,
+    /// whose datagram was `datagram` (as received, before opening) and
+    /// whose decrypted body is `body`.
+    pub fn accepted(
+        &mut self,
+        at: usize,
+        claimed: usize,
+        datagram: &[u8],
+        body: &[u8],
+    ) -> Result<(), Violation> {
+        let forged = Violation::Forged {
+            at,
+            claimed_from: claimed,
+        };
+        let Some((from, to, seq)) = read_body_id(body) else {
+            return Err(forged);
+        };
+        if (from, to) != (claimed, at) {
+            return Err(forged);
+        }
+        if self.sealed.get(&(from, to, seq)).map(Vec::as_slice) != Some(datagram) {
+            return Err(Violation::Altered { at, from, seq });
+        }
+        if !self.accepted.insert((from, to, seq)) {
+            return Err(Violation::Replayed { at, from, seq });
+        }
+        Ok(())
+    }
+
+    /// Checks a keepalive that node `at` accepted from `claimed`: the same
+    /// datagram is never accepted twice.
+    pub fn keepalive(
+        &mut self,
+        at: usize,
+        claimed: usize,
+        datagram: &[u8],
+    ) -> Result<(), Violation> {
+        if self.keepalives.insert((at, datagram.to_vec())) {
+            Ok(())
+        } else {
+            Err(Violation::KeepaliveTwice { at, from: claimed })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_sealed_bytes_are_accepted_and_only_once() {
+        let mut o = ProbeOracle::default();
+        let mut body = [0u8; BODY_ID_LEN + 3];
+        write_body_id(&mut body, 1, 2, 7);
+        assert_eq!(read_body_id(&body), Some((1, 2, 7)));
+        o.sealed(1, 2, 7, b"datagram");
+        assert!(matches!(
+            o.accepted(2, 1, b"datagraM", &body),
+            Err(Violation::Altered { .. })
+        ));
+        assert!(matches!(
+            o.accepted(2, 0, b"datagram", &body),
+            Err(Violation::Forged { .. })
+        ));
+        assert!(matches!(
+            o.accepted(3, 1, b"datagram", &body),
+            Err(Violation::Forged { .. })
+        ));
+        assert_eq!(o.accepted(2, 1, b"datagram", &body), Ok(()));
+        assert!(matches!(
+            o.accepted(2, 1, b"datagram", &body),
+            Err(Violation::Replayed { .. })
+        ));
+        assert_eq!(o.keepalive(2, 1, b"k"), Ok(()));
+        assert!(o.keepalive(2, 1, b"k").is_err());
+    }
+}
