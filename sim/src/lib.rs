@@ -135,6 +135,25 @@ pub enum Fault {
         /// The node suspended.
         node: usize,
     },
+    /// Handshake messages and keepalives from `from` to `to` sent in the
+    /// window take `extra` longer; probes do not (a slow control path).
+    DelayHandshakes {
+        /// Sending node.
+        from: usize,
+        /// Receiving node.
+        to: usize,
+        /// Added delay.
+        extra: Duration,
+    },
+    /// Not a fault: both ends of the link `a`–`b` call
+    /// `initiate_handshake` at `start`, at the same instant (an operator's
+    /// forced rekey on both sides). A link must stay fresh through it.
+    CrossingHandshake {
+        /// One end.
+        a: usize,
+        /// The other.
+        b: usize,
+    },
 }
 
 impl Fault {
@@ -148,14 +167,34 @@ impl Fault {
         }
     }
 
+    /// Whether this fault acts on the datagram `bytes` (only
+    /// [`Fault::DelayHandshakes`] chooses).
+    fn selects(&self, bytes: &[u8]) -> bool {
+        match self {
+            Fault::DelayHandshakes { .. } => match bytes.first() {
+                Some(&probekey::wire::TYPE_PROBE) => {
+                    // The kind byte of a keepalive (`docs/PROTOCOL.md` §2.4).
+                    bytes.get(2) == Some(&2)
+                }
+                Some(_) => true,
+                None => false,
+            },
+            _ => true,
+        }
+    }
+
     fn affects(&self, from: usize, to: usize) -> bool {
         match *self {
             Fault::Loss { from: f, to: t, .. }
             | Fault::Duplicate { from: f, to: t, .. }
             | Fault::Delay { from: f, to: t, .. }
-            | Fault::Stall { from: f, to: t } => f == from && t == to,
+            | Fault::Stall { from: f, to: t }
+            | Fault::DelayHandshakes { from: f, to: t, .. } => f == from && t == to,
             Fault::Partition { node } => node == from || node == to,
-            Fault::Restart { .. } | Fault::Reboot { .. } | Fault::Suspend { .. } => false,
+            Fault::Restart { .. }
+            | Fault::Reboot { .. }
+            | Fault::Suspend { .. }
+            | Fault::CrossingHandshake { .. } => false,
         }
     }
 
@@ -184,13 +223,18 @@ impl Fault {
                 jitter,
                 ..LinkFaults::default()
             },
+            Fault::DelayHandshakes { extra, .. } => LinkFaults {
+                delay: extra,
+                ..LinkFaults::default()
+            },
             Fault::Stall { .. } => LinkFaults {
                 stall_until: Some(end),
                 ..LinkFaults::default()
             },
-            Fault::Restart { .. } | Fault::Reboot { .. } | Fault::Suspend { .. } => {
-                LinkFaults::default()
-            }
+            Fault::Restart { .. }
+            | Fault::Reboot { .. }
+            | Fault::Suspend { .. }
+            | Fault::CrossingHandshake { .. } => LinkFaults::default(),
         }
     }
 }
@@ -366,6 +410,8 @@ enum NodeAction {
     Reboot,
     Suspend,
     Resume,
+    /// `initiate_handshake` towards this neighbour.
+    Initiate(usize),
 }
 
 /// The simulator.
@@ -531,6 +577,10 @@ impl Sim {
                 self.pending.push((fault.start, node, NodeAction::Suspend));
                 self.pending
                     .push((fault.end.max(fault.start), node, NodeAction::Resume));
+            }
+            Fault::CrossingHandshake { a, b } => {
+                self.pending.push((fault.start, a, NodeAction::Initiate(b)));
+                self.pending.push((fault.start, b, NodeAction::Initiate(a)));
             }
             _ => {}
         }
@@ -761,6 +811,16 @@ impl Sim {
                 self.nodes[node] = fresh;
             }
             NodeAction::Suspend => self.nodes[node].clock.stop(self.now),
+            NodeAction::Initiate(peer) => {
+                let local = self.local_now(node);
+                let n = &mut self.nodes[node];
+                if let Some(&id) = n.peer_of.get(&peer)
+                    && !n.clock.is_stopped()
+                {
+                    n.endpoint.initiate_handshake(local, id);
+                    self.drain(node);
+                }
+            }
             NodeAction::Resume => {
                 self.nodes[node].clock.resume(self.now);
                 // The socket buffer is read at once.
@@ -891,7 +951,12 @@ impl Sim {
         let faults = self
             .faults
             .iter()
-            .filter(|f| f.start <= now && now < f.end && f.fault.affects(from, to))
+            .filter(|f| {
+                f.start <= now
+                    && now < f.end
+                    && f.fault.affects(from, to)
+                    && f.fault.selects(&bytes)
+            })
             .fold(LinkFaults::default(), |acc, f| {
                 acc.and(f.fault.link_faults(f.end))
             });

@@ -12,7 +12,18 @@
 //! ```text
 //! cargo run --release -p probekey-sim -- [--scenario NAME] [--seed N]
 //!     [--duration SECS] [--json] [--svg FILE] [--set KEY=VALUE ...]
+//!     [--skew NODE=ORIGIN_SECS,RATE ...] [--path FROM>TO=MS ...]
+//!     [--reboot NODE@SECS ...] [--suspend NODE@START-END ...]
+//!     [--stall FROM>TO@START-END ...]
 //! ```
+//!
+//! The host options ask what-if questions about real hosts: `--skew` gives
+//! a node's clock an origin and a rate (`2=3600,0.999`: reads 3600 s at the
+//! start, runs 0.1 % slow; rates from 0.5 to 2); `--path` a one-way delay
+//! per direction; `--reboot` restarts a node with its clock at zero;
+//! `--suspend` stops a host (process and clock) for a while; `--stall`
+//! holds one direction's queue and releases it at once. Recovery is then
+//! measured from the last of them, against the bound on the slowest clock.
 //!
 //! Scenarios: `outage` (default), `restart-during-handshake`, `one-way-loss`,
 //! `flapping-link`, `one-hour-partition`. `--set` overrides any value of
@@ -26,7 +37,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use probekey::{Config, ConfigBuilder, ConfigValue, Event, Instant, Setting};
-use probekey_sim::{Fault, FaultWindow, Recovery, Sim, SimConfig};
+use probekey_sim::{ClockSpec, Fault, FaultWindow, Recovery, Sim, SimConfig};
 use serde_json::json;
 
 const REGIONS: [&str; 4] = ["eu-west", "us-east", "ap-south", "sa-east"];
@@ -146,6 +157,149 @@ struct Options {
     json: bool,
     svg: Option<String>,
     sets: Vec<(ConfigValue, Setting)>,
+    hosts: Hosts,
+}
+
+/// What the host options add to a scenario.
+#[derive(Default)]
+struct Hosts {
+    clocks: Vec<(usize, ClockSpec)>,
+    paths: Vec<((usize, usize), Duration)>,
+    faults: Vec<FaultWindow>,
+}
+
+fn node_index(flag: &str, s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse()
+        .map_err(|e| format!("{flag}: node {s:?} is not an index: {e}"))
+}
+
+fn seconds(flag: &str, s: &str) -> Result<Instant, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{flag}: {s:?} is not a time in seconds: {e}"))?;
+    let d = Duration::try_from_secs_f64(v)
+        .map_err(|e| format!("{flag}: {s:?} is not a time in seconds: {e}"))?;
+    Ok(Instant::ZERO + d)
+}
+
+fn direction(flag: &str, s: &str) -> Result<(usize, usize), String> {
+    let (a, b) = s
+        .split_once('>')
+        .ok_or(format!("{flag}: expected FROM>TO, got {s:?}"))?;
+    Ok((node_index(flag, a)?, node_index(flag, b)?))
+}
+
+fn span(flag: &str, s: &str) -> Result<(Instant, Instant), String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or(format!("{flag}: expected START-END in seconds, got {s:?}"))?;
+    let (start, end) = (seconds(flag, a)?, seconds(flag, b)?);
+    if end < start {
+        return Err(format!("{flag}: {s:?} ends before it starts"));
+    }
+    Ok((start, end))
+}
+
+impl Hosts {
+    fn parse(&mut self, flag: &str, v: &str) -> Result<(), String> {
+        match flag {
+            "--skew" => {
+                let (n, spec) = v
+                    .split_once('=')
+                    .ok_or(format!("--skew: expected NODE=ORIGIN_SECS,RATE, got {v:?}"))?;
+                let (origin, rate) = spec.split_once(',').unwrap_or((spec, "1"));
+                let rate: f64 = rate
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("--skew: rate {rate:?}: {e}"))?;
+                if !(0.5..=2.0).contains(&rate) {
+                    return Err(format!("--skew: rate {rate} outside 0.5..=2"));
+                }
+                self.clocks.push((
+                    node_index(flag, n)?,
+                    ClockSpec {
+                        offset: seconds(flag, origin)? - Instant::ZERO,
+                        rate_ppm: (rate * 1e6).round() as u64,
+                    },
+                ));
+            }
+            "--path" => {
+                let (d, ms) = v
+                    .split_once('=')
+                    .ok_or(format!("--path: expected FROM>TO=MS, got {v:?}"))?;
+                let ms: u64 = ms
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("--path: {ms:?} is not whole milliseconds: {e}"))?;
+                self.paths
+                    .push((direction(flag, d)?, Duration::from_millis(ms)));
+            }
+            "--reboot" => {
+                let (n, t) = v
+                    .split_once('@')
+                    .ok_or(format!("--reboot: expected NODE@SECS, got {v:?}"))?;
+                let at = seconds(flag, t)?;
+                self.faults.push(FaultWindow {
+                    start: at,
+                    end: at,
+                    fault: Fault::Reboot {
+                        node: node_index(flag, n)?,
+                    },
+                });
+            }
+            "--suspend" => {
+                let (n, w) = v
+                    .split_once('@')
+                    .ok_or(format!("--suspend: expected NODE@START-END, got {v:?}"))?;
+                let (start, end) = span(flag, w)?;
+                self.faults.push(FaultWindow {
+                    start,
+                    end,
+                    fault: Fault::Suspend {
+                        node: node_index(flag, n)?,
+                    },
+                });
+            }
+            "--stall" => {
+                let (d, w) = v
+                    .split_once('@')
+                    .ok_or(format!("--stall: expected FROM>TO@START-END, got {v:?}"))?;
+                let (from, to) = direction(flag, d)?;
+                let (start, end) = span(flag, w)?;
+                self.faults.push(FaultWindow {
+                    start,
+                    end,
+                    fault: Fault::Stall { from, to },
+                });
+            }
+            _ => return Err(format!("unknown argument {flag}")),
+        }
+        Ok(())
+    }
+
+    /// Checks every node named against the scenario's size.
+    fn check(&self, nodes: usize) -> Result<(), String> {
+        let mut named: Vec<usize> = self.clocks.iter().map(|&(n, _)| n).collect();
+        for &((a, b), _) in &self.paths {
+            named.extend([a, b]);
+        }
+        for f in &self.faults {
+            match f.fault {
+                Fault::Reboot { node } | Fault::Suspend { node } => named.push(node),
+                Fault::Stall { from, to } => named.extend([from, to]),
+                _ => {}
+            }
+        }
+        match named.into_iter().find(|&n| n >= nodes) {
+            Some(n) => Err(format!(
+                "node {n} does not exist: this scenario has nodes 0 to {}",
+                nodes - 1
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -156,6 +310,7 @@ fn parse_args() -> Result<Options, String> {
         json: false,
         svg: None,
         sets: Vec::new(),
+        hosts: Hosts::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -182,6 +337,10 @@ fn parse_args() -> Result<Options, String> {
                     .split_once('=')
                     .ok_or(format!("--set {kv}: expected KEY=VALUE"))?;
                 o.sets.push(setting(k, v)?);
+            }
+            "--skew" | "--path" | "--reboot" | "--suspend" | "--stall" => {
+                let v = value(&a)?;
+                o.hosts.parse(&a, &v)?;
             }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
@@ -354,9 +513,15 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
             }
             eprintln!(
-                "usage: outage [--scenario {}] [--seed N] [--duration SECS] [--json] [--svg FILE] [--set KEY=VALUE]\n  --set keys: {}",
+                "usage: outage [--scenario {}] [--seed N] [--duration SECS] [--json] [--svg FILE] [--set KEY=VALUE]\n              [--skew NODE=ORIGIN_SECS,RATE] [--path FROM>TO=MS] [--reboot NODE@SECS]\n              [--suspend NODE@START-END] [--stall FROM>TO@START-END]\n  --set keys: {}\n  --skew: the node's clock reads ORIGIN_SECS at the start and runs at RATE (0.5 to 2)\n  --path: one-way delay of one direction; --reboot: restart with the clock at zero\n  --suspend: process and clock stopped; --stall: the direction's queue released at END\n  nodes are 0-based ({})",
                 SCENARIOS.join("|"),
-                settable()
+                settable(),
+                REGIONS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| format!("{i} {r}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             return ExitCode::from(2);
         }
@@ -376,11 +541,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = opts.hosts.check(sc.nodes) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let mut sc = sc;
     let mut simcfg = SimConfig::mesh(sc.nodes, cfg, opts.seed);
     simcfg.one_way_delay = Duration::from_millis(40);
-    let rtt = simcfg.rtt();
-    let bound = cfg.recovery_bound(rtt);
+    simcfg.clocks = (0..sc.nodes).map(|i| simcfg.clock(i)).collect();
+    for &(n, spec) in &opts.hosts.clocks {
+        simcfg.clocks[n] = spec;
+    }
+    simcfg.paths.extend(opts.hosts.paths.iter().copied());
+    for f in &opts.hosts.faults {
+        let settles = match f.fault {
+            Fault::Reboot { .. } => f.start,
+            _ => f.end,
+        };
+        sc.healed = sc.healed.max(settles);
+        sc.faults.push(f.clone());
+    }
     let mut sim = Sim::new(simcfg);
+    let bound = sim.recovery_bound();
     for f in &sc.faults {
         sim.add_fault(f.clone());
     }
@@ -422,11 +604,11 @@ fn main() -> ExitCode {
         let st_to = sim
             .node(to)
             .peer_id(from)
-            .and_then(|id| sim.node(to).endpoint.peer_status(id, sim.now()));
+            .and_then(|id| sim.node(to).endpoint.peer_status(id, sim.local_now(to)));
         let st_from = sim
             .node(from)
             .peer_id(to)
-            .and_then(|id| sim.node(from).endpoint.peer_status(id, sim.now()));
+            .and_then(|id| sim.node(from).endpoint.peer_status(id, sim.local_now(from)));
         rows.push((from, to, stopped, restarted, *fresh, st_from, st_to));
     }
     let ok_bound = recovery.took().is_some_and(|d| d <= bound);
@@ -503,12 +685,17 @@ fn main() -> ExitCode {
             cfg.stale_after()
         );
         println!(
-            "network healed at {} s; bound = retry cap {:?} + 3 x rtt {:?} + probe interval {:?} = {:?}\n",
+            "network healed at {} s; bound = retry cap {:?} + 3 x rtt {:?} + probe interval {:?} = {:?}{}\n",
             fmt_t(Some(sc.healed)),
             cfg.handshake_retry_max(),
-            rtt,
+            sim.config().rtt(),
             cfg.probe_interval(),
-            bound
+            cfg.recovery_bound(sim.config().rtt()),
+            if bound == cfg.recovery_bound(sim.config().rtt()) {
+                String::new()
+            } else {
+                format!(", {bound:?} on the slowest clock")
+            }
         );
         if !inside.is_empty() {
             println!("inside the fault:");
