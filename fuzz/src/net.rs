@@ -13,9 +13,7 @@
 //!   link is fresh at both ends within `Config::recovery_bound`, and stays
 //!   fresh.
 
-use core::cmp::Reverse;
 use core::time::Duration;
-use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use arbitrary::{Result, Unstructured};
 use chacha20::ChaCha20Rng;
@@ -26,10 +24,11 @@ use probekey::wire::{
     RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE,
 };
 use probekey::{
-    Config, Endpoint, EndpointStats, Instant, PROBE_OVERHEAD, PeerId, PeerStatus, ProbeKind,
-    Received, SessionIndex, StaticKeypair,
+    Config, Endpoint, Instant, PROBE_OVERHEAD, PeerId, ProbeKind, Received, SessionIndex,
+    StaticKeypair,
 };
-use probekey_sim::SimEndpoint;
+use probekey_sim::oracle::{BODY_ID_LEN, EndpointView, write_body_id};
+use probekey_sim::{ClockSpec, NodeClock, ProbeOracle, Sim, SimConfig, SimEndpoint, SimNode};
 
 /// Most nodes in one network.
 pub const MAX_NODES: usize = 3;
@@ -41,8 +40,6 @@ const MAX_IN_FLIGHT: usize = 128;
 const MAX_OPS: usize = 200;
 /// One-way delay of the good network after the faults.
 const QUIET_DELAY: Duration = Duration::from_millis(10);
-/// Bytes of a probe body that identify it: from, to, sequence number.
-const BODY_ID_LEN: usize = 10;
 
 /// Configurations the fuzzer chooses from: the defaults, and short timers
 /// so that rotation, staleness, rekeying and expiry are a few steps away.
@@ -87,16 +84,9 @@ pub struct Datagram {
 
 struct Node {
     endpoint: SimEndpoint,
+    clock: NodeClock,
     peer_of: [Option<PeerId>; MAX_NODES],
     restarts: u64,
-}
-
-/// What the endpoint looks like from outside, to compare around a refusal.
-#[derive(PartialEq, Debug)]
-struct Snapshot {
-    stats: EndpointStats,
-    peers: Vec<Option<PeerStatus>>,
-    deadline: Option<Instant>,
 }
 
 /// Operations the fuzzer can perform.
@@ -122,6 +112,14 @@ pub enum Op {
     Advance,
     /// Restart a node: all state lost, same static key.
     Restart,
+    /// Reboot a node's host: all state lost and its clock starts again at
+    /// zero.
+    Reboot,
+    /// Suspend a node's host for a while: its clock stops while time
+    /// passes for the others, whose timers run; it resumes where it was.
+    Suspend,
+    /// Both ends of a link call `initiate_handshake` at the same instant.
+    InitiateBoth,
     /// Ask a node to start a handshake.
     Initiate,
     /// Deliver arbitrary bytes.
@@ -149,9 +147,7 @@ pub struct Net {
     in_flight: Vec<Datagram>,
     history: Vec<Datagram>,
     history_next: usize,
-    sealed: HashMap<(usize, usize, u64), Vec<u8>>,
-    accepted: HashSet<(usize, usize, u64)>,
-    keepalives: HashSet<(usize, Vec<u8>)>,
+    oracle: ProbeOracle,
     next_seq: u64,
     /// Whether any operation acted with a node's static key outside its
     /// endpoint (a misbehaving neighbour, not a network fault).
@@ -178,38 +174,44 @@ impl Net {
             in_flight: Vec::new(),
             history: Vec::new(),
             history_next: 0,
-            sealed: HashMap::new(),
-            accepted: HashSet::new(),
-            keepalives: HashSet::new(),
+            oracle: ProbeOracle::default(),
             next_seq: 0,
             crafted: false,
             trace: std::env::var_os("PROBEKEY_FUZZ_TRACE").is_some(),
         };
         for i in 0..n {
-            let node = net.make_node(i, 0);
+            let clock = NodeClock::new(Instant::ZERO, ClockSpec::default());
+            let node = net.make_node(i, 0, clock);
             net.nodes.push(node);
         }
         net.timers();
         net
     }
 
-    fn make_node(&self, i: usize, restarts: u64) -> Node {
+    fn make_node(&self, i: usize, restarts: u64, clock: NodeClock) -> Node {
         let rng = ChaCha20Rng::seed_from_u64((i as u64) << 32 | restarts);
         let mut endpoint = Endpoint::new(self.config, self.keys[i].clone(), rng, Vec::new());
         let mut peer_of = [None; MAX_NODES];
+        let local = clock.local(self.now);
         for (j, key) in self.keys.iter().enumerate() {
             if j != i {
                 let id = endpoint
-                    .add_peer(self.now, key.public())
+                    .add_peer(local, key.public())
                     .expect("distinct generated keys are accepted");
                 peer_of[j] = Some(id);
             }
         }
         Node {
             endpoint,
+            clock,
             peer_of,
             restarts,
         }
+    }
+
+    /// Node `i`'s clock reading now.
+    fn local(&self, i: usize) -> Instant {
+        self.nodes[i].clock.local(self.now)
     }
 
     fn node_of(&self, at: usize, peer: PeerId) -> usize {
@@ -220,26 +222,27 @@ impl Net {
             .expect("the endpoint names only configured peers")
     }
 
-    fn snapshot(&self, at: usize) -> Snapshot {
+    fn snapshot(&self, at: usize) -> EndpointView {
         let node = &self.nodes[at];
-        Snapshot {
-            stats: node.endpoint.stats(),
-            peers: node
-                .peer_of
-                .iter()
-                .map(|p| p.and_then(|p| node.endpoint.peer_status(p, self.now)))
-                .collect(),
-            deadline: node.endpoint.poll_timeout(),
+        EndpointView::of(
+            &node.endpoint,
+            node.peer_of.iter().flatten().copied(),
+            self.local(at),
+        )
+    }
+
+    /// Keeps `d` for replays, the oldest forgotten first.
+    fn remember(&mut self, d: Datagram) {
+        if self.history.len() < HISTORY {
+            self.history.push(d);
+        } else {
+            self.history[self.history_next] = d;
+            self.history_next = (self.history_next + 1) % HISTORY;
         }
     }
 
     fn send(&mut self, d: Datagram) {
-        if self.history.len() < HISTORY {
-            self.history.push(d.clone());
-        } else {
-            self.history[self.history_next] = d.clone();
-            self.history_next = (self.history_next + 1) % HISTORY;
-        }
+        self.remember(d.clone());
         if self.in_flight.len() < MAX_IN_FLIGHT {
             self.in_flight.push(d);
         }
@@ -248,10 +251,11 @@ impl Net {
     /// Sends what node `i` queued and drains its events.
     fn drain(&mut self, i: usize) {
         let mut buf = [0u8; 256];
+        let local = self.local(i);
         loop {
             let tx = self.nodes[i]
                 .endpoint
-                .poll_transmit(self.now, &mut buf)
+                .poll_transmit(local, &mut buf)
                 .expect("256 bytes hold any handshake message or keepalive");
             let Some(tx) = tx else { break };
             let to = self.node_of(i, tx.peer);
@@ -279,17 +283,20 @@ impl Net {
     /// Runs every node's due timers.
     fn timers(&mut self) {
         for i in 0..self.nodes.len() {
+            if self.nodes[i].clock.is_stopped() {
+                continue;
+            }
+            let local = self.local(i);
             let due = self.nodes[i]
                 .endpoint
                 .poll_timeout()
-                .is_some_and(|d| d <= self.now);
+                .is_some_and(|d| d <= local);
             if due {
-                self.nodes[i].endpoint.handle_timeout(self.now);
+                self.nodes[i].endpoint.handle_timeout(local);
                 if let Some(d) = self.nodes[i].endpoint.poll_timeout() {
                     assert!(
-                        d > self.now,
-                        "a deadline at or before now after handle_timeout: node {i}, {d:?} <= {:?}",
-                        self.now
+                        d > local,
+                        "a deadline at or before now after handle_timeout: node {i}, {d:?} <= {local:?}"
                     );
                 }
                 self.drain(i);
@@ -311,20 +318,19 @@ impl Net {
         self.next_seq += 1;
         let seq = self.next_seq;
         let mut body = vec![0u8; BODY_ID_LEN + pad];
-        body[0] = from as u8;
-        body[1] = to as u8;
-        body[2..BODY_ID_LEN].copy_from_slice(&seq.to_le_bytes());
+        write_body_id(&mut body, from, to, seq);
         let mut out = vec![0u8; body.len() + PROBE_OVERHEAD];
         let before = self.nodes[from].endpoint.stats();
+        let local = self.local(from);
         let result = self.nodes[from]
             .endpoint
-            .seal(self.now, peer, kind, &body, &mut out);
+            .seal(local, peer, kind, &body, &mut out);
         let after = self.nodes[from].endpoint.stats();
         match result {
             Ok(n) => {
                 assert_eq!(n, out.len(), "a sealed probe is its body plus the overhead");
                 assert_eq!(after.probes_sealed, before.probes_sealed + 1);
-                self.sealed.insert((from, to, seq), out.clone());
+                self.oracle.sealed(from, to, seq, &out);
                 self.send(Datagram {
                     from,
                     to,
@@ -339,12 +345,14 @@ impl Net {
     /// Delivers `bytes` to node `to` and checks every invariant.
     pub fn receive(&mut self, to: usize, bytes: &[u8]) {
         let before = self.snapshot(to);
+        let before_stats = self.nodes[to].endpoint.stats();
         let mut buf = bytes.to_vec();
-        let now = self.now;
+        let now = self.local(to);
         let result = self.nodes[to].endpoint.handle_datagram(now, &mut buf);
         if self.trace {
             eprintln!(
-                "{now:?} node {to} <- {} bytes type {:?}: {result:?}",
+                "{:?} node {to} <- {} bytes type {:?}: {result:?}",
+                self.now,
                 bytes.len(),
                 bytes.first()
             );
@@ -352,51 +360,21 @@ impl Net {
         let mut echo = None;
         match result {
             Err(e) => {
-                let mut after = self.snapshot(to);
-                assert_eq!(
-                    after.stats.rejected.total(),
-                    before.stats.rejected.total() + 1,
-                    "a refusal is counted once: {e}"
-                );
-                assert!(after.stats.dh_operations >= before.stats.dh_operations);
-                // What may change: the rejection counters, and the DH count
-                // of a handshake message that failed behind its MACs.
-                after.stats.rejected = before.stats.rejected;
-                after.stats.dh_operations = before.stats.dh_operations;
-                let mut attributed = 0;
-                for (a, b) in after.peers.iter_mut().zip(&before.peers) {
-                    if let (Some(a), Some(b)) = (a.as_mut(), b) {
-                        attributed += a.rejected.total() - b.rejected.total();
-                        a.rejected = b.rejected;
-                    }
+                let after = self.snapshot(to);
+                if let Err(what) = before.refusal_changed_nothing(&after, &e) {
+                    panic!("{what}");
                 }
-                assert_eq!(
-                    attributed,
-                    u64::from(e.peer.is_some()),
-                    "a refusal is counted against the peer it names: {e}"
-                );
-                assert_eq!(after, before, "a refused datagram ({e}) changed state");
             }
             Ok(Received::Probe { peer, kind, body }) => {
                 let from = self.node_of(to, peer);
-                assert!(
-                    body.len() >= BODY_ID_LEN,
-                    "accepted a probe we never sealed"
-                );
-                let (f, t) = (usize::from(body[0]), usize::from(body[1]));
-                let mut seq = [0u8; 8];
-                seq.copy_from_slice(&body[2..BODY_ID_LEN]);
-                let id = (f, t, u64::from_le_bytes(seq));
-                assert_eq!((f, t), (from, to), "accepted a probe under the wrong peer");
-                assert_eq!(
-                    self.sealed.get(&id).map(Vec::as_slice),
-                    Some(bytes),
-                    "accepted a probe that is not, byte for byte, one its sender sealed"
-                );
-                assert!(self.accepted.insert(id), "accepted a probe twice: {id:?}");
+                if let Err(v) = self.oracle.accepted(to, from, bytes, body) {
+                    panic!(
+                        "accepted a probe its claimed sender did not seal for us, or twice: {v:?}"
+                    );
+                }
                 let after = self.nodes[to].endpoint.stats();
-                assert_eq!(after.probes_opened, before.stats.probes_opened + 1);
-                assert_eq!(after.rejected, before.stats.rejected);
+                assert_eq!(after.probes_opened, before_stats.probes_opened + 1);
+                assert_eq!(after.rejected, before_stats.rejected);
                 if kind == ProbeKind::Probe {
                     echo = Some(from);
                 }
@@ -405,12 +383,11 @@ impl Net {
                 let from = self.node_of(to, peer);
                 assert_eq!(bytes.first(), Some(&TYPE_PROBE));
                 assert_eq!(bytes.len(), PROBE_OVERHEAD);
-                assert!(
-                    self.keepalives.insert((to, bytes.to_vec())),
-                    "accepted a keepalive from node {from} twice"
-                );
+                if let Err(v) = self.oracle.keepalive(to, from, bytes) {
+                    panic!("{v:?}");
+                }
                 let after = self.nodes[to].endpoint.stats();
-                assert_eq!(after.rejected, before.stats.rejected);
+                assert_eq!(after.rejected, before_stats.rejected);
             }
             Ok(Received::Handshake { peer }) => {
                 let _ = self.node_of(to, peer);
@@ -419,7 +396,7 @@ impl Net {
                     Some(&TYPE_INITIATION | &TYPE_RESPONSE)
                 ));
                 let after = self.nodes[to].endpoint.stats();
-                assert_eq!(after.rejected, before.stats.rejected);
+                assert_eq!(after.rejected, before_stats.rejected);
             }
             Ok(other) => panic!("a datagram of a kind this harness does not know: {other:?}"),
         }
@@ -544,17 +521,43 @@ impl Net {
                 };
                 self.advance_by(Duration::from_nanos(nanos));
             }
-            Op::Restart => {
+            Op::Restart | Op::Reboot => {
                 let i = self.pick_node(u)?;
                 let restarts = self.nodes[i].restarts + 1;
-                self.nodes[i] = self.make_node(i, restarts);
+                let clock = if op == Op::Reboot {
+                    self.nodes[i].clock.rebooted(self.now)
+                } else {
+                    self.nodes[i].clock
+                };
+                self.nodes[i] = self.make_node(i, restarts, clock);
+                self.timers();
+            }
+            Op::Suspend => {
+                let i = self.pick_node(u)?;
+                let nanos = u.int_in_range(0..=120_000_000_000u64)?;
+                self.nodes[i].clock.stop(self.now);
+                self.advance_by(Duration::from_nanos(nanos));
+                self.nodes[i].clock.resume(self.now);
                 self.timers();
             }
             Op::Initiate => {
                 let i = self.pick_node(u)?;
                 let to = self.pick_other(u, i)?;
                 if let Some(peer) = self.nodes[i].peer_of[to] {
-                    self.nodes[i].endpoint.initiate_handshake(self.now, peer);
+                    let local = self.local(i);
+                    self.nodes[i].endpoint.initiate_handshake(local, peer);
+                }
+                self.timers();
+            }
+            Op::InitiateBoth => {
+                let a = self.pick_node(u)?;
+                let b = self.pick_other(u, a)?;
+                for (i, to) in [(a, b), (b, a)] {
+                    if let Some(peer) = self.nodes[i].peer_of[to] {
+                        let local = self.local(i);
+                        self.nodes[i].endpoint.initiate_handshake(local, peer);
+                        self.drain(i);
+                    }
                 }
                 self.timers();
             }
@@ -754,116 +757,73 @@ impl Net {
         }
     }
 
-    /// Runs a good network (one-way delay 10 ms, no loss) from now, every
-    /// node probing every other at the probe interval and echoing every
-    /// probe, until every direction of every link is fresh at both ends;
-    /// without a gap, and returns how long that took. Panics if it takes
-    /// longer than `bound`, or if any direction goes stale after `bound` or
-    /// within `hold` of settling. (A direction may be reported fresh at
+    /// Runs a good network (one-way delay 10 ms, no loss) from now in the
+    /// simulator (`probekey_sim::Sim::settle`), every node probing every
+    /// other at the probe interval and echoing every probe, until every
+    /// direction of every link has been fresh at both ends for `hold`
+    /// without a gap, and returns how long until that began. Panics if it
+    /// takes longer than `bound`, if any direction goes stale after `bound`,
+    /// or if the simulator's oracle sees a forged, altered or replayed
+    /// probe or a refusal that changed state. (A direction may be fresh at
     /// first on the strength of probes from before the faults and lapse:
-    /// what counts is when every direction is fresh for good.)
+    /// what counts is when every direction is fresh for good.) The
+    /// endpoints come back afterwards; what was in flight is dropped.
     pub fn quiet(&mut self, bound: Duration, hold: Duration) -> Duration {
         self.in_flight.clear();
-        let healed = self.now;
-        let deadline = healed + bound;
-        let interval = self.config.probe_interval();
-        let n = self.nodes.len();
-        let mut next_probe: Vec<Instant> = (0..n * n)
-            .map(|k| healed + Duration::from_micros(k as u64 * 700))
+        let mut cfg = SimConfig::mesh(self.nodes.len(), self.config, 0);
+        cfg.one_way_delay = QUIET_DELAY;
+        cfg.record = true;
+        cfg.check_refusals = true;
+        let restarts: Vec<u64> = self.nodes.iter().map(|n| n.restarts).collect();
+        let nodes: Vec<SimNode> = core::mem::take(&mut self.nodes)
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let peers = n
+                    .peer_of
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, p)| p.map(|p| (j, p)));
+                SimNode::adopt(
+                    n.endpoint,
+                    self.keys[i].clone(),
+                    n.clock,
+                    peers,
+                    self.next_seq,
+                )
+            })
             .collect();
-        let mut queue: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
-        let mut packets: HashMap<u64, Datagram> = HashMap::new();
-        let mut packet_seq = 0u64;
-        // Since when every direction has been fresh, without a gap.
-        let mut settled: Option<Instant> = None;
-        loop {
-            // Schedule what was sent.
-            for d in self.in_flight.drain(..) {
-                packet_seq += 1;
-                packets.insert(packet_seq, d);
-                queue.push(Reverse((self.now + QUIET_DELAY, packet_seq)));
-            }
-            let mut t = Instant::MAX;
-            if let Some(Reverse((at, _))) = queue.peek() {
-                t = t.min(*at);
-            }
-            for node in &self.nodes {
-                if let Some(d) = node.endpoint.poll_timeout() {
-                    t = t.min(d.max(self.now));
-                }
-            }
-            for (k, &at) in next_probe.iter().enumerate() {
-                if k / n != k % n {
-                    t = t.min(at);
-                }
-            }
-            if t > settled.map_or(deadline, |at| deadline.max(at + hold)) {
-                break;
-            }
-            self.now = t;
-            while let Some(&Reverse((at, id))) = queue.peek() {
-                if at > t {
-                    break;
-                }
-                queue.pop();
-                if let Some(d) = packets.remove(&id) {
-                    self.receive(d.to, &d.bytes);
-                }
-            }
-            self.timers();
-            for (k, at) in next_probe.iter_mut().enumerate() {
-                let (from, to) = (k / n, k % n);
-                if from != to && *at <= t {
-                    *at = *at + interval;
-                    self.seal(from, to, ProbeKind::Probe, 0);
-                }
-            }
-            if self.all_fresh() {
-                settled.get_or_insert(t);
-            } else {
-                settled = None;
-                assert!(
-                    t <= deadline,
-                    "links not fresh both ways {:?} after the network became good (bound {bound:?}): {}",
-                    t.saturating_duration_since(healed),
-                    self.describe()
-                );
-            }
+        let oracle = core::mem::take(&mut self.oracle);
+        let mut sim = Sim::adopt(cfg, self.now, nodes, oracle);
+        let settled = sim.settle(bound, hold);
+        if let Err(e) = &settled {
+            panic!("{e}: {}", sim.describe());
         }
-        let Some(at) = settled else {
-            panic!(
-                "links not fresh both ways within {bound:?} of the network becoming good: {}",
-                self.describe()
-            )
-        };
-        at.saturating_duration_since(healed)
-    }
-
-    fn direction_fresh(&self, from: usize, to: usize) -> bool {
-        let out = self.nodes[from].peer_of[to]
-            .and_then(|p| self.nodes[from].endpoint.peer_status(p, self.now))
-            .is_some_and(|s| s.outbound.fresh);
-        let inb = self.nodes[to].peer_of[from]
-            .and_then(|p| self.nodes[to].endpoint.peer_status(p, self.now))
-            .is_some_and(|s| s.inbound.fresh);
-        out && inb
-    }
-
-    fn all_fresh(&self) -> bool {
-        let n = self.nodes.len();
-        (0..n).all(|a| (0..n).all(|b| a == b || self.direction_fresh(a, b)))
-    }
-
-    fn describe(&self) -> String {
-        let mut s = String::new();
-        for (i, node) in self.nodes.iter().enumerate() {
-            for (j, p) in node.peer_of.iter().enumerate() {
-                if let Some(status) = p.and_then(|p| node.endpoint.peer_status(p, self.now)) {
-                    s.push_str(&format!("\n  node {i} -> {j}: {status:?}"));
-                }
-            }
+        assert!(sim.violations.is_empty(), "{:?}", sim.violations);
+        self.now = sim.now();
+        let recorded = core::mem::take(&mut sim.recorded);
+        let (nodes, oracle) = sim.into_parts();
+        self.oracle = oracle;
+        for (node, restarts) in nodes.into_iter().zip(restarts) {
+            let peer_of = core::array::from_fn(|j| node.peer_id(j));
+            let (endpoint, clock, seq) = node.into_parts();
+            self.next_seq = self.next_seq.max(seq);
+            self.nodes.push(Node {
+                endpoint,
+                clock,
+                peer_of,
+                restarts,
+            });
         }
-        s
+        // What the good network carried is there to be replayed too.
+        for d in recorded {
+            self.remember(Datagram {
+                from: d.from,
+                to: d.to,
+                bytes: d.bytes,
+            });
+        }
+        settled.unwrap_or_default()
     }
 
     /// The configuration.

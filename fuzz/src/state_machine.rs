@@ -1,6 +1,8 @@
 //! Two or three endpoints driven by any sequence of operations (seal,
 //! deliver, drop, duplicate, reorder, corrupt, resize, replay, advance
-//! time by any amount, restart, start a handshake); then a quiet period of
+//! time by any amount, restart, reboot with the clock at zero, suspend a
+//! host while time passes for the others, start a handshake on one side
+//! or on both at the same instant); then a quiet period of
 //! good network in which every link must be fresh both ways within the
 //! configured recovery bound and stay fresh. Every step checks the
 //! invariants listed in [`super::net`].
@@ -10,7 +12,7 @@ use arbitrary::Unstructured;
 use super::net::{Net, Op};
 
 /// The faults a network (not a key holder) can cause.
-const OPS: [Op; 13] = [
+const OPS: [Op; 16] = [
     Op::Seal,
     Op::Deliver,
     Op::DeliverAll,
@@ -24,6 +26,9 @@ const OPS: [Op; 13] = [
     Op::Initiate,
     Op::Raw,
     Op::Patched,
+    Op::Reboot,
+    Op::Suspend,
+    Op::InitiateBoth,
 ];
 
 /// The target.

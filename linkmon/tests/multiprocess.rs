@@ -32,6 +32,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use probekey::{Config, ConfigValue, Setting};
+use probekey_sim::{LinkFaults, Netem};
 use serde_json::Value;
 
 /// Added to the crate's bound: the daemon's socket wait granularity (1 ms),
@@ -332,13 +333,16 @@ impl Drop for Daemon {
 // ---------------------------------------------------------------------------
 // The fault-injecting relay
 
-#[derive(Clone, Copy, Default)]
-struct Faults {
-    drop_all: bool,
-    loss: f64,
-    duplicate: f64,
-    /// Extra delay, uniformly up to this; reorders datagrams.
-    jitter: Duration,
+/// What a relay does to the datagrams of its direction: the simulator's
+/// link model, applied on real time.
+type Faults = LinkFaults;
+
+/// All datagrams lost.
+fn drop_all() -> Faults {
+    Faults {
+        loss: 1.0,
+        ..Faults::default()
+    }
 }
 
 #[derive(Default)]
@@ -356,15 +360,6 @@ struct Relay {
     stats: Arc<RelayStats>,
 }
 
-/// xorshift64*: enough randomness for fault injection, no dependency.
-fn next_random(state: &mut u64) -> f64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    let x = state.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn spawn_relay(target: SocketAddr, stop: Arc<AtomicBool>, seed: u64) -> (Relay, JoinHandle<()>) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("relay socket");
     let addr = sock.local_addr().expect("relay address");
@@ -372,7 +367,9 @@ fn spawn_relay(target: SocketAddr, stop: Arc<AtomicBool>, seed: u64) -> (Relay, 
     let stats = Arc::new(RelayStats::default());
     let (f, s) = (Arc::clone(&faults), Arc::clone(&stats));
     let handle = thread::spawn(move || {
-        let mut rng = seed | 1;
+        let mut netem = Netem::new(seed);
+        // The link model runs on this relay's own clock, from its start.
+        let origin = Instant::now();
         let mut queue: Vec<(Instant, Vec<u8>)> = Vec::new();
         let mut buf = [0u8; 2048];
         while !stop.load(Ordering::Relaxed) {
@@ -393,19 +390,21 @@ fn spawn_relay(target: SocketAddr, stop: Arc<AtomicBool>, seed: u64) -> (Relay, 
                 continue;
             };
             let faults = *f.lock().unwrap();
-            if faults.drop_all || next_random(&mut rng) < faults.loss {
-                s.dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
+            let sent = Instant::now();
+            let sim_time =
+                |t: Instant| probekey::Instant::ZERO + t.saturating_duration_since(origin);
+            let fate = netem.fate(sim_time(sent), BASE_DELAY, &faults);
+            match fate.arrivals().len() {
+                0 => {
+                    s.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+                1 => {}
+                _ => {
+                    s.duplicated.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            let copies = if next_random(&mut rng) < faults.duplicate {
-                s.duplicated.fetch_add(1, Ordering::Relaxed);
-                2
-            } else {
-                1
-            };
-            for _ in 0..copies {
-                let delay = BASE_DELAY + faults.jitter.mul_f64(next_random(&mut rng));
-                queue.push((Instant::now() + delay, buf[..n].to_vec()));
+            for &at in fate.arrivals() {
+                queue.push((sent + (at - sim_time(sent)), buf[..n].to_vec()));
             }
         }
     });
@@ -801,13 +800,7 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
     // 1. A loss burst on region b: both its links, both directions.
     let cut: Vec<(usize, usize)> = [both_ways(a, b), both_ways(b, cc)].concat();
     let from = Instant::now();
-    c.set_faults(
-        &cut,
-        Faults {
-            drop_all: true,
-            ..Faults::default()
-        },
-    );
+    c.set_faults(&cut, drop_all());
     thread::sleep(BURST);
     let healed = Instant::now();
     c.clear_faults();
@@ -823,13 +816,7 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
 
     // 2. One-way loss: everything from a to c is lost.
     let from = Instant::now();
-    c.set_faults(
-        &[(a, cc)],
-        Faults {
-            drop_all: true,
-            ..Faults::default()
-        },
-    );
+    c.set_faults(&[(a, cc)], drop_all());
     thread::sleep(BURST);
     let healed = Instant::now();
     c.clear_faults();
@@ -853,10 +840,10 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
     c.set_faults(
         &all,
         Faults {
-            drop_all: false,
             loss: 0.2,
             duplicate: 0.2,
             jitter: ms(10),
+            ..Faults::default()
         },
     );
     thread::sleep(ms(2000));
@@ -894,13 +881,7 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
     // while cut off; then the burst ends.
     let cut: Vec<(usize, usize)> = [both_ways(a, b), both_ways(a, cc)].concat();
     let from = Instant::now();
-    c.set_faults(
-        &cut,
-        Faults {
-            drop_all: true,
-            ..Faults::default()
-        },
-    );
+    c.set_faults(&cut, drop_all());
     thread::sleep(ms(600));
     c.daemons[a].kill9();
     thread::sleep(ms(200));

@@ -363,6 +363,11 @@ pub struct SimConfig {
     pub seed: u64,
     /// Keep a copy of every datagram sent (for replay attacks in tests).
     pub record: bool,
+    /// Check around every refused datagram that it changed nothing but the
+    /// rejection counters ([`oracle::EndpointView`]); a
+    /// [`Violation::RefusalChangedState`] otherwise. Costs a status of
+    /// every peer per refusal.
+    pub check_refusals: bool,
 }
 
 impl SimConfig {
@@ -377,6 +382,7 @@ impl SimConfig {
             links: None,
             seed,
             record: false,
+            check_refusals: false,
         }
     }
 
@@ -870,7 +876,20 @@ impl Sim {
         let local = self.local_now(to);
         let received = bytes.clone();
         let node = &mut self.nodes[to];
+        let peers = || node.peer_of.values().copied();
+        let before = self
+            .cfg
+            .check_refusals
+            .then(|| oracle::EndpointView::of(&node.endpoint, peers(), local));
         let result = node.endpoint.handle_datagram(local, &mut bytes);
+        if let (Err(e), Some(before)) = (&result, before) {
+            let after =
+                oracle::EndpointView::of(&node.endpoint, node.peer_of.values().copied(), local);
+            if let Err(what) = before.refusal_changed_nothing(&after, e) {
+                self.violations
+                    .push(Violation::RefusalChangedState { at: to, what });
+            }
+        }
         let mut echo = None;
         let mut validated_from = None;
         match result {
@@ -1077,7 +1096,136 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// A simulator taking over `nodes`, endpoints in whatever state they
+    /// are, at simulated time `now`, with `oracle` holding what they sealed
+    /// so far (for a harness that drives endpoints itself, then hands them
+    /// to the simulator for a good network). `cfg.nodes` is ignored.
+    pub fn adopt(
+        mut cfg: SimConfig,
+        now: Instant,
+        nodes: Vec<SimNode>,
+        oracle: ProbeOracle,
+    ) -> Self {
+        cfg.nodes = nodes.len();
+        let mut sim = Sim::new(SimConfig {
+            nodes: 0,
+            links: Some(Vec::new()),
+            ..cfg.clone()
+        });
+        sim.cfg = cfg;
+        sim.now = now;
+        sim.links = match &sim.cfg.links {
+            Some(l) => l.clone(),
+            None => {
+                let n = nodes.len();
+                (0..n)
+                    .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+                    .collect()
+            }
+        };
+        sim.publics = nodes.iter().map(|n| n.keypair.public()).collect();
+        sim.oracle = oracle;
+        let interval = duration_nanos(sim.cfg.config.probe_interval()).max(1);
+        sim.nodes = nodes;
+        for i in 0..sim.nodes.len() {
+            let local = sim.local_now(i);
+            let neighbours: Vec<usize> = sim.nodes[i].peer_of.keys().copied().collect();
+            for n in neighbours {
+                let phase = sim.net.below(interval);
+                sim.nodes[i]
+                    .next_probe_at
+                    .insert(n, local + Duration::from_nanos(phase));
+            }
+        }
+        sim.watch();
+        sim
+    }
+
+    /// Hands the nodes and the oracle back, dropping what is in flight.
+    pub fn into_parts(self) -> (Vec<SimNode>, ProbeOracle) {
+        (self.nodes, self.oracle)
+    }
+
+    /// Runs from now until every direction of every link has been fresh
+    /// for `hold` without a gap, and returns when that stretch began,
+    /// counted from now. An error if that stretch does not begin within
+    /// `bound`, or a direction lapses after `bound`.
+    pub fn settle(&mut self, bound: Duration, hold: Duration) -> Result<Duration, String> {
+        let start = self.now;
+        let deadline = start + bound;
+        let mut since: Option<Instant> = self.all_fresh().then_some(start);
+        loop {
+            let stop = since.map_or(deadline, |t| deadline.max(t + hold));
+            let Some(t) = self.next_time().filter(|&t| t <= stop) else {
+                self.now = self.now.max(stop);
+                self.watch();
+                break;
+            };
+            self.step(t);
+            if self.all_fresh() {
+                since.get_or_insert(t);
+            } else {
+                since = None;
+                if t > deadline {
+                    return Err(format!(
+                        "a direction went stale {:?} after the network became good (bound {bound:?})",
+                        t - start
+                    ));
+                }
+            }
+        }
+        since.map(|t| t - start).ok_or_else(|| {
+            format!("links not fresh both ways within {bound:?} of the network becoming good")
+        })
+    }
+
+    /// Every peer's status at every node, for a failure message.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            let local = self.local_now(i);
+            for (&j, &p) in &node.peer_of {
+                if let Some(status) = node.endpoint.peer_status(p, local) {
+                    s.push_str(&format!("\n  node {i} -> {j}: {status:?}"));
+                }
+            }
+        }
+        s
+    }
+}
+
 impl SimNode {
+    /// A node made of an endpoint in whatever state it is, for
+    /// [`Sim::adopt`]: its key pair, its host's clock, its neighbours by
+    /// node index, and the first sequence number its probes will use.
+    pub fn adopt(
+        endpoint: SimEndpoint,
+        keypair: StaticKeypair,
+        clock: NodeClock,
+        neighbours: impl IntoIterator<Item = (usize, PeerId)>,
+        next_seq: u64,
+    ) -> Self {
+        let peer_of: BTreeMap<usize, PeerId> = neighbours.into_iter().collect();
+        let node_of = peer_of.iter().map(|(&n, &p)| (p, n)).collect();
+        SimNode {
+            endpoint,
+            keypair,
+            clock,
+            peer_of,
+            node_of,
+            next_probe_at: BTreeMap::new(),
+            seq: next_seq,
+            restarts: 0,
+            inbox: Vec::new(),
+        }
+    }
+
+    /// The endpoint, the clock, and the last sequence number used.
+    pub fn into_parts(self) -> (SimEndpoint, NodeClock, u64) {
+        (self.endpoint, self.clock, self.seq)
+    }
+
     /// The endpoint's peer id for neighbour node `n`.
     pub fn peer_id(&self, n: usize) -> Option<PeerId> {
         self.peer_of.get(&n).copied()

@@ -6,6 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use probekey::{EndpointStats, Instant, PeerId, PeerStatus, RecvError};
+
+use crate::SimEndpoint;
+
 /// Bytes of a probe body that identify it: sender, receiver (4 bytes each),
 /// sequence number (8), big-endian. The rest of a body is padding.
 pub const BODY_ID_LEN: usize = 16;
@@ -47,6 +51,84 @@ pub enum Violation {
         /// Sending node.
         from: usize,
     },
+    /// A refused datagram changed more than the rejection counters.
+    RefusalChangedState {
+        /// Receiving node.
+        at: usize,
+        /// What changed.
+        what: String,
+    },
+}
+
+/// What an endpoint exposes, to compare around a refused datagram.
+#[derive(PartialEq, Debug)]
+pub struct EndpointView {
+    stats: EndpointStats,
+    peers: Vec<Option<PeerStatus>>,
+    deadline: Option<Instant>,
+}
+
+impl EndpointView {
+    /// The endpoint's counters, the status of each of `peers` at `now`, and
+    /// its next deadline.
+    pub fn of(
+        endpoint: &SimEndpoint,
+        peers: impl IntoIterator<Item = PeerId>,
+        now: Instant,
+    ) -> Self {
+        EndpointView {
+            stats: endpoint.stats(),
+            peers: peers
+                .into_iter()
+                .map(|p| endpoint.peer_status(p, now))
+                .collect(),
+            deadline: endpoint.poll_timeout(),
+        }
+    }
+
+    /// Checks that a refusal (`err`) between `self` and `after` changed
+    /// nothing but the rejection counters, counted once and against the
+    /// peer it names, and the Diffie-Hellman count of a handshake message
+    /// that failed behind its MACs.
+    pub fn refusal_changed_nothing(
+        &self,
+        after: &EndpointView,
+        err: &RecvError,
+    ) -> Result<(), String> {
+        let mut after = EndpointView {
+            stats: after.stats,
+            peers: after.peers.clone(),
+            deadline: after.deadline,
+        };
+        if after.stats.rejected.total() != self.stats.rejected.total() + 1 {
+            return Err(format!("a refusal ({err}) was not counted once"));
+        }
+        if after.stats.dh_operations < self.stats.dh_operations {
+            return Err(format!(
+                "a refusal ({err}) lowered the Diffie-Hellman count"
+            ));
+        }
+        after.stats.rejected = self.stats.rejected;
+        after.stats.dh_operations = self.stats.dh_operations;
+        let mut attributed = 0;
+        for (a, b) in after.peers.iter_mut().zip(&self.peers) {
+            if let (Some(a), Some(b)) = (a.as_mut(), b) {
+                attributed += a.rejected.total() - b.rejected.total();
+                a.rejected = b.rejected;
+            }
+        }
+        if attributed != u64::from(err.peer.is_some()) {
+            return Err(format!(
+                "a refusal ({err}) was not counted against the peer it names"
+            ));
+        }
+        if after != *self {
+            return Err(format!(
+                "a refused datagram ({err}) changed state: {self:?} -> {after:?}"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Writes the identifying part of a probe body into `body[..BODY_ID_LEN]`.
