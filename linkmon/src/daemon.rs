@@ -8,11 +8,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use linkmon::output::{self, Line};
 use probekey::{
     Endpoint, Event, HandshakeReason, HandshakeState, Instant, LinkDirection, OsEndpoint, PeerId,
     PeerStatus, ProbeKind, Received, RejectCounters, Role, SealError, StdClock,
 };
-use serde_json::{Value, json};
 
 use crate::Error;
 use crate::setup::{Setup, hex};
@@ -310,7 +310,7 @@ impl Daemon {
             }
         }
         while let Some(event) = self.endpoint.poll_event() {
-            let line = self.event_json(now, event);
+            let line = self.event_line(now, event);
             emit(&line)?;
         }
         Ok(())
@@ -322,131 +322,123 @@ impl Daemon {
             .map_or("?", |&i| self.neighbours[i].name.as_str())
     }
 
-    fn event_json(&self, now: Instant, event: Event) -> Value {
-        let head = |kind: &str, peer: PeerId| {
-            json!({
-                "type": kind,
-                "t_ms": millis(now - Instant::ZERO),
-                "node": self.name,
-                "neighbour": self.neighbour_name(peer),
-            })
-        };
-        let (mut line, extra) = match event {
+    fn event_line(&self, now: Instant, event: Event) -> Line {
+        let t_ms = millis(now - Instant::ZERO);
+        let node = self.name.clone();
+        let name = |peer: PeerId| self.neighbour_name(peer).to_owned();
+        match event {
             Event::HealthChanged {
                 peer,
                 direction,
                 fresh,
-            } => (
-                head("health", peer),
-                json!({ "direction": direction_name(direction), "fresh": fresh }),
-            ),
-            Event::HandshakeStarted { peer, reason } => (
-                head("handshake_started", peer),
-                json!({ "reason": reason_name(reason) }),
-            ),
+            } => Line::Health {
+                t_ms,
+                node,
+                neighbour: name(peer),
+                direction: direction_of(direction),
+                fresh,
+            },
+            Event::HandshakeStarted { peer, reason } => Line::HandshakeStarted {
+                t_ms,
+                node,
+                neighbour: name(peer),
+                reason: reason_of(reason),
+            },
             Event::SessionEstablished {
                 peer,
                 role,
                 latency,
-            } => (
-                head("session_established", peer),
-                json!({ "role": role_name(role), "latency_ms": millis(latency) }),
-            ),
+            } => Line::SessionEstablished {
+                t_ms,
+                node,
+                neighbour: name(peer),
+                role: role_of(role),
+                latency_ms: millis(latency),
+            },
             Event::EpochRotated {
                 peer,
                 direction,
                 epoch,
-            } => (
-                head("epoch_rotated", peer),
-                json!({ "direction": direction_name(direction), "epoch": epoch.0 }),
-            ),
-            other => (
-                json!({
-                    "type": "event",
-                    "t_ms": millis(now - Instant::ZERO),
-                    "node": self.name,
-                }),
-                json!({ "debug": format!("{other:?}") }),
-            ),
-        };
-        merge(&mut line, extra);
-        line
+            } => Line::EpochRotated {
+                t_ms,
+                node,
+                neighbour: name(peer),
+                direction: direction_of(direction),
+                epoch: epoch.0,
+            },
+            other => Line::Event {
+                t_ms,
+                node,
+                debug: format!("{other:?}"),
+            },
+        }
     }
 
     fn start_line(&self) -> Result<(), Error> {
         let c = self.endpoint.config();
-        let neighbours: serde_json::Map<String, Value> = self
+        let neighbours = self
             .neighbours
             .iter()
-            .map(|n| (n.name.clone(), json!(n.address.to_string())))
+            .map(|n| (n.name.clone(), n.address.to_string()))
             .collect();
         let listen = self
             .socket
             .local_addr()
             .map(|a| a.to_string())
             .map_err(Error::Socket)?;
-        emit(&json!({
-            "type": "start",
-            "t_ms": millis(self.clock.now() - Instant::ZERO),
-            "node": self.name,
-            "listen": listen,
-            "public_key": hex(self.endpoint.public_key().as_bytes()),
-            "neighbours": neighbours,
-            "probe_interval_ms": millis(c.probe_interval()),
-            "stale_after_ms": millis(c.stale_after()),
-            "handshake_retry_max_ms": millis(c.handshake_retry_max()),
-            "status_interval_ms": millis(self.status_interval),
-            // What the crate promises once packets flow again, for a round
-            // trip of zero: add three round trips for a real link.
-            "recovery_bound_ms_at_zero_rtt": millis(c.recovery_bound(Duration::ZERO)),
-        }))
+        emit(&Line::Start {
+            t_ms: millis(self.clock.now() - Instant::ZERO),
+            node: self.name.clone(),
+            listen,
+            public_key: hex(self.endpoint.public_key().as_bytes()),
+            neighbours,
+            probe_interval_ms: millis(c.probe_interval()),
+            stale_after_ms: millis(c.stale_after()),
+            handshake_retry_max_ms: millis(c.handshake_retry_max()),
+            status_interval_ms: millis(self.status_interval),
+            recovery_bound_ms_at_zero_rtt: millis(c.recovery_bound(Duration::ZERO)),
+        })
     }
 
     fn status_lines(&self, now: Instant) -> Result<(), Error> {
         for n in &self.neighbours {
             if let Some(status) = self.endpoint.peer_status(n.peer, now) {
-                let mut line = json!({
-                    "type": "status",
-                    "t_ms": millis(now - Instant::ZERO),
-                    "node": self.name,
-                    "neighbour": n.name,
-                });
-                merge(&mut line, neighbour_json(n, &status, now));
-                emit(&line)?;
+                emit(&Line::Status {
+                    t_ms: millis(now - Instant::ZERO),
+                    node: self.name.clone(),
+                    neighbour: n.name.clone(),
+                    status: Box::new(neighbour_status(n, &status, now)),
+                })?;
             }
         }
         let stats = self.endpoint.stats();
-        emit(&json!({
-            "type": "endpoint",
-            "t_ms": millis(now - Instant::ZERO),
-            "node": self.name,
-            // Every refused datagram, including those attributed to no
-            // configured neighbour (unknown keys, garbage).
-            "rejected": rejected_json(&stats.rejected),
-            "probes_sealed": stats.probes_sealed,
-            "probes_opened": stats.probes_opened,
-            "events_dropped": stats.events_dropped,
-            "recv_errors": self.recv_errors,
-        }))
+        emit(&Line::Endpoint {
+            t_ms: millis(now - Instant::ZERO),
+            node: self.name.clone(),
+            rejected: rejected(&stats.rejected),
+            probes_sealed: stats.probes_sealed,
+            probes_opened: stats.probes_opened,
+            events_dropped: stats.events_dropped,
+            recv_errors: self.recv_errors,
+        })
     }
 
     fn shutdown_line(&self, sig: usize) -> Result<(), Error> {
         let now = self.clock.now();
-        let neighbours: serde_json::Map<String, Value> = self
+        let neighbours = self
             .neighbours
             .iter()
             .filter_map(|n| {
                 let status = self.endpoint.peer_status(n.peer, now)?;
-                Some((n.name.clone(), neighbour_json(n, &status, now)))
+                Some((n.name.clone(), neighbour_status(n, &status, now)))
             })
             .collect();
-        emit(&json!({
-            "type": "shutdown",
-            "t_ms": millis(now - Instant::ZERO),
-            "node": self.name,
-            "signal": crate::signal_name(sig),
-            "neighbours": neighbours,
-        }))
+        emit(&Line::Shutdown {
+            t_ms: millis(now - Instant::ZERO),
+            node: self.name.clone(),
+            signal: crate::signal_name(sig).to_owned(),
+            neighbours,
+        })
     }
 }
 
@@ -467,82 +459,87 @@ fn next_tick(prev: Instant, interval: Duration, now: Instant) -> Instant {
     if next <= now { now + interval } else { next }
 }
 
-fn neighbour_json(n: &Neighbour, s: &PeerStatus, now: Instant) -> Value {
+fn neighbour_status(n: &Neighbour, s: &PeerStatus, now: Instant) -> output::NeighbourStatus {
     let ago = |t: Option<Instant>| t.map(|t| millis(now - t));
     let handshake = match s.handshake {
-        HandshakeState::Idle => json!({ "state": "idle" }),
+        HandshakeState::Idle => output::Handshake::Idle,
         HandshakeState::Initiating {
             reason,
             since,
             attempts,
-        } => json!({
-            "state": "initiating",
-            "reason": reason_name(reason),
-            "since_ms_ago": millis(now - since),
-            "attempts": attempts,
-        }),
-        _ => json!({ "state": "other" }),
+        } => output::Handshake::Initiating {
+            reason: reason_of(reason),
+            since_ms_ago: millis(now - since),
+            attempts: u64::from(attempts),
+        },
+        _ => output::Handshake::Other,
     };
-    json!({
-        "address": n.address.to_string(),
-        "inbound": { "fresh": s.inbound.fresh, "last_ms_ago": ago(s.inbound.last) },
-        "outbound": { "fresh": s.outbound.fresh, "last_ms_ago": ago(s.outbound.last) },
-        "send_epoch": s.send_epoch.map(|e| e.0),
-        "recv_epoch": s.recv_epoch.map(|e| e.0),
-        "session_age_ms": s.session_age.map(millis),
-        "session_role": s.session_role.map(role_name),
-        "handshake": handshake,
-        "handshakes_started": s.handshakes_started,
-        "handshakes_completed": s.handshakes_completed,
-        "last_handshake_latency_ms": s.last_handshake_latency.map(millis),
-        "rtt_ms": n.rtt.map(millis),
-        "srtt_ms": n.srtt.map(millis),
-        "probes_sent": n.probes_sent,
-        "echoes_sent": n.echoes_sent,
-        "echoes_received": n.echoes_received,
-        "probes_sealed": s.probes_sealed,
-        "probes_opened": s.probes_opened,
-        "rejected": rejected_json(&s.rejected),
-        "send_errors": n.send_errors,
-        "from_other_address": n.from_other_address,
-    })
+    output::NeighbourStatus {
+        address: n.address.to_string(),
+        inbound: output::Fresh {
+            fresh: s.inbound.fresh,
+            last_ms_ago: ago(s.inbound.last),
+        },
+        outbound: output::Fresh {
+            fresh: s.outbound.fresh,
+            last_ms_ago: ago(s.outbound.last),
+        },
+        send_epoch: s.send_epoch.map(|e| e.0),
+        recv_epoch: s.recv_epoch.map(|e| e.0),
+        session_age_ms: s.session_age.map(millis),
+        session_role: s.session_role.map(role_of),
+        handshake,
+        handshakes_started: s.handshakes_started,
+        handshakes_completed: s.handshakes_completed,
+        last_handshake_latency_ms: s.last_handshake_latency.map(millis),
+        rtt_ms: n.rtt.map(millis),
+        srtt_ms: n.srtt.map(millis),
+        probes_sent: n.probes_sent,
+        echoes_sent: n.echoes_sent,
+        echoes_received: n.echoes_received,
+        probes_sealed: s.probes_sealed,
+        probes_opened: s.probes_opened,
+        rejected: rejected(&s.rejected),
+        send_errors: n.send_errors,
+        from_other_address: n.from_other_address,
+    }
 }
 
-fn rejected_json(r: &RejectCounters) -> Value {
-    json!({
-        "malformed": r.malformed,
-        "unknown_session": r.unknown_session,
-        "unknown_peer": r.unknown_peer,
-        "bad_mac": r.bad_mac,
-        "epoch_outside_window": r.epoch_outside_window,
-        "replay": r.replay,
-        "bad_tag": r.bad_tag,
-        "rate_limited": r.rate_limited,
-        "total": r.total(),
-    })
+fn rejected(r: &RejectCounters) -> output::Rejected {
+    output::Rejected {
+        malformed: r.malformed,
+        unknown_session: r.unknown_session,
+        unknown_peer: r.unknown_peer,
+        bad_mac: r.bad_mac,
+        epoch_outside_window: r.epoch_outside_window,
+        replay: r.replay,
+        bad_tag: r.bad_tag,
+        rate_limited: r.rate_limited,
+        total: r.total(),
+    }
 }
 
-fn direction_name(d: LinkDirection) -> &'static str {
+fn direction_of(d: LinkDirection) -> output::Direction {
     match d {
-        LinkDirection::Inbound => "inbound",
-        LinkDirection::Outbound => "outbound",
+        LinkDirection::Inbound => output::Direction::Inbound,
+        LinkDirection::Outbound => output::Direction::Outbound,
     }
 }
 
-fn reason_name(r: HandshakeReason) -> &'static str {
+fn reason_of(r: HandshakeReason) -> output::Reason {
     match r {
-        HandshakeReason::NoSession => "no_session",
-        HandshakeReason::Rekey => "rekey",
-        HandshakeReason::InboundStale => "inbound_stale",
-        HandshakeReason::OutboundStale => "outbound_stale",
-        _ => "other",
+        HandshakeReason::NoSession => output::Reason::NoSession,
+        HandshakeReason::Rekey => output::Reason::Rekey,
+        HandshakeReason::InboundStale => output::Reason::InboundStale,
+        HandshakeReason::OutboundStale => output::Reason::OutboundStale,
+        _ => output::Reason::Other,
     }
 }
 
-fn role_name(r: Role) -> &'static str {
+fn role_of(r: Role) -> output::Role {
     match r {
-        Role::Initiator => "initiator",
-        Role::Responder => "responder",
+        Role::Initiator => output::Role::Initiator,
+        Role::Responder => output::Role::Responder,
     }
 }
 
@@ -551,15 +548,9 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
-/// Adds `extra`'s fields to `line` (both objects).
-fn merge(line: &mut Value, extra: Value) {
-    if let (Value::Object(line), Value::Object(extra)) = (line, extra) {
-        line.extend(extra);
-    }
-}
-
 /// Writes one JSON line to stdout (line-buffered: flushed at the newline).
-fn emit(line: &Value) -> Result<(), Error> {
+fn emit(line: &Line) -> Result<(), Error> {
+    let text = serde_json::to_string(line).map_err(|e| Error::Output(io::Error::other(e)))?;
     let mut out = io::stdout().lock();
-    writeln!(out, "{line}").map_err(Error::Output)
+    writeln!(out, "{text}").map_err(Error::Output)
 }

@@ -46,6 +46,10 @@
 //! The status line counts validated datagrams that came from another
 //! address (`from_other_address`), as they do behind a relay or NAT.
 //!
+//! Output: one JSON object per line, tagged by `type`; every line is a
+//! `linkmon::output::Line` (the library half of this crate), so a reader
+//! can parse them with the same types the daemon writes them with.
+//!
 //! Exit status: 0 after SIGINT or SIGTERM (the last line is
 //! `{"type":"shutdown",…}`; a second signal exits at once with 1), 1 for an
 //! error (one line on stderr), 2 for a usage error.

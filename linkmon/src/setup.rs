@@ -1,52 +1,21 @@
 //! The configuration file and the key files: everything read before the
 //! socket is bound, checked so that each mistake gets its own message.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use linkmon::file::{ConfigFile, timer_key};
 use probekey::{Config, ConfigBuilder, ConfigValue, PublicKey, Setting, StaticKeypair};
-use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::Error;
 
 /// A key file holds the 32 bytes of an X25519 secret, nothing else.
 pub const KEY_LEN: usize = 32;
-
-/// The file as written, before any check.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfigFile {
-    name: String,
-    key_file: PathBuf,
-    deployment_id: String,
-    listen: SocketAddr,
-    #[serde(default = "default_status_interval_ms")]
-    status_interval_ms: u64,
-    /// The crate's values by their `ConfigBuilder` setter's name, with
-    /// `_ms` after a duration's (in milliseconds); an absent value keeps
-    /// the crate's default.
-    #[serde(default)]
-    timers: BTreeMap<String, u64>,
-    #[serde(default)]
-    neighbours: BTreeMap<String, NeighbourFile>,
-}
-
-fn default_status_interval_ms() -> u64 {
-    1000
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NeighbourFile {
-    public_key: String,
-    address: SocketAddr,
-}
 
 /// A neighbour, checked.
 pub struct Neighbour {
@@ -128,16 +97,6 @@ pub fn load(path: &Path) -> Result<Setup, Error> {
         status_interval: Duration::from_millis(file.status_interval_ms),
         neighbours,
     })
-}
-
-/// The `[timers]` key of a configuration value: its setter's name, with
-/// `_ms` after a duration's.
-pub fn timer_key(value: ConfigValue) -> String {
-    if value.is_duration() {
-        format!("{value}_ms")
-    } else {
-        value.name().to_owned()
-    }
 }
 
 /// The file's values on a builder; the builder checks them.

@@ -31,9 +31,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use probekey::{Config, ConfigValue, Setting};
+use linkmon::file::{ConfigFile, NeighbourFile, timers_of};
+use linkmon::output::{Direction, Line as Said, Rejected};
+use probekey::Config;
 use probekey_sim::{LinkFaults, Netem};
-use serde_json::Value;
 
 /// Added to the crate's bound: the daemon's socket wait granularity (1 ms),
 /// the reader threads here, and process scheduling on a small shared
@@ -58,19 +59,6 @@ fn ms(n: u64) -> Duration {
 /// timers drive the simulated twin of these scenarios, `tests/sim_twin.rs`.
 fn test_config() -> Config {
     probekey_sim::short_timers()
-}
-
-/// The `[timers]` table for `c`, every value written out under the key the
-/// daemon reads it from (the setter's name, `_ms` after a duration's).
-fn timers_toml(c: &Config) -> String {
-    let mut out = String::from("[timers]\n");
-    for value in ConfigValue::SETTABLE {
-        match c.get(value).expect("settable") {
-            Setting::Duration(d) => out += &format!("{value}_ms = {}\n", d.as_millis()),
-            Setting::Count(n) => out += &format!("{value} = {n}\n"),
-        }
-    }
-    out
 }
 
 /// The tests here measure time: one at a time.
@@ -138,7 +126,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One daemon's configuration file.
+/// One daemon's configuration file, written through the daemon's own
+/// file type: every timer of the test configuration under the key the
+/// daemon reads it from.
 fn write_config(
     path: &Path,
     name: &str,
@@ -146,19 +136,27 @@ fn write_config(
     listen: SocketAddr,
     neighbours: &[(&str, &str, SocketAddr)],
 ) {
-    let mut text = format!(
-        "name = \"{name}\"\nkey_file = \"{}\"\ndeployment_id = \"multiprocess\"\n\
-         listen = \"{listen}\"\nstatus_interval_ms = {}\n\n{}",
-        key_file.display(),
-        STATUS_INTERVAL.as_millis(),
-        timers_toml(&test_config())
-    );
-    for (n, public, address) in neighbours {
-        text.push_str(&format!(
-            "\n[neighbours.{n}]\npublic_key = \"{public}\"\naddress = \"{address}\"\n"
-        ));
-    }
-    fs::write(path, text).expect("write config");
+    let file = ConfigFile {
+        name: name.into(),
+        key_file: key_file.to_owned(),
+        deployment_id: "multiprocess".into(),
+        listen,
+        status_interval_ms: u64::try_from(STATUS_INTERVAL.as_millis()).expect("short"),
+        timers: timers_of(&test_config()),
+        neighbours: neighbours
+            .iter()
+            .map(|&(n, public, address)| {
+                (
+                    n.to_owned(),
+                    NeighbourFile {
+                        public_key: public.to_owned(),
+                        address,
+                    },
+                )
+            })
+            .collect(),
+    };
+    fs::write(path, toml::to_string(&file).expect("a config serialises")).expect("write config");
 }
 
 // ---------------------------------------------------------------------------
@@ -168,7 +166,7 @@ fn write_config(
 struct Line {
     at: Instant,
     generation: u32,
-    value: Value,
+    value: Said,
 }
 
 #[derive(Default)]
@@ -233,7 +231,7 @@ impl Daemon {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 let at = Instant::now();
-                match serde_json::from_str::<Value>(&line) {
+                match serde_json::from_str::<Said>(&line) {
                     Ok(value) => out.lines.lock().unwrap().push(Line {
                         at,
                         generation,
@@ -256,7 +254,7 @@ impl Daemon {
         }));
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.has_line(|v| v["type"] == "start") {
+        while !self.has_line(|v| matches!(v, Said::Start { .. })) {
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -275,7 +273,7 @@ impl Daemon {
         spawned
     }
 
-    fn has_line(&self, pred: impl Fn(&Value) -> bool) -> bool {
+    fn has_line(&self, pred: impl Fn(&Said) -> bool) -> bool {
         self.output
             .lines
             .lock()
@@ -318,7 +316,7 @@ impl Daemon {
         }
     }
 
-    fn last_line(&self) -> Option<Value> {
+    fn last_line(&self) -> Option<Said> {
         let lines = self.output.lines.lock().unwrap();
         lines.last().map(|l| l.value.clone())
     }
@@ -421,11 +419,7 @@ fn spawn_relay(target: SocketAddr, stop: Arc<AtomicBool>, seed: u64) -> (Relay, 
 // ---------------------------------------------------------------------------
 // Reading health from the output
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Dir {
-    Inbound,
-    Outbound,
-}
+type Dir = Direction;
 
 /// One direction of one link at one end: (daemon, neighbour, direction).
 type Key = (usize, usize, Dir);
@@ -436,31 +430,26 @@ fn index_of(name: &str) -> Option<usize> {
 
 /// What a line says about freshness: health events name one direction,
 /// status lines both.
-fn freshness(daemon: usize, v: &Value) -> Vec<(Key, bool, bool)> {
-    let Some(n) = v["neighbour"].as_str().and_then(index_of) else {
-        return Vec::new();
-    };
-    match v["type"].as_str() {
-        Some("health") => {
-            let dir = if v["direction"] == "inbound" {
-                Dir::Inbound
-            } else {
-                Dir::Outbound
-            };
-            vec![((daemon, n, dir), v["fresh"] == true, false)]
-        }
-        Some("status") => vec![
-            (
-                (daemon, n, Dir::Inbound),
-                v["inbound"]["fresh"] == true,
-                true,
-            ),
-            (
-                (daemon, n, Dir::Outbound),
-                v["outbound"]["fresh"] == true,
-                true,
-            ),
-        ],
+fn freshness(daemon: usize, v: &Said) -> Vec<(Key, bool, bool)> {
+    match v {
+        Said::Health {
+            neighbour,
+            direction,
+            fresh,
+            ..
+        } => index_of(neighbour)
+            .map(|n| vec![((daemon, n, *direction), *fresh, false)])
+            .unwrap_or_default(),
+        Said::Status {
+            neighbour, status, ..
+        } => index_of(neighbour)
+            .map(|n| {
+                vec![
+                    ((daemon, n, Dir::Inbound), status.inbound.fresh, true),
+                    ((daemon, n, Dir::Outbound), status.outbound.fresh, true),
+                ]
+            })
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }
@@ -631,15 +620,18 @@ impl Cluster {
     }
 
     /// Sum of a per-neighbour counter over the latest status lines.
-    fn rejected_total(&self, reason: &str) -> u64 {
+    fn rejected_total(&self, reason: impl Fn(&Rejected) -> u64) -> u64 {
         let mut total = 0;
         for d in &self.daemons {
             let lines = d.output.lines.lock().unwrap();
             let mut latest: BTreeMap<String, u64> = BTreeMap::new();
-            for l in lines.iter().filter(|l| l.value["type"] == "status") {
-                if let Some(n) = l.value["neighbour"].as_str() {
-                    let count = l.value["rejected"][reason].as_u64().unwrap_or(0);
-                    latest.insert(format!("{}#{n}", l.generation), count);
+            for l in &*lines {
+                if let Said::Status {
+                    neighbour, status, ..
+                } = &l.value
+                {
+                    let count = reason(&status.rejected);
+                    latest.insert(format!("{}#{neighbour}", l.generation), count);
                 }
             }
             total += latest.values().sum::<u64>();
@@ -835,7 +827,7 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
     check(&c, "one-way loss a->c", healed, rtt, &mut results);
 
     // 3. Random loss, duplicates and reordering on every link.
-    let replays_before = c.rejected_total("replay");
+    let replays_before = c.rejected_total(|r| r.replay);
     let all: Vec<(usize, usize)> = c.relays.keys().copied().collect();
     c.set_faults(
         &all,
@@ -856,7 +848,7 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
         rtt,
         &mut results,
     );
-    let replays = c.rejected_total("replay") - replays_before;
+    let replays = c.rejected_total(|r| r.replay) - replays_before;
     assert!(
         replays > 0,
         "duplicated probes were not reported as replays"
@@ -911,11 +903,11 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
     let deadline = Instant::now() + Duration::from_secs(2);
     for (i, d) in c.daemons.iter().enumerate() {
         for p in (0..NAMES.len()).filter(|&p| p != i) {
-            let ok = |v: &Value| {
-                v["type"] == "status"
-                    && v["neighbour"] == NAMES[p]
-                    && v["from_other_address"].as_u64().unwrap_or(0) > 0
-                    && v["rtt_ms"].as_f64().is_some()
+            let ok = |v: &Said| {
+                matches!(v, Said::Status { neighbour, status, .. }
+                    if neighbour == NAMES[p]
+                        && status.from_other_address > 0
+                        && status.rtt_ms.is_some())
             };
             while !d.has_line(ok) {
                 assert!(
@@ -938,8 +930,11 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
             d.name
         );
         let last = d.last_line().expect("output");
-        assert_eq!(last["type"], "shutdown", "last line of {}: {last}", d.name);
-        assert_eq!(last["signal"], format!("SIG{signal}"));
+        assert!(
+            matches!(&last, Said::Shutdown { signal: s, .. } if *s == format!("SIG{signal}")),
+            "last line of {}: {last:?}",
+            d.name
+        );
         assert!(
             d.output.not_json.lock().unwrap().is_empty(),
             "non-JSON output"
@@ -1124,8 +1119,12 @@ fn namespaces_joined_by_veth_recover_from_a_link_down() {
         .unwrap()
         .iter()
         .rev()
-        .find(|l| l.value["type"] == "status" && l.value["neighbour"] == "b")
-        .and_then(|l| l.value["send_errors"].as_u64())
+        .find_map(|l| match &l.value {
+            Said::Status {
+                neighbour, status, ..
+            } if neighbour == "b" => Some(status.send_errors),
+            _ => None,
+        })
         .unwrap_or(0);
     eprintln!(
         "multiprocess: netns: a's sends to b refused by its kernel while the link was down: {send_errors}"
@@ -1134,7 +1133,10 @@ fn namespaces_joined_by_veth_recover_from_a_link_down() {
     for d in &mut c.daemons {
         let status = d.stop_with("TERM");
         assert!(status.success(), "{} exited with {status}", d.name);
-        assert_eq!(d.last_line().expect("output")["type"], "shutdown");
+        assert!(matches!(
+            d.last_line().expect("output"),
+            Said::Shutdown { .. }
+        ));
     }
     eprintln!(
         "multiprocess: netns test took {:.1} s",

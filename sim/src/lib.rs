@@ -537,29 +537,28 @@ impl Sim {
         let rng = ChaCha20Rng::seed_from_u64(derive_seed(self.cfg.seed, 3 + i as u64, restarts));
         let mut endpoint = Endpoint::new(self.cfg.config, keypair.clone(), rng, Vec::new());
         let local = clock.local(self.now);
-        let mut peer_of = BTreeMap::new();
-        let mut node_of = BTreeMap::new();
-        let mut next_probe_at = BTreeMap::new();
-        let interval = duration_nanos(self.cfg.config.probe_interval()).max(1);
+        let mut peers = Vec::new();
         for n in self.neighbours(i) {
-            let public = self.publics[n];
-            if let Ok(id) = endpoint.add_peer(local, public) {
-                peer_of.insert(n, id);
-                node_of.insert(id, n);
-                let phase = self.net.below(interval);
-                next_probe_at.insert(n, local + Duration::from_nanos(phase));
+            if let Ok(id) = endpoint.add_peer(local, self.publics[n]) {
+                peers.push((n, id));
             }
         }
-        SimNode {
-            endpoint,
-            keypair,
-            clock,
-            peer_of,
-            node_of,
-            next_probe_at,
-            seq: 0,
-            restarts,
-            inbox: Vec::new(),
+        let mut node = SimNode::adopt(endpoint, keypair, clock, peers, 0);
+        node.restarts = restarts;
+        self.phase_probes(&mut node);
+        node
+    }
+
+    /// Schedules a node's first probe to each neighbour at a random phase
+    /// of the probe interval.
+    fn phase_probes(&mut self, node: &mut SimNode) {
+        let interval = duration_nanos(self.cfg.config.probe_interval()).max(1);
+        let local = node.clock.local(self.now);
+        let neighbours: Vec<usize> = node.peer_of.keys().copied().collect();
+        for n in neighbours {
+            let phase = self.net.below(interval);
+            node.next_probe_at
+                .insert(n, local + Duration::from_nanos(phase));
         }
     }
 
@@ -1126,17 +1125,10 @@ impl Sim {
         };
         sim.publics = nodes.iter().map(|n| n.keypair.public()).collect();
         sim.oracle = oracle;
-        let interval = duration_nanos(sim.cfg.config.probe_interval()).max(1);
-        sim.nodes = nodes;
-        for i in 0..sim.nodes.len() {
-            let local = sim.local_now(i);
-            let neighbours: Vec<usize> = sim.nodes[i].peer_of.keys().copied().collect();
-            for n in neighbours {
-                let phase = sim.net.below(interval);
-                sim.nodes[i]
-                    .next_probe_at
-                    .insert(n, local + Duration::from_nanos(phase));
-            }
+        sim.nodes = Vec::with_capacity(nodes.len());
+        for mut node in nodes {
+            sim.phase_probes(&mut node);
+            sim.nodes.push(node);
         }
         sim.watch();
         sim
