@@ -120,6 +120,8 @@ pub enum Op {
     Suspend,
     /// Both ends of a link call `initiate_handshake` at the same instant.
     InitiateBoth,
+    /// A node's clock runs at another rate (90 % to 110 %) from now on.
+    Skew,
     /// Ask a node to start a handshake.
     Initiate,
     /// Deliver arbitrary bytes.
@@ -549,6 +551,11 @@ impl Net {
                 }
                 self.timers();
             }
+            Op::Skew => {
+                let i = self.pick_node(u)?;
+                let rate_ppm = u.int_in_range(900_000..=1_100_000u64)?;
+                self.nodes[i].clock = self.nodes[i].clock.with_rate(self.now, rate_ppm);
+            }
             Op::InitiateBoth => {
                 let a = self.pick_node(u)?;
                 let b = self.pick_other(u, a)?;
@@ -834,6 +841,12 @@ impl Net {
     /// The bound of [`Net::quiet`] for a network fault: the configuration's
     /// recovery bound at the quiet network's round trip.
     pub fn recovery_bound(&self) -> Duration {
-        self.config.recovery_bound(2 * QUIET_DELAY)
+        let bound = self.config.recovery_bound(2 * QUIET_DELAY);
+        // In simulated time on the slowest clock.
+        self.nodes
+            .iter()
+            .map(|n| n.clock.to_global(bound))
+            .max()
+            .unwrap_or(bound)
     }
 }

@@ -1,10 +1,11 @@
 //! Two or three endpoints driven by any sequence of operations (seal,
 //! deliver, drop, duplicate, reorder, corrupt, resize, replay, advance
 //! time by any amount, restart, reboot with the clock at zero, suspend a
-//! host while time passes for the others, start a handshake on one side
-//! or on both at the same instant); then a quiet period of
-//! good network in which every link must be fresh both ways within the
-//! configured recovery bound and stay fresh. Every step checks the
+//! host while time passes for the others, change a clock's rate, start a
+//! handshake on one side or on both at the same instant); then a quiet
+//! period of good network in which every link must be fresh both ways
+//! within the configured recovery bound (on the slowest clock) and stay
+//! fresh. Every step checks the
 //! invariants listed in [`super::net`].
 
 use arbitrary::Unstructured;
@@ -12,7 +13,7 @@ use arbitrary::Unstructured;
 use super::net::{Net, Op};
 
 /// The faults a network (not a key holder) can cause.
-const OPS: [Op; 16] = [
+const OPS: [Op; 17] = [
     Op::Seal,
     Op::Deliver,
     Op::DeliverAll,
@@ -29,6 +30,7 @@ const OPS: [Op; 16] = [
     Op::Reboot,
     Op::Suspend,
     Op::InitiateBoth,
+    Op::Skew,
 ];
 
 /// The target.

@@ -76,6 +76,18 @@ impl NodeClock {
         )
     }
 
+    /// The same clock, from simulated instant `at` on, running at
+    /// `rate_ppm` (clamped like [`ClockSpec::rate_ppm`]); its reading does
+    /// not jump.
+    pub fn with_rate(&self, at: Instant, rate_ppm: u64) -> Self {
+        NodeClock {
+            global: at,
+            local: self.local(at),
+            rate_ppm: rate_ppm.clamp(MIN_RATE_PPM, MAX_RATE_PPM),
+            stopped: self.stopped,
+        }
+    }
+
     /// Its rate in parts per million.
     pub fn rate_ppm(&self) -> u64 {
         self.rate_ppm
@@ -165,5 +177,7 @@ mod tests {
         assert_eq!(c.local(Instant::from_secs(51)), Instant::from_secs(11));
         let r = c.rebooted(Instant::from_secs(60));
         assert_eq!(r.local(Instant::from_secs(61)), Instant::from_secs(1));
+        let slow = r.with_rate(Instant::from_secs(61), PPM / 2);
+        assert_eq!(slow.local(Instant::from_secs(63)), Instant::from_secs(2));
     }
 }
