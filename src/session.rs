@@ -122,6 +122,17 @@ impl Session {
         }
     }
 
+    /// The caller's clock went back to `now` (§7): the session is no older
+    /// than now, and its grace ends no later than a whole grace from now.
+    pub(crate) fn clamp_time(&mut self, now: Instant, c: &Config) {
+        self.created_at = self.created_at.min(now);
+        if let Some(g) = &mut self.grace_until {
+            *g = (*g).min(now.saturating_add(c.epoch_grace()));
+        }
+        self.send.clamp_time(now);
+        self.recv.clamp_time(now, c.epoch_grace());
+    }
+
     /// When the session stops validating: its age limit (`reject_after_time`
     /// once proven, `handshake_max_age` while pending) or its grace end.
     fn end(&self, c: &Config) -> Instant {

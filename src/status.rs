@@ -80,6 +80,14 @@ impl Freshness {
         !core::mem::replace(&mut self.fresh, true)
     }
 
+    /// The caller's clock went back to `now` (§7): no evidence is later
+    /// than now.
+    pub(crate) fn clamp_time(&mut self, now: Instant) {
+        if let Some(t) = &mut self.last {
+            *t = (*t).min(now);
+        }
+    }
+
     /// When the direction goes stale without new evidence.
     pub(crate) fn stale_at(&self, c: &Config) -> Option<Instant> {
         if !self.fresh {

@@ -88,6 +88,27 @@ impl NodeClock {
         }
     }
 
+    /// The same clock stepped by `ahead` at simulated instant `at`: forward
+    /// if `forward`, else back (saturating at zero). A monotonic clock
+    /// never does this; a daemon's bug or a host's clock step can.
+    pub fn stepped(&self, at: Instant, ahead: Duration, forward: bool) -> Self {
+        let reading = self.local(at);
+        let local = if forward {
+            reading.saturating_add(ahead)
+        } else {
+            Instant::from_nanos(
+                reading
+                    .as_nanos()
+                    .saturating_sub(u64::try_from(ahead.as_nanos()).unwrap_or(u64::MAX)),
+            )
+        };
+        NodeClock {
+            global: at,
+            local,
+            ..*self
+        }
+    }
+
     /// Its rate in parts per million.
     pub fn rate_ppm(&self) -> u64 {
         self.rate_ppm

@@ -145,6 +145,15 @@ pub enum Fault {
         /// Added delay.
         extra: Duration,
     },
+    /// The clock of `node` reads `ahead` further from `start` to `end`,
+    /// then steps back: a caller's clock that goes backwards (a daemon bug;
+    /// the crate must latch nothing).
+    ClockJump {
+        /// The node whose clock jumps.
+        node: usize,
+        /// How far ahead it reads.
+        ahead: Duration,
+    },
     /// Not a fault: both ends of the link `a`–`b` call
     /// `initiate_handshake` at `start`, at the same instant (an operator's
     /// forced rekey on both sides). A link must stay fresh through it.
@@ -160,9 +169,10 @@ impl Fault {
     /// The node-level faults: they act on the node, not on datagrams.
     fn node(&self) -> Option<usize> {
         match *self {
-            Fault::Restart { node } | Fault::Reboot { node } | Fault::Suspend { node } => {
-                Some(node)
-            }
+            Fault::Restart { node }
+            | Fault::Reboot { node }
+            | Fault::Suspend { node }
+            | Fault::ClockJump { node, .. } => Some(node),
             _ => None,
         }
     }
@@ -194,6 +204,7 @@ impl Fault {
             Fault::Restart { .. }
             | Fault::Reboot { .. }
             | Fault::Suspend { .. }
+            | Fault::ClockJump { .. }
             | Fault::CrossingHandshake { .. } => false,
         }
     }
@@ -234,6 +245,7 @@ impl Fault {
             Fault::Restart { .. }
             | Fault::Reboot { .. }
             | Fault::Suspend { .. }
+            | Fault::ClockJump { .. }
             | Fault::CrossingHandshake { .. } => LinkFaults::default(),
         }
     }
@@ -418,6 +430,8 @@ enum NodeAction {
     Resume,
     /// `initiate_handshake` towards this neighbour.
     Initiate(usize),
+    /// The clock steps forward (true) or back by this much.
+    Step(Duration, bool),
 }
 
 /// The simulator.
@@ -582,6 +596,15 @@ impl Sim {
                 self.pending.push((fault.start, node, NodeAction::Suspend));
                 self.pending
                     .push((fault.end.max(fault.start), node, NodeAction::Resume));
+            }
+            Fault::ClockJump { node, ahead } => {
+                self.pending
+                    .push((fault.start, node, NodeAction::Step(ahead, true)));
+                self.pending.push((
+                    fault.end.max(fault.start),
+                    node,
+                    NodeAction::Step(ahead, false),
+                ));
             }
             Fault::CrossingHandshake { a, b } => {
                 self.pending.push((fault.start, a, NodeAction::Initiate(b)));
@@ -816,6 +839,16 @@ impl Sim {
                 self.nodes[node] = fresh;
             }
             NodeAction::Suspend => self.nodes[node].clock.stop(self.now),
+            NodeAction::Step(by, forward) => {
+                let n = &mut self.nodes[node];
+                n.clock = n.clock.stepped(self.now, by, forward);
+                // The daemon's probe timer is on the same clock: it steps
+                // with it.
+                let local = n.clock.local(self.now);
+                for at in n.next_probe_at.values_mut() {
+                    *at = (*at).min(local + self.cfg.config.probe_interval());
+                }
+            }
             NodeAction::Initiate(peer) => {
                 let local = self.local_now(node);
                 let n = &mut self.nodes[node];

@@ -501,7 +501,9 @@ impl Config {
     /// (initiation and response, confirmation, probe and its echo) +
     /// `probe_interval` (the responder's next probe).
     pub fn recovery_bound(&self, rtt: Duration) -> Duration {
-        self.handshake_retry_max + rtt.saturating_mul(3) + self.probe_interval
+        self.handshake_retry_max
+            .saturating_add(rtt.saturating_mul(3))
+            .saturating_add(self.probe_interval)
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Endpoint<R, T> {
     stats: EndpointStats,
     /// Peers with something queued for [`Endpoint::poll_transmit`].
     tx_pending: usize,
+    /// The caller's last reading of its clock (§7).
+    latest: Instant,
 }
 
 impl<R, T> fmt::Debug for Endpoint<R, T> {
@@ -92,7 +94,23 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             events: EventQueue::new(),
             stats: EndpointStats::default(),
             tx_pending: 0,
+            latest: Instant::ZERO,
         }
+    }
+
+    /// Every call that takes `now` passes it here first. Monotonic time is
+    /// the caller's contract, but a reading earlier than the last one (a
+    /// clock stepped back, a far-ahead reading corrected) must latch
+    /// nothing (§7): every peer's stored instants are then brought back to
+    /// `now` at the latest. A rare path: one comparison otherwise.
+    fn observe(&mut self, now: Instant) {
+        if now < self.latest {
+            let c = self.config;
+            for p in self.peers.slots_mut().iter_mut().flatten() {
+                p.clamp_time(now, &c);
+            }
+        }
+        self.latest = now;
     }
 
     /// The configuration.
@@ -120,6 +138,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// # Errors
     /// See [`AddPeerError`].
     pub fn add_peer(&mut self, now: Instant, public: PublicKey) -> Result<PeerId, AddPeerError> {
+        self.observe(now);
         if public == self.local.public() {
             return Err(AddPeerError::OwnKey);
         }
@@ -163,6 +182,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// after the operator rotated keys). Does nothing if one is under way.
     /// Returns false if there is no such peer.
     pub fn initiate_handshake(&mut self, now: Instant, peer: PeerId) -> bool {
+        self.observe(now);
         let Some(p) = peer_at(&mut self.peers, peer.slot()) else {
             return false;
         };
@@ -210,7 +230,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
 
     /// Everything the endpoint reports about a peer, as of `now`.
     pub fn peer_status(&self, peer: PeerId, now: Instant) -> Option<PeerStatus> {
-        self.peer(peer).map(|p| p.status(now))
+        self.peer(peer).map(|p| p.status(now, &self.config))
     }
 
     fn peer(&self, peer: PeerId) -> Option<&Peer> {
@@ -243,6 +263,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         now: Instant,
         datagram: &'b mut [u8],
     ) -> Result<Received<'b>, RecvError> {
+        self.observe(now);
         let malformed = |e| reject(RejectReason::Malformed(e), None);
         // mac1 (§3.4): refuses, for one HMAC, handshake messages not written
         // for this endpoint.

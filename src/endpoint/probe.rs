@@ -73,6 +73,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if kind == ProbeKind::Keepalive {
             return Err(SealError::ReservedKind);
         }
+        self.observe(now);
         if body.len() > MAX_BODY_LEN {
             return Err(SealError::BodyTooLong);
         }

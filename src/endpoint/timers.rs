@@ -25,6 +25,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// Runs every timer due at `now`: expiries, staleness, handshake
     /// triggers and retries. Cheap to call early or often.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
         for slot in 0..self.peers.slots().len() {
             let due = self.peers.slots()[slot]
                 .as_ref()

@@ -100,9 +100,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         now: Instant,
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, BufferTooSmall> {
-        // `now` is part of the contract (every call that changes state takes
-        // it) though no transmission depends on it yet.
-        let _ = now;
+        self.observe(now);
         if self.tx_pending == 0 {
             return Ok(None);
         }

@@ -96,6 +96,12 @@ impl SendSchedule {
         old && age >= min_age && peer_acked > self.start_counter && self.epoch.0 < u32::MAX
     }
 
+    /// The caller's clock went back to `now` (§7): the epoch started no
+    /// later than now.
+    pub(crate) fn clamp_time(&mut self, now: Instant) {
+        self.started_at = self.started_at.min(now);
+    }
+
     /// Moves to the next epoch, erasing the current key and chain key.
     pub(crate) fn rotate(&mut self, now: Instant, counter: u64) {
         let (key, chain) = step(&self.chain);
@@ -198,6 +204,14 @@ impl RecvSchedule {
             retire(old_previous);
         }
         self.epoch = Epoch(self.epoch.0.saturating_add(1));
+    }
+
+    /// The caller's clock went back to `now` (§7): the previous key's grace
+    /// ends no later than a whole grace from now.
+    pub(crate) fn clamp_time(&mut self, now: Instant, grace: Duration) {
+        if let Some((_, until)) = &mut self.previous {
+            *until = (*until).min(now.saturating_add(grace));
+        }
     }
 
     /// Erases the previous key once its grace has passed.

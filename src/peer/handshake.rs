@@ -48,6 +48,9 @@ impl TokenBucket {
     }
 
     pub(crate) fn try_take(&mut self, now: Instant, config: &Config) -> bool {
+        // A reading earlier than the last refill is no time passing, and
+        // time counts again from it (§7).
+        self.refilled_at = self.refilled_at.min(now);
         let interval = crate::time::duration_nanos(config.handshake_rate_interval()).max(1);
         let elapsed = now.saturating_duration_since(self.refilled_at);
         let add = crate::time::duration_nanos(elapsed) / interval;
@@ -104,6 +107,18 @@ impl Handshake {
             attempts: 0,
         });
         true
+    }
+
+    /// The caller's clock went back to `now` (§7): nothing started later.
+    pub(crate) fn clamp_time(&mut self, now: Instant) {
+        if let Some(w) = &mut self.want {
+            w.since = w.since.min(now);
+        }
+        if let Some(f) = &mut self.in_flight {
+            f.created_at = f.created_at.min(now);
+            f.first_sent_at = f.first_sent_at.min(now);
+        }
+        self.bucket.refilled_at = self.bucket.refilled_at.min(now);
     }
 
     /// The handshake is over: nothing left to retry, the ephemeral secret

@@ -232,6 +232,25 @@ impl Peer {
         self.timers.set(Timer::StartHandshake, due);
     }
 
+    /// The caller's clock read `now`, earlier than a reading it gave before
+    /// (§7): every instant stored is brought back to `now` at the latest,
+    /// and every deadline to no further ahead than its whole length, so a
+    /// reading far ahead followed by the right one latches nothing. Then
+    /// the timers are re-armed from the state.
+    pub(crate) fn clamp_time(&mut self, now: Instant, c: &Config) {
+        self.added_at = self.added_at.min(now);
+        self.last_established_at = self.last_established_at.min(now);
+        self.inbound.clamp_time(now);
+        self.outbound.clamp_time(now);
+        self.sessions.clamp_time(now, c);
+        self.handshake.clamp_time(now);
+        self.timers
+            .clamp(Timer::Retry, now, c.handshake_retry_max());
+        self.timers
+            .clamp(Timer::CachedResponse, now, c.handshake_max_age());
+        self.rearm(c);
+    }
+
     /// A new session is in use for sending.
     pub(crate) fn established(
         &mut self,
@@ -355,13 +374,19 @@ impl Peer {
         self.sessions.find(index).is_some() || self.handshake.in_flight_is(index)
     }
 
-    pub(crate) fn status(&self, now: Instant) -> PeerStatus {
+    /// The status at `now`: freshness as it is at `now`, whether or not the
+    /// stale timer has run yet.
+    pub(crate) fn status(&self, now: Instant, config: &Config) -> PeerStatus {
         let current = self.sessions.current();
         let c = &self.counters;
+        let at_now = |mut f: Freshness| {
+            f.expire(now, config);
+            f
+        };
         PeerStatus {
             public_key: self.public,
-            inbound: self.inbound,
-            outbound: self.outbound,
+            inbound: at_now(self.inbound),
+            outbound: at_now(self.outbound),
             send_epoch: current.map(Session::send_epoch),
             recv_epoch: current.map(Session::recv_epoch),
             session_age: current.map(|s| now.saturating_duration_since(s.created_at)),

@@ -75,6 +75,16 @@ impl Sessions {
         }
     }
 
+    /// The caller's clock went back to `now` (§7).
+    pub(crate) fn clamp_time(&mut self, now: Instant, c: &Config) {
+        if let Some((_, first_sent_at)) = &mut self.unconfirmed {
+            *first_sent_at = (*first_sent_at).min(now);
+        }
+        for s in self.slots.iter_mut().flatten() {
+            s.clamp_time(now, c);
+        }
+    }
+
     /// Whether the current session is proven to be held by the peer: not
     /// one of ours still awaiting the peer's confirmation.
     pub(crate) fn current_confirmed(&self) -> bool {

@@ -5,6 +5,8 @@
 //! the two agree by construction.
 
 use crate::peer::sessions::SESSIONS;
+use core::time::Duration;
+
 use crate::time::Instant;
 
 /// The timers of one peer, in the order an expired set of them runs.
@@ -72,6 +74,14 @@ impl Default for TimerTable {
 impl TimerTable {
     pub(crate) fn set(&mut self, timer: Timer, at: Option<Instant>) {
         self.deadlines[timer.index()] = at.unwrap_or(Instant::MAX);
+    }
+
+    /// Brings `timer` no further ahead of `now` than `at_most`.
+    pub(crate) fn clamp(&mut self, timer: Timer, now: Instant, at_most: Duration) {
+        let d = &mut self.deadlines[timer.index()];
+        if *d != Instant::MAX {
+            *d = (*d).min(now.saturating_add(at_most));
+        }
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {
