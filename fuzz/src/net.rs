@@ -122,6 +122,10 @@ pub enum Op {
     InitiateBoth,
     /// A node's clock runs at another rate (90 % to 110 %) from now on.
     Skew,
+    /// A node's clock steps forward or back by any amount up to two days
+    /// (a daemon bug: the crate must latch nothing), and the node's timers
+    /// run at the new reading.
+    ClockStep,
     /// Ask a node to start a handshake.
     Initiate,
     /// Deliver arbitrary bytes.
@@ -555,6 +559,27 @@ impl Net {
                 let i = self.pick_node(u)?;
                 let rate_ppm = u.int_in_range(900_000..=1_100_000u64)?;
                 self.nodes[i].clock = self.nodes[i].clock.with_rate(self.now, rate_ppm);
+            }
+            Op::ClockStep => {
+                let i = self.pick_node(u)?;
+                let forward = u.arbitrary::<bool>()?;
+                let nanos = match u.int_in_range(0..=2u8)? {
+                    0 => u.int_in_range(0..=2_000_000_000u64)?,
+                    1 => u.int_in_range(0..=3_600_000_000_000u64)?,
+                    _ => u.int_in_range(0..=172_800_000_000_000u64)?,
+                };
+                let clock = self.nodes[i].clock;
+                self.nodes[i].clock = clock.stepped(self.now, Duration::from_nanos(nanos), forward);
+                let local = self.local(i);
+                self.nodes[i].endpoint.handle_timeout(local);
+                if let Some(d) = self.nodes[i].endpoint.poll_timeout() {
+                    assert!(
+                        d > local,
+                        "a deadline at or before now after handle_timeout: node {i}, {d:?} <= {local:?}"
+                    );
+                }
+                self.drain(i);
+                self.timers();
             }
             Op::InitiateBoth => {
                 let a = self.pick_node(u)?;

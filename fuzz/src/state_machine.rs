@@ -1,19 +1,19 @@
 //! Two or three endpoints driven by any sequence of operations (seal,
 //! deliver, drop, duplicate, reorder, corrupt, resize, replay, advance
 //! time by any amount, restart, reboot with the clock at zero, suspend a
-//! host while time passes for the others, change a clock's rate, start a
-//! handshake on one side or on both at the same instant); then a quiet
-//! period of good network in which every link must be fresh both ways
-//! within the configured recovery bound (on the slowest clock) and stay
-//! fresh. Every step checks the
-//! invariants listed in [`super::net`].
+//! host while time passes for the others, change a clock's rate, step a
+//! clock forward or back as a daemon bug would, start a handshake on one
+//! side or on both at the same instant); then a quiet period of good
+//! network in which every link must be fresh both ways within the
+//! configured recovery bound (on the slowest clock) and stay fresh. Every
+//! step checks the invariants listed in [`super::net`].
 
 use arbitrary::Unstructured;
 
 use super::net::{Net, Op};
 
 /// The faults a network (not a key holder) can cause.
-const OPS: [Op; 17] = [
+const OPS: [Op; 18] = [
     Op::Seal,
     Op::Deliver,
     Op::DeliverAll,
@@ -31,6 +31,7 @@ const OPS: [Op; 17] = [
     Op::Suspend,
     Op::InitiateBoth,
     Op::Skew,
+    Op::ClockStep,
 ];
 
 /// The target.
