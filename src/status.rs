@@ -67,13 +67,27 @@ impl RejectCounters {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Freshness {
     /// Inbound: when we last validated a probe from the peer. Outbound: when
-    /// a valid probe from the peer last acknowledged a new probe of ours.
+    /// we sealed the latest probe of ours that a valid probe of the peer's
+    /// acknowledged (so an acknowledgement that arrives late counts for no
+    /// more than its probe's age).
     pub last: Option<Instant>,
     /// Whether `last` is within `stale_after`.
     pub fresh: bool,
 }
 
 impl Freshness {
+    /// Evidence for the direction dated `at` (no later than `now`), counted
+    /// only if younger than `stale_after` at `now`. True if it was stale
+    /// until now.
+    pub(crate) fn heard_at(&mut self, at: Instant, now: Instant, c: &Config) -> bool {
+        let at = at.min(now);
+        if now.saturating_duration_since(at) >= c.stale_after() {
+            return false;
+        }
+        self.last = Some(self.last.map_or(at, |t| t.max(at)));
+        !core::mem::replace(&mut self.fresh, true)
+    }
+
     /// Evidence for the direction at `now`. True if it was stale until now.
     pub(crate) fn heard(&mut self, now: Instant) -> bool {
         self.last = Some(now);
@@ -154,6 +168,10 @@ pub struct PeerStatus {
     /// Latency of the last completed handshake (see
     /// [`crate::Event::SessionEstablished`]).
     pub last_handshake_latency: Option<Duration>,
+    /// The round-trip time of the latest acknowledgement of our latest
+    /// probe: from its seal to the valid probe of the peer's that
+    /// acknowledged it (including the peer's time to answer).
+    pub rtt: Option<Duration>,
     /// Probes sealed for this peer (keepalives included).
     pub probes_sealed: u64,
     /// Probes from this peer that validated.
@@ -169,6 +187,7 @@ pub(crate) struct PeerCounters {
     pub(crate) handshakes_started: u64,
     pub(crate) handshakes_completed: u64,
     pub(crate) last_handshake_latency: Option<Duration>,
+    pub(crate) rtt: Option<Duration>,
     pub(crate) probes_sealed: u64,
     pub(crate) probes_opened: u64,
 }

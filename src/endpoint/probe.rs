@@ -95,9 +95,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         // Rotation is checked where it is used (§5.3): lazily, at seal time.
         let rotated = s.maybe_rotate(now, RotationLimits::of(&c));
         SealedProbe::body_mut(out).copy_from_slice(body);
-        if s.seal(kind, ack_index, ack_counter, out).is_none() {
+        let Some(counter) = s.seal(kind, ack_index, ack_counter, out) else {
             return Err(SealError::NoSession);
-        }
+        };
+        let index = s.local_index;
+        p.sealed.record(index, counter, now, c.stale_after());
         p.counters.probes_sealed += 1;
         p.arm_start_handshake(&c);
         self.stats.probes_sealed += 1;

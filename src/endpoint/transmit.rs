@@ -4,6 +4,7 @@
 use rand_core::CryptoRng;
 
 use super::{Endpoint, peer_at, peer_id};
+use crate::config::Config;
 use crate::ids::PeerId;
 use crate::peer::{Peer, TxQueue};
 use crate::table::PeerTable;
@@ -46,6 +47,8 @@ pub(super) fn queue(tx_pending: &mut usize, p: &mut Peer, bit: u8) {
 fn write_next(
     p: &mut Peer,
     buf: &mut [u8],
+    now: Instant,
+    c: &Config,
 ) -> Result<Option<(usize, TransmitKind)>, BufferTooSmall> {
     fn room(buf: &mut [u8], needed: usize) -> Result<&mut [u8], BufferTooSmall> {
         buf.get_mut(..needed).ok_or(BufferTooSmall {
@@ -66,10 +69,14 @@ fn write_next(
         let (ack_index, ack_counter) = p.ack;
         let sealed = under
             .and_then(|i| p.sessions.slots[i].as_mut())
-            .and_then(|s| s.seal(ProbeKind::Keepalive, ack_index, ack_counter, out));
-        if sealed.is_none() {
+            .and_then(|s| {
+                let counter = s.seal(ProbeKind::Keepalive, ack_index, ack_counter, out)?;
+                Some((s.local_index, counter))
+            });
+        let Some((index, counter)) = sealed else {
             return Ok(None);
-        }
+        };
+        p.sealed.record(index, counter, now, c.stale_after());
         p.counters.probes_sealed += 1;
         return Ok(Some((PROBE_OVERHEAD, TransmitKind::Keepalive)));
     }
@@ -112,7 +119,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             if p.tx.is_empty() {
                 continue;
             }
-            let written = write_next(p, buf)?;
+            let written = write_next(p, buf, now, &c)?;
             if p.tx.is_empty() {
                 self.tx_pending -= 1;
             }

@@ -3,6 +3,7 @@
 //! (`docs/PROTOCOL.md` §6).
 
 pub(crate) mod handshake;
+pub(crate) mod seal_log;
 pub(crate) mod sessions;
 pub(crate) mod timers;
 
@@ -21,6 +22,7 @@ use crate::time::Instant;
 use crate::wire::{ProbeHeader, ProbeKind};
 
 use handshake::Handshake;
+use seal_log::SealLog;
 use sessions::{SESSIONS, Sessions};
 use timers::{Timer, TimerTable};
 
@@ -87,6 +89,8 @@ pub struct Peer {
     /// What our probes acknowledge: the peer's session and next counter.
     pub(crate) ack: (SessionIndex, u64),
     pub(crate) tx: TxQueue,
+    /// When our recent probes were sealed, to date acknowledgements.
+    pub(crate) sealed: SealLog,
     pub(crate) counters: PeerCounters,
     pub(crate) timers: TimerTable,
 }
@@ -132,6 +136,7 @@ impl Peer {
             last_established_at: Instant::ZERO,
             ack: (SessionIndex(0), 0),
             tx: TxQueue::default(),
+            sealed: SealLog::default(),
             counters: PeerCounters::default(),
             timers: TimerTable::default(),
         }
@@ -242,6 +247,7 @@ impl Peer {
         self.last_established_at = self.last_established_at.min(now);
         self.inbound.clamp_time(now);
         self.outbound.clamp_time(now);
+        self.sealed.clamp_time(now);
         self.sessions.clamp_time(now, c);
         self.handshake.clamp_time(now);
         self.timers
@@ -352,18 +358,30 @@ impl Peer {
             });
         }
         self.ack = (remote_index, recv_next);
+        // The peer says it validated our probes up to `ack_counter - 1`:
+        // evidence for the outbound direction as of when we sealed that
+        // probe, not as of now, so a held or replayed acknowledgement
+        // counts for no more than its probe's age (§6.2).
         if hdr.ack_counter != 0
             && let Some(ai) = self.sessions.find(hdr.ack_index)
         {
             let acked = self.sessions.slots[ai]
                 .as_mut()
                 .is_some_and(|s| s.acknowledge(hdr.ack_counter));
-            if acked && self.outbound.heard(now) {
-                events.push(Event::HealthChanged {
-                    peer: id,
-                    direction: LinkDirection::Outbound,
-                    fresh: true,
-                });
+            let dated = acked
+                .then(|| self.sealed.sealed_by(hdr.ack_index, hdr.ack_counter - 1))
+                .flatten();
+            if let Some((sealed_at, exact)) = dated {
+                if exact {
+                    self.counters.rtt = Some(now.saturating_duration_since(sealed_at));
+                }
+                if self.outbound.heard_at(sealed_at, now, c) {
+                    events.push(Event::HealthChanged {
+                        peer: id,
+                        direction: LinkDirection::Outbound,
+                        fresh: true,
+                    });
+                }
             }
         }
         answer
@@ -396,6 +414,7 @@ impl Peer {
             handshakes_started: c.handshakes_started,
             handshakes_completed: c.handshakes_completed,
             last_handshake_latency: c.last_handshake_latency,
+            rtt: c.rtt,
             probes_sealed: c.probes_sealed,
             probes_opened: c.probes_opened,
             rejected: c.rejected,
@@ -417,6 +436,6 @@ mod tests {
         let peer = core::mem::size_of::<Option<Peer>>();
         let session = core::mem::size_of::<Option<Session>>();
         std::println!("peer slot {peer} bytes, session {session} bytes");
-        assert!(peer <= 2112, "peer slot grew to {peer} bytes");
+        assert!(peer <= 2352, "peer slot grew to {peer} bytes");
     }
 }

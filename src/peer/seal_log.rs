@@ -1,0 +1,124 @@
+//! When our recent probes to one peer were sealed, sampled, so that an
+//! acknowledgement dates the evidence it carries by our own clock
+//! (`docs/PROTOCOL.md` §6.2): a late acknowledgement counts for no more
+//! than the age of the probe it acknowledges.
+
+use core::time::Duration;
+
+use crate::ids::SessionIndex;
+use crate::time::Instant;
+
+/// Samples kept per peer.
+pub(crate) const SAMPLES: usize = SAMPLES_U32 as usize;
+/// The same, as a divisor of durations.
+const SAMPLES_U32: u32 = 8;
+
+/// One seal; index 0, which no session uses (§2.4), marks an empty one.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Sample {
+    index: SessionIndex,
+    counter: u64,
+    at: Instant,
+}
+
+impl Sample {
+    fn get(&self) -> Option<&Sample> {
+        (self.index.0 != 0).then_some(self)
+    }
+}
+
+/// The latest seal, exactly, and [`SAMPLES`] earlier seals at least
+/// `stale_after / SAMPLES` apart: an acknowledgement of the latest probe is
+/// dated exactly, an older one by the latest sample before it (never later
+/// than its seal, at most a spacing and a probe interval earlier), and the
+/// samples reach back `stale_after` while probes flow.
+#[derive(Default)]
+pub(crate) struct SealLog {
+    latest: Sample,
+    samples: [Sample; SAMPLES],
+    newest: usize,
+}
+
+impl SealLog {
+    /// Probe `counter` of our session `index` was sealed at `at`.
+    pub(crate) fn record(
+        &mut self,
+        index: SessionIndex,
+        counter: u64,
+        at: Instant,
+        stale_after: Duration,
+    ) {
+        let spacing = stale_after / SAMPLES_U32;
+        let sample = Sample { index, counter, at };
+        self.latest = sample;
+        let newest = self.samples[self.newest].get();
+        let due = newest
+            .is_none_or(|s| s.index != index || at.saturating_duration_since(s.at) >= spacing);
+        if due {
+            if newest.is_some() {
+                self.newest = (self.newest + 1) % SAMPLES;
+            }
+            self.samples[self.newest] = sample;
+        }
+    }
+
+    /// An instant no later than the seal of probe `counter` of our session
+    /// `index`, and whether it is that seal's own; `None` if no sample is
+    /// that old.
+    pub(crate) fn sealed_by(&self, index: SessionIndex, counter: u64) -> Option<(Instant, bool)> {
+        self.samples
+            .iter()
+            .chain(core::iter::once(&self.latest))
+            .filter_map(Sample::get)
+            .filter(|s| s.index == index && s.counter <= counter)
+            .max_by_key(|s| s.counter)
+            .map(|s| (s.at, s.counter == counter))
+    }
+
+    /// The caller's clock went back to `now` (§7).
+    pub(crate) fn clamp_time(&mut self, now: Instant) {
+        for s in self
+            .samples
+            .iter_mut()
+            .chain(core::iter::once(&mut self.latest))
+        {
+            s.at = s.at.min(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const I: SessionIndex = SessionIndex(7);
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    #[test]
+    fn the_latest_seal_is_dated_exactly_and_older_ones_never_later_than_their_seal() {
+        let mut log = SealLog::default();
+        let stale = Duration::from_millis(800); // samples 100 ms apart
+        // A probe every 30 ms, counters 0..40.
+        for c in 0..40u64 {
+            log.record(I, c, ms(30 * c), stale);
+            let (at, exact) = log.sealed_by(I, c).expect("just sealed");
+            assert_eq!((at, exact), (ms(30 * c), true));
+            for older in 0..c {
+                if let Some((at, _)) = log.sealed_by(I, older) {
+                    assert!(at <= ms(30 * older), "counter {older} dated {at:?}");
+                    // Never more than a spacing and a probe interval early.
+                    assert!(
+                        ms(30 * older).saturating_duration_since(at) <= Duration::from_millis(130)
+                    );
+                }
+            }
+        }
+        // Eight samples about 100 ms apart cover the last 700 ms or more.
+        assert!(log.sealed_by(I, 40 - 24).is_some());
+        // Another session's counters are not this one's.
+        assert_eq!(log.sealed_by(SessionIndex(8), 39), None);
+    }
+}
