@@ -13,7 +13,7 @@ use crate::keys::StaticKeypair;
 use crate::peer::Peer;
 use crate::table::PeerTable;
 use crate::time::Instant;
-use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeKind};
+use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, PROBE_TIME_LEN, ProbeKind};
 use crate::{Config, wire};
 
 /// [`Received`] with the body as [`Bytes`] sharing the datagram's buffer.
@@ -81,9 +81,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             Received::Handshake { peer } => return Ok(ReceivedBytes::Handshake { peer }),
         };
         let (peer, kind, len) = received;
-        let body = datagram
-            .freeze()
-            .slice(PROBE_HEADER_LEN..PROBE_HEADER_LEN + len);
+        let start = PROBE_HEADER_LEN + PROBE_TIME_LEN;
+        let body = datagram.freeze().slice(start..start + len);
         Ok(ReceivedBytes::Probe { peer, kind, body })
     }
 

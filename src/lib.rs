@@ -123,7 +123,7 @@ pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};
 pub use ids::{Epoch, PeerId, SessionIndex};
 pub use keys::{KeyId, PublicKey, StaticKeypair, SymmetricKey};
 pub use peer::Peer;
-pub use session::{COUNTER_LIMIT, Role};
+pub use session::{COUNTER_LIMIT, MAX_CLOCK_DRIFT_PPM, Role};
 pub use status::{EndpointStats, Freshness, HandshakeState, PeerStatus, RejectCounters};
 pub use table::{PeerTable, fixed_table};
 pub use time::Instant;

@@ -10,7 +10,7 @@ use crate::noise::{Direction, TransportKeys};
 use crate::replay::ReplayWindow;
 use crate::schedule::{RecvSchedule, RotationLimits, SendSchedule, WindowSlot};
 use crate::time::Instant;
-use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind};
+use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, PROBE_TIME_LEN, ProbeHeader, ProbeKind};
 
 /// A sender refuses to use counters at or above this, and a receiver refuses
 /// them, so a counter never wraps under one key (`docs/PROTOCOL.md` §5.1).
@@ -18,6 +18,12 @@ use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, ProbeHeader, ProbeKind};
 pub const COUNTER_LIMIT: u64 = u64::MAX - (1 << 16);
 /// A new handshake is wanted once a session's counter reaches this.
 pub const REKEY_AFTER_COUNTER: u64 = u64::MAX - (1 << 32);
+
+/// How far apart the rates of two endpoints' clocks may be, in parts per
+/// million (`docs/PROTOCOL.md` §6.2): 2 %. Dating the peer's probes allows
+/// its clock to fall behind ours by this much; an attacker can stretch
+/// fresh time by no more than this fraction of what it holds.
+pub const MAX_CLOCK_DRIFT_PPM: u64 = 20_000;
 
 /// Which side of the handshake set a session up.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -72,6 +78,11 @@ pub(crate) struct Session {
     peer_acked: u64,
     recv: RecvSchedule,
     replay: ReplayWindow,
+    /// The least (our arrival − the peer's send time) seen, in nanoseconds
+    /// across the two clocks, and when it was last updated: the fastest
+    /// delivery so far, against which a probe's lateness is measured
+    /// (§6.2).
+    fastest: Option<(i64, Instant)>,
 }
 
 impl Session {
@@ -107,6 +118,7 @@ impl Session {
             peer_acked: 0,
             recv: RecvSchedule::new(keys.key(recv_dir)),
             replay: ReplayWindow::new(),
+            fastest: None,
         }
     }
 
@@ -187,6 +199,32 @@ impl Session {
         self.replay.next_expected()
     }
 
+    /// Dates a probe of the peer's that the peer stamped `sent` (its own
+    /// clock) and we validated at `now` (§6.2): the instant, on our clock,
+    /// before which it was provably not sent. Its lateness is how much
+    /// slower it came than the fastest delivery of this session, which may
+    /// itself drift up by [`MAX_CLOCK_DRIFT_PPM`] of the time since; a
+    /// probe held back by anyone is dated when it was sent, not when it
+    /// arrived.
+    pub(crate) fn date_probe(&mut self, sent: u64, now: Instant) -> Instant {
+        // Clocks 292 years apart saturate: such probes are dated on arrival.
+        let wide = i128::from(now.as_nanos()) - i128::from(sent);
+        let delay = i64::try_from(wide).unwrap_or(if wide < 0 { i64::MIN } else { i64::MAX });
+        let fastest = match self.fastest {
+            None => delay,
+            Some((f, at)) => {
+                let since = crate::time::duration_nanos(now.saturating_duration_since(at));
+                let allowance =
+                    i64::try_from(u128::from(since) * u128::from(MAX_CLOCK_DRIFT_PPM) / 1_000_000)
+                        .unwrap_or(i64::MAX);
+                delay.min(f.saturating_add(allowance))
+            }
+        };
+        self.fastest = Some((fastest, now));
+        let late = u64::try_from(i128::from(delay) - i128::from(fastest)).unwrap_or(u64::MAX);
+        Instant::from_nanos(now.as_nanos().saturating_sub(late))
+    }
+
     /// Checks a probe and, only if it authenticates, decrypts it in place
     /// and commits the replay bit and the epoch window (§5.4). Returns
     /// whether the receive epoch advanced.
@@ -238,14 +276,15 @@ impl Session {
     }
 
     /// Seals a probe in place. `datagram` is the whole probe: 32 bytes of
-    /// room for the header, the body in clear, 16 bytes of room for the tag.
-    /// Takes the next counter; `None`, with nothing written, once the
-    /// counter is exhausted.
+    /// room for the header, 8 for the send time, the body in clear, 16 bytes
+    /// of room for the tag. Takes the next counter; `None`, with nothing
+    /// written, once the counter is exhausted.
     pub(crate) fn seal(
         &mut self,
         kind: ProbeKind,
         ack_index: SessionIndex,
         ack_counter: u64,
+        now: Instant,
         datagram: &mut [u8],
     ) -> Option<u64> {
         if self.send_counter >= COUNTER_LIMIT || datagram.len() < PROBE_OVERHEAD {
@@ -263,8 +302,9 @@ impl Session {
         };
         let (head, rest) = datagram.split_at_mut(PROBE_HEADER_LEN);
         header.emit(head).ok()?;
-        let (body, tag_out) = rest.split_at_mut(rest.len() - TAG_LEN);
-        let tag = aead::seal(self.send.key(), counter, head, body);
+        let (sealed, tag_out) = rest.split_at_mut(rest.len() - TAG_LEN);
+        sealed[..PROBE_TIME_LEN].copy_from_slice(&now.as_nanos().to_be_bytes());
+        let tag = aead::seal(self.send.key(), counter, head, sealed);
         tag_out.copy_from_slice(&tag);
         Some(counter)
     }

@@ -88,12 +88,6 @@ impl Freshness {
         !core::mem::replace(&mut self.fresh, true)
     }
 
-    /// Evidence for the direction at `now`. True if it was stale until now.
-    pub(crate) fn heard(&mut self, now: Instant) -> bool {
-        self.last = Some(now);
-        !core::mem::replace(&mut self.fresh, true)
-    }
-
     /// The caller's clock went back to `now` (§7): no evidence is later
     /// than now.
     pub(crate) fn clamp_time(&mut self, now: Instant) {
@@ -147,6 +141,12 @@ pub struct PeerStatus {
     pub public_key: PublicKey,
     /// "I hear the peer".
     pub inbound: Freshness,
+    /// Whether inbound freshness is also confirmed by a round trip: the
+    /// latest probe that refreshed it acknowledged a probe of ours sealed
+    /// within `stale_after`, so its age is bounded by our own clock, not
+    /// only by the send time it carries (§6.2). Outbound freshness is
+    /// always confirmed by a round trip.
+    pub inbound_round_trip: bool,
     /// "The peer says it hears me".
     pub outbound: Freshness,
     /// Our sending epoch in the current session.

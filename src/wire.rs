@@ -12,7 +12,7 @@ use crate::keys::KeyId;
 
 /// The protocol version carried in byte 1 of every datagram and bound into
 /// the handshake prologue.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// Message type of a handshake initiation.
 pub const TYPE_INITIATION: u8 = 1;
@@ -27,8 +27,11 @@ pub const INITIATION_LEN: usize = 108;
 pub const RESPONSE_LEN: usize = 108;
 /// Length of a probe's clear header.
 pub const PROBE_HEADER_LEN: usize = 32;
-/// Bytes a probe adds to its body: header and tag.
-pub const PROBE_OVERHEAD: usize = PROBE_HEADER_LEN + TAG_LEN;
+/// Length of the sender's clock reading sealed in front of a probe's body
+/// (§2.4, §6.2).
+pub const PROBE_TIME_LEN: usize = 8;
+/// Bytes a probe adds to its body: header, sealed send time and tag.
+pub const PROBE_OVERHEAD: usize = PROBE_HEADER_LEN + PROBE_TIME_LEN + TAG_LEN;
 /// Length of the Noise payload in an initiation: the sender index and the
 /// proposed session generation.
 pub const INITIATION_PAYLOAD_LEN: usize = 12;
@@ -355,7 +358,8 @@ fn sized(out: &mut [u8], len: usize) -> Result<&mut [u8], BufferTooSmall> {
 pub struct SealedProbe {
     /// The clear header, the AEAD's associated data.
     pub header: ProbeHeader,
-    /// The length of the sealed body.
+    /// The length of the daemon's body (the sealed part less the send
+    /// time).
     pub body_len: usize,
 }
 
@@ -377,18 +381,18 @@ impl SealedProbe {
         Ok(SealedProbe { header, body_len })
     }
 
-    /// Splits the datagram it was parsed from into header bytes, body and
-    /// tag.
+    /// Splits the datagram it was parsed from into header bytes, the
+    /// sealed part (send time, then body) and tag.
     pub fn split(self, datagram: &mut [u8]) -> (&[u8], &mut [u8], [u8; TAG_LEN]) {
         let (head, rest) = datagram.split_at_mut(PROBE_HEADER_LEN);
-        let (body, tag) = rest.split_at_mut(self.body_len);
-        (head, body, array_at(tag, 0))
+        let (sealed, tag) = rest.split_at_mut(PROBE_TIME_LEN + self.body_len);
+        (head, sealed, array_at(tag, 0))
     }
 
-    /// The body's place in a probe datagram being written.
+    /// The daemon body's place in a probe datagram being written.
     pub fn body_mut(datagram: &mut [u8]) -> &mut [u8] {
         let end = datagram.len().saturating_sub(TAG_LEN);
-        &mut datagram[PROBE_HEADER_LEN.min(end)..end]
+        &mut datagram[(PROBE_HEADER_LEN + PROBE_TIME_LEN).min(end)..end]
     }
 }
 
@@ -570,8 +574,8 @@ mod tests {
         assert_eq!(Message::parse(&[TYPE_PROBE]), Err(WireError::Truncated));
         assert_eq!(Message::parse(&[9, 1, 0]), Err(WireError::UnknownType(9)));
         assert_eq!(
-            Message::parse(&[TYPE_PROBE, 2]),
-            Err(WireError::UnsupportedVersion(2))
+            Message::parse(&[TYPE_PROBE, 1]),
+            Err(WireError::UnsupportedVersion(1))
         );
         let mut init = [0u8; INITIATION_LEN + 1];
         init[..2].copy_from_slice(&[TYPE_INITIATION, VERSION]);
@@ -597,7 +601,7 @@ mod tests {
             Message::parse(&probe[..PROBE_OVERHEAD - 1]),
             Err(WireError::BadLength {
                 message_type: TYPE_PROBE,
-                actual: 47
+                actual: PROBE_OVERHEAD - 1
             })
         );
         probe[2] = 3;
@@ -619,7 +623,7 @@ mod tests {
         };
         let mut out = [0u8; PROBE_HEADER_LEN];
         h.emit(&mut out).unwrap();
-        assert_eq!(out[..4], [3, 1, 1, 0]);
+        assert_eq!(out[..4], [3, 2, 1, 0]);
         assert_eq!(out[4..8], [1, 2, 3, 4]);
         assert_eq!(out[8..12], [5, 6, 7, 8]);
         assert_eq!(out[12..20], [9, 10, 11, 12, 13, 14, 15, 16]);

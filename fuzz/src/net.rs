@@ -120,7 +120,8 @@ pub enum Op {
     Suspend,
     /// Both ends of a link call `initiate_handshake` at the same instant.
     InitiateBoth,
-    /// A node's clock runs at another rate (90 % to 110 %) from now on.
+    /// A node's clock runs at another rate (99.1 % to 100.9 %: any two
+    /// within the documented drift) from now on.
     Skew,
     /// A node's clock steps forward or back by any amount up to two days
     /// (a daemon bug: the crate must latch nothing), and the node's timers
@@ -557,7 +558,7 @@ impl Net {
             }
             Op::Skew => {
                 let i = self.pick_node(u)?;
-                let rate_ppm = u.int_in_range(900_000..=1_100_000u64)?;
+                let rate_ppm = u.int_in_range(991_000..=1_009_000u64)?;
                 self.nodes[i].clock = self.nodes[i].clock.with_rate(self.now, rate_ppm);
             }
             Op::ClockStep => {

@@ -82,7 +82,8 @@ fn emit_parse(u: &mut Unstructured<'_>) -> Result<()> {
                 ack_index: SessionIndex(u.arbitrary()?),
                 ack_counter: u.arbitrary()?,
             };
-            let len = u.int_in_range(probekey::TAG_LEN..=256)?;
+            // The sealed part: the send time, a body, the tag (§2.4).
+            let len = u.int_in_range(probekey::wire::PROBE_TIME_LEN + probekey::TAG_LEN..=256)?;
             sealed = u.bytes(len)?.to_vec();
             Message::Probe(header, &sealed)
         }

@@ -102,12 +102,20 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// the caller's contract, but a reading earlier than the last one (a
     /// clock stepped back, a far-ahead reading corrected) must latch
     /// nothing (§7): every peer's stored instants are then brought back to
-    /// `now` at the latest. A rare path: one comparison otherwise.
+    /// `now` at the latest, and every peer with a session gets a new one,
+    /// so that the peer dates our probes (§6.2) against the clock as it
+    /// now reads. A rare path: one comparison otherwise.
     fn observe(&mut self, now: Instant) {
         if now < self.latest {
             let c = self.config;
-            for p in self.peers.slots_mut().iter_mut().flatten() {
+            for (slot, p) in self.peers.slots_mut().iter_mut().enumerate() {
+                let Some(p) = p else { continue };
                 p.clamp_time(now, &c);
+                if p.sessions.current.is_some()
+                    && let Some(e) = p.want_handshake(peer_id(slot), HandshakeReason::Rekey, now)
+                {
+                    self.events.push(e);
+                }
             }
         }
         self.latest = now;

@@ -12,7 +12,7 @@ use crate::schedule::RotationLimits;
 use crate::session::{COUNTER_LIMIT, OpenError};
 use crate::table::PeerTable;
 use crate::time::Instant;
-use crate::wire::{BufferTooSmall, PROBE_OVERHEAD, ProbeKind, SealedProbe};
+use crate::wire::{BufferTooSmall, PROBE_OVERHEAD, PROBE_TIME_LEN, ProbeKind, SealedProbe};
 
 /// The largest probe body (a probe must fit in one UDP datagram).
 pub const MAX_BODY_LEN: usize = 65_000;
@@ -95,7 +95,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         // Rotation is checked where it is used (§5.3): lazily, at seal time.
         let rotated = s.maybe_rotate(now, RotationLimits::of(&c));
         SealedProbe::body_mut(out).copy_from_slice(body);
-        let Some(counter) = s.seal(kind, ack_index, ack_counter, out) else {
+        let Some(counter) = s.seal(kind, ack_index, ack_counter, now, out) else {
             return Err(SealError::NoSession);
         };
         let index = s.local_index;
@@ -140,14 +140,14 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let Some(session) = p.sessions.slots[si].as_mut() else {
             return Err(reject(RejectReason::UnknownSession, None));
         };
-        let (head, body, tag) = probe.split(datagram);
+        let (head, sealed, tag) = probe.split(datagram);
         let advanced = session
             .open(
                 now,
                 hdr.epoch,
                 hdr.counter,
                 head,
-                body,
+                sealed,
                 &tag,
                 c.epoch_grace(),
             )
@@ -160,10 +160,14 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 reject(reason, Some(id))
             })?;
         self.stats.probes_opened += 1;
+        let (time, body) = sealed.split_at_mut(PROBE_TIME_LEN);
+        let mut sent = [0u8; PROBE_TIME_LEN];
+        sent.copy_from_slice(time);
         let opened = Opened {
             slot: si,
             header: &hdr,
             advanced,
+            sent: u64::from_be_bytes(sent),
         };
         if p.validated(id, opened, now, c, &mut self.events) {
             super::transmit::queue(&mut self.tx_pending, p, crate::peer::TxQueue::ANSWER);

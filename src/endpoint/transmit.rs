@@ -70,7 +70,7 @@ fn write_next(
         let sealed = under
             .and_then(|i| p.sessions.slots[i].as_mut())
             .and_then(|s| {
-                let counter = s.seal(ProbeKind::Keepalive, ack_index, ack_counter, out)?;
+                let counter = s.seal(ProbeKind::Keepalive, ack_index, ack_counter, now, out)?;
                 Some((s.local_index, counter))
             });
         let Some((index, counter)) = sealed else {

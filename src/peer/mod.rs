@@ -68,6 +68,8 @@ pub(crate) struct Opened<'a> {
     pub(crate) slot: usize,
     pub(crate) header: &'a ProbeHeader,
     pub(crate) advanced: bool,
+    /// The peer's clock when it sealed the probe (§6.2).
+    pub(crate) sent: u64,
 }
 
 /// The state of one configured peer. Opaque: read it through
@@ -91,6 +93,9 @@ pub struct Peer {
     pub(crate) tx: TxQueue,
     /// When our recent probes were sealed, to date acknowledgements.
     pub(crate) sealed: SealLog,
+    /// Whether the latest probe that refreshed inbound freshness also
+    /// acknowledged a probe of ours sealed within `stale_after` (§6.2).
+    pub(crate) inbound_round_trip: bool,
     pub(crate) counters: PeerCounters,
     pub(crate) timers: TimerTable,
 }
@@ -137,6 +142,7 @@ impl Peer {
             ack: (SessionIndex(0), 0),
             tx: TxQueue::default(),
             sealed: SealLog::default(),
+            inbound_round_trip: false,
             counters: PeerCounters::default(),
             timers: TimerTable::default(),
         }
@@ -301,6 +307,7 @@ impl Peer {
             slot: si,
             header: hdr,
             advanced,
+            sent,
         } = opened;
         self.counters.probes_opened += 1;
         let Some(s) = self.sessions.slots[si].as_mut() else {
@@ -313,6 +320,9 @@ impl Peer {
             s.remote_index,
             s.recv_next(),
         );
+        // Inbound evidence is dated when the probe was sent, as far as its
+        // lateness against this session's fastest delivery shows (§6.2).
+        let sent_at = s.date_probe(sent, now);
         let mut latency = now.saturating_duration_since(created_at);
         if proven_now {
             // A responder's session is dated from its proof (§4.4): it may
@@ -350,7 +360,16 @@ impl Peer {
             }
             self.sessions.supersede_below(si, now, c);
         }
-        if self.inbound.heard(now) {
+        let young = |t: Instant| now.saturating_duration_since(t) < c.stale_after();
+        let round_trip = hdr.ack_counter != 0
+            && self
+                .sealed
+                .sealed_by(hdr.ack_index, hdr.ack_counter - 1)
+                .is_some_and(|(t, _)| young(t));
+        if young(sent_at) {
+            self.inbound_round_trip = round_trip;
+        }
+        if self.inbound.heard_at(sent_at, now, c) {
             events.push(Event::HealthChanged {
                 peer: id,
                 direction: LinkDirection::Inbound,
@@ -405,6 +424,7 @@ impl Peer {
             public_key: self.public,
             inbound: at_now(self.inbound),
             outbound: at_now(self.outbound),
+            inbound_round_trip: self.inbound_round_trip && at_now(self.inbound).fresh,
             send_epoch: current.map(Session::send_epoch),
             recv_epoch: current.map(Session::recv_epoch),
             session_age: current.map(|s| now.saturating_duration_since(s.created_at)),
@@ -436,6 +456,6 @@ mod tests {
         let peer = core::mem::size_of::<Option<Peer>>();
         let session = core::mem::size_of::<Option<Session>>();
         std::println!("peer slot {peer} bytes, session {session} bytes");
-        assert!(peer <= 2352, "peer slot grew to {peer} bytes");
+        assert!(peer <= 2424, "peer slot grew to {peer} bytes");
     }
 }
