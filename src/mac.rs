@@ -1,13 +1,15 @@
-//! The handshake MACs (`docs/PROTOCOL.md` §3.4, §3.5): their keys, sealing
-//! a message with both, and the two checks.
+//! The handshake MACs (`docs/PROTOCOL.md` §3.4, §3.5, §4.5): their keys,
+//! sealing a message with both, the two checks, and the challenges that
+//! bind an initiation to the moment it was asked for.
 
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::keys::KeyId;
 use crate::keys::PublicKey;
 use crate::noise::StaticDh;
-use crate::wire::{MAC1_LEN, MAC1_OFFSET, MAC2_OFFSET};
+use crate::wire::{CHALLENGE_MAC_OFFSET, MAC1_LEN, MAC1_OFFSET, MAC2_OFFSET};
 
 const LABEL_MAC1: &[u8] = b"probekey v1 mac1";
 const LABEL_MAC2: &[u8] = b"probekey v1 mac2";
@@ -51,20 +53,29 @@ impl MacKey {
         mac
     }
 
-    /// The first 16 bytes of HMAC-SHA-256 over `msg`.
-    pub(crate) fn compute(&self, msg: &[u8]) -> [u8; 16] {
+    /// A random key (the challenge secret, §4.5).
+    pub(crate) fn random<R: rand_core::CryptoRng>(rng: &mut R) -> Self {
+        let mut k = [0u8; 32];
+        rng.fill_bytes(&mut k);
+        MacKey(k)
+    }
+
+    /// The first 16 bytes of HMAC-SHA-256 over `msg` then `binding`.
+    pub(crate) fn compute(&self, msg: &[u8], binding: &[u8]) -> [u8; 16] {
         let mut m = self.mac();
         m.update(msg);
+        m.update(binding);
         let full = m.finalize().into_bytes();
         let mut out = [0u8; 16];
         out.copy_from_slice(&full[..16]);
         out
     }
 
-    /// Constant-time check of a 16-byte MAC over `msg`.
-    pub(crate) fn verify(&self, msg: &[u8], tag: &[u8]) -> bool {
+    /// Constant-time check of a 16-byte MAC over `msg` then `binding`.
+    pub(crate) fn verify(&self, msg: &[u8], binding: &[u8], tag: &[u8]) -> bool {
         let mut m = self.mac();
         m.update(msg);
+        m.update(binding);
         m.verify_truncated_left(tag).is_ok()
     }
 }
@@ -81,9 +92,30 @@ impl OwnMac1 {
     /// Whether `message`'s mac1 is right.
     pub(crate) fn check(&self, message: &[u8]) -> bool {
         message.len() >= MAC2_OFFSET
-            && self
-                .0
-                .verify(&message[..MAC1_OFFSET], &message[MAC1_OFFSET..MAC2_OFFSET])
+            && self.0.verify(
+                &message[..MAC1_OFFSET],
+                &[],
+                &message[MAC1_OFFSET..MAC2_OFFSET],
+            )
+    }
+}
+
+/// No challenge: what an initiation binds before it was asked for one.
+pub(crate) const NO_CHALLENGE: [u8; MAC1_LEN] = [0; MAC1_LEN];
+
+/// The endpoint's challenge secret (§4.5), drawn at start: the value of
+/// challenge `number` for the peer with key id `key_id` is
+/// `HMAC(secret, key_id || number)`. A restart draws a new one, so no
+/// challenge of an earlier run is ever valid again.
+pub(crate) struct ChallengeSecret(MacKey);
+
+impl ChallengeSecret {
+    pub(crate) fn random<R: rand_core::CryptoRng>(rng: &mut R) -> Self {
+        ChallengeSecret(MacKey::random(rng))
+    }
+
+    pub(crate) fn value(&self, key_id: KeyId, number: u64) -> [u8; MAC1_LEN] {
+        self.0.compute(&key_id.0, &number.to_be_bytes())
     }
 }
 
@@ -101,22 +133,48 @@ impl PeerMacs {
         }
     }
 
-    /// Writes mac1 and mac2 into a whole handshake message to the peer.
-    pub(crate) fn seal(&self, message: &mut [u8]) {
-        let mac1 = self.mac1_to_peer.compute(&message[..MAC1_OFFSET]);
+    /// Writes mac1 and mac2 into a whole handshake message to the peer;
+    /// mac2 also covers `binding` (§3.5: an initiation's challenge value,
+    /// a response's initiator ephemeral).
+    pub(crate) fn seal(&self, message: &mut [u8], binding: &[u8]) {
+        let mac1 = self.mac1_to_peer.compute(&message[..MAC1_OFFSET], &[]);
         message[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&mac1);
-        let mac2 = self.mac2.compute(&message[..MAC2_OFFSET]);
+        self.rebind(message, binding);
+    }
+
+    /// Writes mac2 again, over another `binding`; mac1 is unchanged.
+    pub(crate) fn rebind(&self, message: &mut [u8], binding: &[u8]) {
+        let mac2 = self.mac2.compute(&message[..MAC2_OFFSET], binding);
         message[MAC2_OFFSET..MAC2_OFFSET + MAC1_LEN].copy_from_slice(&mac2);
     }
 
-    /// mac2 (§3.5): only the two peers hold its key, so a handshake message
-    /// forged by anyone else stops here, before the rate limit and any
-    /// Diffie-Hellman.
-    pub(crate) fn check_mac2(&self, message: &[u8]) -> bool {
+    /// mac2 (§3.5) over the message and `binding`: only the two peers hold
+    /// its key, so a handshake message forged by anyone else stops here,
+    /// before the rate limit and any Diffie-Hellman.
+    pub(crate) fn check_mac2(&self, message: &[u8], binding: &[u8]) -> bool {
         message.len() >= MAC2_OFFSET + MAC1_LEN
             && self.mac2.verify(
                 &message[..MAC2_OFFSET],
+                binding,
                 &message[MAC2_OFFSET..MAC2_OFFSET + MAC1_LEN],
+            )
+    }
+
+    /// Writes a challenge's MAC (keyed like mac2) into the whole message.
+    pub(crate) fn seal_challenge(&self, message: &mut [u8]) {
+        let mac = self
+            .mac2
+            .compute(&message[..CHALLENGE_MAC_OFFSET], b"challenge");
+        message[CHALLENGE_MAC_OFFSET..CHALLENGE_MAC_OFFSET + MAC1_LEN].copy_from_slice(&mac);
+    }
+
+    /// Whether a challenge came from the peer.
+    pub(crate) fn check_challenge(&self, message: &[u8]) -> bool {
+        message.len() >= CHALLENGE_MAC_OFFSET + MAC1_LEN
+            && self.mac2.verify(
+                &message[..CHALLENGE_MAC_OFFSET],
+                b"challenge",
+                &message[CHALLENGE_MAC_OFFSET..CHALLENGE_MAC_OFFSET + MAC1_LEN],
             )
     }
 }
@@ -129,12 +187,13 @@ mod tests {
     fn mac1_rejects_any_change() {
         let k = MacKey::for_receiver(&PublicKey::from_bytes([9; 32]));
         let msg = [1u8; 68];
-        let tag = k.compute(&msg);
-        assert!(k.verify(&msg, &tag));
+        let tag = k.compute(&msg, &[]);
+        assert!(k.verify(&msg, &[], &tag));
         let mut bad = msg;
         bad[67] ^= 1;
-        assert!(!k.verify(&bad, &tag));
+        assert!(!k.verify(&bad, &[], &tag));
+        assert!(!k.verify(&msg, &[1], &tag), "the binding is covered");
         let other = MacKey::for_receiver(&PublicKey::from_bytes([8; 32]));
-        assert!(!other.verify(&msg, &tag));
+        assert!(!other.verify(&msg, &[], &tag));
     }
 }

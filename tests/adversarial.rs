@@ -93,6 +93,9 @@ fn every_recorded_datagram_replayed_at_a_random_later_moment_is_refused_or_harml
             // still holds, is taken for the retransmission it may be and
             // changes nothing (§4.3): it is never read again.
             Ok(Received::Handshake { .. }) if d.bytes[0] == RESPONSE => copies += 1,
+            // A challenge is only ever a value to bind; an old one changes
+            // nothing that matters (§4.5).
+            Ok(Received::Handshake { .. }) if d.bytes[0] == CHALLENGE => copies += 1,
             Ok(r) => panic!("a replayed datagram was accepted: {r:?} ({:?})", d.bytes[0]),
         }
         assert_eq!(
@@ -155,7 +158,8 @@ fn outsider_initiation(
     .expect("written");
     let mut bytes = vec![0u8; INITIATION_LEN];
     msg.emit(&mut bytes).expect("length");
-    probekey::internals::noise::write_macs(&pair, &target, &mut bytes).expect("length");
+    // No challenge bound: the outsider never got one (§4.5).
+    probekey::internals::noise::write_macs(&pair, &target, &mut bytes, &[0; 16]).expect("length");
     bytes
 }
 
@@ -233,32 +237,36 @@ fn a_replayed_initiation_flood_is_held_to_the_rate_limit_and_the_link_keeps_vali
         assert!(sim.all_fresh(), "the link stopped validating at {t:?}");
     }
     sim.run_until(t + secs(1));
-    // The documented bound: handshake_rate_burst, then one per
-    // handshake_rate_interval, three Diffie-Hellmans each.
-    let processed_max = u64::from(c.handshake_rate_burst())
-        + (flood.as_nanos() / c.handshake_rate_interval().as_nanos()) as u64;
+    // No replay is read (§4.5): none binds our current challenge, so none
+    // costs a Diffie-Hellman.
     let dh = sim.node(0).endpoint.stats().dh_operations - dh_before;
-    assert!(
-        dh <= 3 * processed_max,
-        "{dh} DH for {sent} replays, bound {}",
-        3 * processed_max
-    );
-    // Every replay was refused over the limit, or answered: with a new
-    // response (Diffie-Hellman, within the limit) or, for an exact copy of
-    // the last one processed, with the cached response (none).
+    assert_eq!(dh, 0, "{dh} DH for {sent} replays");
+    // Every replay was refused (over the limit, a copy with nothing
+    // pending, or bound to a spent challenge) or answered: with a
+    // challenge (within the limit: handshake_rate_burst, then one per
+    // handshake_rate_interval) or, for a copy of the last initiation
+    // read, with the cached response.
     let rejected = status(&sim, 0, 1).rejected;
-    let limited = rejected.rate_limited - rejected_before.rate_limited;
-    let copies = rejected.replay - rejected_before.replay;
-    let answered = sim
-        .recorded
-        .iter()
-        .filter(|d| d.from == 0 && d.bytes[0] == RESPONSE && d.sent_at >= start)
-        .count() as u64;
+    let refused = rejected.total() - rejected_before.total();
+    let sent_by_0 = |t: u8| {
+        sim.recorded
+            .iter()
+            .filter(|d| d.from == 0 && d.bytes[0] == t && d.sent_at >= start)
+            .count() as u64
+    };
+    let challenged = sent_by_0(CHALLENGE);
+    let answered = sent_by_0(RESPONSE);
+    let challenges_max = u64::from(c.handshake_rate_burst())
+        + (flood.as_nanos() / c.handshake_rate_interval().as_nanos()) as u64;
+    assert!(challenged <= challenges_max, "{challenged} challenges");
     assert_eq!(
-        limited + copies + answered,
+        refused + challenged + answered,
         sent,
         "every replay accounted for"
     );
+    let limited = rejected.rate_limited - rejected_before.rate_limited;
+    let copies = answered;
+    assert!(limited > 0, "the flood ran into the limit");
     // Throughout: no health change, no new session.
     for (_, node, e) in &sim.events[events_before..] {
         assert!(
@@ -271,8 +279,7 @@ fn a_replayed_initiation_flood_is_held_to_the_rate_limit_and_the_link_keeps_vali
     }
     assert!(sim.violations.is_empty());
     println!(
-        "{sent} replays: {dh} DH (bound {}), {limited} rate limited, {answered} answered, {copies} refused copies",
-        3 * processed_max
+        "{sent} replays: {dh} DH, {limited} rate limited, {challenged} challenged, {copies} answered from the cache, {refused} refused"
     );
 }
 
@@ -528,7 +535,9 @@ fn replayed_responses_are_never_read_twice_so_no_counter_repeats_under_a_key() {
     // The attack: B answers A's initiation I1 with R1; a replayed old
     // initiation displaces B's pending session; I1 replayed makes B answer
     // afresh (R1'). If A read R1' after R1, then R1 and R1' again, it would
-    // rebuild sessions with the same keys and counters from zero.
+    // rebuild sessions with the same keys and counters from zero. With
+    // challenges (§4.5) B never answers a second time: a replay reads
+    // nothing, and every copy of I1, bound or not, earns the cached R1.
     use probekey::{ProbeKind, TransmitKind};
     let mut cfg = SimConfig::mesh(2, Config::default(), 17);
     cfg.record = true;
@@ -562,24 +571,34 @@ fn replayed_responses_are_never_read_twice_so_no_counter_repeats_under_a_key() {
     };
     assert!(sim.node_mut(a).endpoint.initiate_handshake(ms(0), pa));
     let i1 = next_tx(&mut sim, a, ms(0), TransmitKind::Initiation).expect("I1");
-    deliver(&mut sim, b, ms(1), &i1).expect("answered");
-    let r1 = next_tx(&mut sim, b, ms(1), TransmitKind::Response).expect("R1");
-    deliver(&mut sim, b, ms(2), &old).expect("old initiation answered");
+    deliver(&mut sim, b, ms(1), &i1).expect("challenged");
+    let c1 = next_tx(&mut sim, b, ms(1), TransmitKind::Challenge).expect("C1");
+    deliver(&mut sim, a, ms(1), &c1).expect("challenge read");
+    let i1_bound = next_tx(&mut sim, a, ms(1), TransmitKind::Initiation).expect("I1 bound");
+    deliver(&mut sim, b, ms(2), &i1_bound).expect("answered");
+    let r1 = next_tx(&mut sim, b, ms(2), TransmitKind::Response).expect("R1");
+    let dh = sim.node(b).endpoint.stats().dh_operations;
+    // The old initiation reads nothing (a challenge at most).
+    let _ = deliver(&mut sim, b, ms(2), &old);
+    while next_tx(&mut sim, b, ms(2), TransmitKind::Challenge).is_some() {}
     deliver(&mut sim, a, ms(3), &r1).expect("R1 read");
     seal(&mut sim, ms(3), b"body AAAAAAAAAA");
-    deliver(&mut sim, b, ms(4), &i1).expect("I1 answered afresh");
-    let r1b = next_tx(&mut sim, b, ms(4), TransmitKind::Response).expect("R1'");
-    // I1 was consumed by R1: neither R1' nor R1 again is read.
-    assert!(
-        deliver(&mut sim, a, ms(5), &r1b).is_err(),
-        "a second response to I1 was read"
+    // I1 again, bound or unbound: a copy, answered with R1 itself.
+    for copy in [&i1_bound, &i1] {
+        deliver(&mut sim, b, ms(4), copy).expect("a copy is answered from the cache");
+        let again = next_tx(&mut sim, b, ms(4), TransmitKind::Response).expect("R1 again");
+        assert_eq!(again, r1, "B answered I1 afresh");
+    }
+    assert_eq!(
+        sim.node(b).endpoint.stats().dh_operations,
+        dh,
+        "no Diffie-Hellman after R1"
     );
     assert_eq!(
         deliver(&mut sim, a, ms(6), &r1),
         Ok(()),
         "a copy of R1 earns a keepalive"
     );
-    assert!(deliver(&mut sim, a, ms(7), &r1b).is_err());
     for n in 0..50 {
         seal(&mut sim, ms(8 + n), b"body BBBBBBBBBB");
     }
@@ -625,7 +644,10 @@ fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8
         .expect("written");
     let mut bytes = vec![0u8; RESPONSE_LEN];
     msg.emit(&mut bytes).expect("length");
-    probekey::internals::noise::write_macs(&pair, &peer, &mut bytes).expect("length");
+    // mac2 binds the ephemeral key of the initiation it answers (§3.5).
+    let e = probekey::wire::INITIATION_EPHEMERAL_OFFSET;
+    probekey::internals::noise::write_macs(&pair, &peer, &mut bytes, &initiation[e..e + 32])
+        .expect("length");
     bytes
 }
 
@@ -721,7 +743,9 @@ fn a_replay_answering_every_fresh_initiation_never_breaks_the_working_session() 
             "the link broke at {t:?} after {replays} replays"
         );
     }
-    assert!(replays >= 10, "{replays}");
+    // Replays displace nothing now (§4.5): the one fresh answer is the
+    // rekey's, and the replay after it reads nothing.
+    assert!(replays >= 1, "{replays}");
     // The attack stops: the rekey completes.
     let healed = sim.now();
     assert_recovers(&mut sim, healed);

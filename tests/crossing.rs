@@ -7,11 +7,16 @@ use common::*;
 use probekey::{Config, Role};
 use probekey_sim::{Sim, SimConfig};
 
+/// Distinct initiations (up to their MACs: one asking for a challenge and
+/// the same one bound to it count once, §4.5).
 fn initiations_sent_by(sim: &Sim, node: usize, before: probekey::Instant) -> usize {
-    sim.recorded
+    let distinct: std::collections::HashSet<&[u8]> = sim
+        .recorded
         .iter()
         .filter(|d| d.from == node && message_type(d) == INITIATION && d.sent_at < before)
-        .count()
+        .map(|d| &d.bytes[..probekey::wire::MAC1_OFFSET])
+        .collect();
+    distinct.len()
 }
 
 fn converged(sim: &Sim) -> bool {

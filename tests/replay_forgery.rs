@@ -38,6 +38,7 @@ fn replays_during_an_outage_move_no_freshness_and_displace_nothing() {
     // Replay every datagram ever sent, straight into its receiver (past
     // the cut link), spread over twenty seconds.
     let before: Vec<_> = [0, 1].iter().map(|&n| status(&sim, n, 1 - n)).collect();
+    let dh_before = [0, 1].map(|n| sim.node(n).endpoint.stats().dh_operations);
     let step = Duration::from_secs(20) / recorded.len() as u32;
     let mut now = sim.now();
     let mut accepted = 0;
@@ -48,7 +49,8 @@ fn replays_during_an_outage_move_no_freshness_and_displace_nothing() {
         let t = sim.now();
         if let Ok(r) = sim.node_mut(d.to).endpoint.handle_datagram(t, &mut bytes) {
             // Only a handshake message may be accepted, and only to be
-            // answered: never a probe.
+            // answered (an initiation with a challenge, §4.5): never a
+            // probe.
             assert!(matches!(r, probekey::Received::Handshake { .. }), "{r:?}");
             accepted += 1;
         }
@@ -64,7 +66,12 @@ fn replays_during_an_outage_move_no_freshness_and_displace_nothing() {
         assert!(after.rejected.replay > 0);
     }
     assert!(sim.violations.is_empty(), "{:?}", sim.violations);
-    assert!(accepted <= 2, "{accepted} replayed handshakes answered");
+    // None was read: replays cost no Diffie-Hellman (§4.5).
+    assert_eq!(
+        [0, 1].map(|n| sim.node(n).endpoint.stats().dh_operations),
+        dh_before,
+        "{accepted} replayed handshake messages answered"
+    );
     assert_recovers(&mut sim, at(secs(90)));
 }
 
@@ -153,6 +160,9 @@ fn status_at(sim: &Sim, at: usize, peer: usize, now: Instant) -> PeerStatus {
 struct Macs {
     receiver: probekey::PublicKey,
     pair: Option<[u8; 32]>,
+    /// What mac2 also covers (§3.5): an initiation's challenge value, a
+    /// response's initiator ephemeral.
+    binding: Vec<u8>,
 }
 
 impl Macs {
@@ -176,7 +186,9 @@ impl Macs {
             hkdf::Hkdf::<Sha256>::new(Some(b"probekey v1 mac2"), &ss)
                 .expand(&[], &mut key)
                 .unwrap();
-            let mac2 = Self::hmac(&key, &bytes[..m2]);
+            let mut covered = bytes[..m2].to_vec();
+            covered.extend_from_slice(&self.binding);
+            let mac2 = Self::hmac(&key, &covered);
             bytes[m2..m2 + 16].copy_from_slice(&mac2);
         }
     }
@@ -264,18 +276,27 @@ fn fresh_handshake(sim: &mut Sim) -> (Vec<u8>, Vec<u8>) {
         .unwrap()
         .unwrap();
     let init = buf[..tx.len].to_vec();
-    let mut copy = init.clone();
-    sim.node_mut(1)
-        .endpoint
-        .handle_datagram(now, &mut copy)
-        .unwrap();
-    let tx = sim
-        .node_mut(1)
-        .endpoint
-        .poll_transmit(now, &mut buf)
-        .unwrap()
-        .unwrap();
-    (init, buf[..tx.len].to_vec())
+    // Node 1 asks for proof that it is new (a challenge, §4.5); node 0
+    // binds it and sends it again; node 1 answers.
+    let relay = |sim: &mut Sim, from: usize, bytes: &[u8]| {
+        let mut copy = bytes.to_vec();
+        sim.node_mut(1 - from)
+            .endpoint
+            .handle_datagram(now, &mut copy)
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let tx = sim
+            .node_mut(1 - from)
+            .endpoint
+            .poll_transmit(now, &mut buf)
+            .unwrap()
+            .unwrap();
+        buf[..tx.len].to_vec()
+    };
+    let challenge = relay(sim, 0, &init);
+    let bound = relay(sim, 1, &challenge);
+    let response = relay(sim, 0, &bound);
+    (bound, response)
 }
 
 #[test]
@@ -310,6 +331,7 @@ fn every_bit_of_handshake_messages_flipped_is_refused() {
     let mac1_only = |receiver| Macs {
         receiver,
         pair: None,
+        binding: Vec::new(),
     };
     flip_every_bit(
         &mut sim,
@@ -353,30 +375,67 @@ fn every_bit_of_handshake_messages_flipped_is_refused() {
         Some(&Macs {
             receiver: pk0,
             pair: Some(ss),
+            binding: init[16..48].to_vec(),
         }),
     );
+    // An initiation is read only bound to the responder's current
+    // challenge (§4.5): each flipped copy asks for one unbound (and gets it,
+    // or is refused before), then is sent bound to it.
     let later = now + interval * (resp.len() as u32 * 8 + 1);
-    flip_every_bit(
-        &mut sim,
-        1,
-        &init,
-        later,
-        interval,
-        |byte, r| match byte {
-            0 => matches!(r, Malformed(_) | UnknownSession),
-            1..=3 => matches!(r, Malformed(_)),
-            8..=15 => r == UnknownPeer,
-            _ => r == BadTag,
-        },
-        Some(&Macs {
+    let mut t = later;
+    for bit in 0..probekey::wire::MAC1_OFFSET * 8 {
+        t = t + interval;
+        let mut bytes = init.clone();
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        let byte = bit / 8;
+        let unbound = Macs {
             receiver: pk1,
             pair: Some(ss),
-        }),
-    );
+            binding: vec![0; 16],
+        };
+        unbound.apply(&mut bytes);
+        let mut ask = bytes.clone();
+        let asked = sim.node_mut(1).endpoint.handle_datagram(t, &mut ask);
+        let early = match byte {
+            0 => Some(
+                matches!(asked, Err(ref e) if matches!(e.reason, Malformed(_) | UnknownSession)),
+            ),
+            1..=3 => Some(matches!(asked, Err(ref e) if matches!(e.reason, Malformed(_)))),
+            8..=15 => Some(matches!(asked, Err(ref e) if e.reason == UnknownPeer)),
+            _ => None,
+        };
+        if let Some(ok) = early {
+            assert!(ok, "bit {bit}: {asked:?}");
+            continue;
+        }
+        assert!(
+            asked.is_ok(),
+            "bit {bit}: an authentic unbound initiation earns a challenge: {asked:?}"
+        );
+        let mut buf = [0u8; 256];
+        let tx = sim
+            .node_mut(1)
+            .endpoint
+            .poll_transmit(t, &mut buf)
+            .unwrap()
+            .unwrap();
+        let challenge = probekey::wire::Challenge::parse(&buf[..tx.len]).expect("a challenge");
+        let bound = Macs {
+            receiver: pk1,
+            pair: Some(ss),
+            binding: challenge.value.to_vec(),
+        };
+        bound.apply(&mut bytes);
+        let r = sim.node_mut(1).endpoint.handle_datagram(t, &mut bytes);
+        assert!(
+            matches!(r, Err(ref e) if e.reason == BadTag),
+            "bit {bit}: {r:?}"
+        );
+    }
     // The untouched messages still work: the response completes the
     // handshake it answers.
     let mut good = resp.clone();
-    let t = later + interval * (init.len() as u32 * 8 + 1);
+    let t = t + interval;
     assert!(matches!(
         sim.node_mut(0).endpoint.handle_datagram(t, &mut good),
         Ok(probekey::Received::Handshake { .. })
@@ -443,6 +502,7 @@ fn forged_initiation_flood_from_public_keys_costs_no_dh_and_blocks_no_resync() {
             Macs {
                 receiver: pk[to],
                 pair: None,
+                binding: Vec::new(),
             }
             .apply(&mut forged);
             sim.inject(1 - to, to, forged);

@@ -31,10 +31,11 @@ fn restart_of_either_side_at_every_point() {
             sim.run_until(t);
             let one_way = sim.config().one_way_delay;
             let rtt = sim.config().rtt();
-            // The initiation leaves at `t` and arrives at `t + one_way`;
-            // within one round trip after that the peer validates the
-            // restarted side (its keepalive).
-            let deadline = t + one_way + rtt + Duration::from_millis(1);
+            // The initiation leaves at `t` and arrives at `t + one_way`; the
+            // peer asks it to prove it is new (a challenge, §4.5), and
+            // within one more round trip after the bound initiation arrives
+            // the peer validates the restarted side (its keepalive).
+            let deadline = t + one_way + rtt + rtt + Duration::from_millis(1);
             sim.run_until(deadline + one_way + Duration::from_millis(2));
             let heard = sim
                 .first_validation_after(restarted, other, t)

@@ -14,14 +14,16 @@
 //!   fresh.
 
 use core::time::Duration;
+use std::collections::HashMap;
 
 use arbitrary::{Result, Unstructured};
 use chacha20::ChaCha20Rng;
 use probekey::internals::noise::{Initiator, Responder, StaticDh};
 use probekey::rand_core::SeedableRng;
 use probekey::wire::{
-    INITIATION_LEN, INITIATION_NOISE_LEN, INITIATION_PAYLOAD_LEN, Initiation, PROBE_HEADER_LEN,
-    RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE,
+    Challenge, INITIATION_EPHEMERAL_OFFSET, INITIATION_LEN, INITIATION_NOISE_LEN,
+    INITIATION_PAYLOAD_LEN, Initiation, PROBE_HEADER_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN,
+    Response, TYPE_CHALLENGE, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE,
 };
 use probekey::{
     Config, Endpoint, Instant, PROBE_OVERHEAD, PeerId, ProbeKind, Received, SessionIndex,
@@ -155,6 +157,9 @@ pub struct Net {
     history: Vec<Datagram>,
     history_next: usize,
     oracle: ProbeOracle,
+    /// The latest challenge value each node sent each other (challenger,
+    /// challenged), for messages written with a node's own key.
+    challenges: HashMap<(usize, usize), [u8; 16]>,
     next_seq: u64,
     /// Whether any operation acted with a node's static key outside its
     /// endpoint (a misbehaving neighbour, not a network fault).
@@ -182,6 +187,7 @@ impl Net {
             history: Vec::new(),
             history_next: 0,
             oracle: ProbeOracle::default(),
+            challenges: HashMap::new(),
             next_seq: 0,
             crafted: false,
             trace: std::env::var_os("PROBEKEY_FUZZ_TRACE").is_some(),
@@ -266,6 +272,9 @@ impl Net {
                 .expect("256 bytes hold any handshake message or keepalive");
             let Some(tx) = tx else { break };
             let to = self.node_of(i, tx.peer);
+            if let Ok(c) = Challenge::parse(&buf[..tx.len]) {
+                self.challenges.insert((i, to), c.value);
+            }
             if self.trace {
                 eprintln!("{:?} node {i} -> {to}: {:?}", self.now, tx.kind);
             }
@@ -400,7 +409,7 @@ impl Net {
                 let _ = self.node_of(to, peer);
                 assert!(matches!(
                     bytes.first(),
-                    Some(&TYPE_INITIATION | &TYPE_RESPONSE)
+                    Some(&TYPE_INITIATION | &TYPE_RESPONSE | &TYPE_CHALLENGE)
                 ));
                 let after = self.nodes[to].endpoint.stats();
                 assert_eq!(after.rejected, before_stats.rejected);
@@ -632,10 +641,12 @@ impl Net {
                         bytes[at] ^= u.int_in_range(1..=255u8)?;
                     }
                     let pair = self.pair(d.from, d.to);
+                    let binding = self.binding_for(d.from, d.to, &bytes);
                     probekey::internals::noise::write_macs(
                         &pair,
                         &self.keys[d.to].public(),
                         &mut bytes,
+                        &binding,
                     )
                     .expect("a handshake message has the MACs' length");
                     self.crafted = true;
@@ -711,8 +722,14 @@ impl Net {
         let mut bytes = vec![0u8; INITIATION_LEN];
         msg.emit(&mut bytes).expect("exact length");
         if written.is_ok() {
-            probekey::internals::noise::write_macs(&pair, &self.keys[to].public(), &mut bytes)
-                .expect("exact length");
+            let binding = self.binding_for(from, to, &bytes);
+            probekey::internals::noise::write_macs(
+                &pair,
+                &self.keys[to].public(),
+                &mut bytes,
+                &binding,
+            )
+            .expect("exact length");
         }
         Ok(bytes)
     }
@@ -776,9 +793,38 @@ impl Net {
         }
         let mut bytes = vec![0u8; INITIATION_LEN];
         msg.emit(&mut bytes).expect("exact length");
-        probekey::internals::noise::write_macs(&pair, &self.keys[d.from].public(), &mut bytes)
-            .expect("exact length");
+        probekey::internals::noise::write_macs(
+            &pair,
+            &self.keys[d.from].public(),
+            &mut bytes,
+            &d.bytes[INITIATION_EPHEMERAL_OFFSET..INITIATION_EPHEMERAL_OFFSET + 32],
+        )
+        .expect("exact length");
         Ok(Some(bytes))
+    }
+
+    /// What mac2 of a handshake message from `from` to `to` binds (§3.5),
+    /// as a holder of `from`'s key would write it: for an initiation the
+    /// latest challenge `to` sent `from` (zero if none), for a response the
+    /// ephemeral key of the recorded initiation it answers (zero if none).
+    fn binding_for(&self, from: usize, to: usize, message: &[u8]) -> Vec<u8> {
+        if message.first() == Some(&TYPE_INITIATION) {
+            return self
+                .challenges
+                .get(&(to, from))
+                .map_or(vec![0; 16], |v| v.to_vec());
+        }
+        let answered = &message[8..12];
+        self.history
+            .iter()
+            .find(|d| {
+                d.from == to
+                    && d.bytes.first() == Some(&TYPE_INITIATION)
+                    && &d.bytes[4..8] == answered
+            })
+            .map_or(vec![0; 32], |d| {
+                d.bytes[INITIATION_EPHEMERAL_OFFSET..INITIATION_EPHEMERAL_OFFSET + 32].to_vec()
+            })
     }
 
     /// Performs operations until the input or the budget runs out.

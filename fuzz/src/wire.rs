@@ -4,8 +4,8 @@
 
 use arbitrary::{Result, Unstructured};
 use probekey::wire::{
-    INITIATION_LEN, INITIATION_NOISE_LEN, Initiation, MAC1_LEN, Message, PROBE_HEADER_LEN,
-    ProbeHeader, RESPONSE_LEN, RESPONSE_NOISE_LEN, Response,
+    CHALLENGE_LEN, Challenge, INITIATION_LEN, INITIATION_NOISE_LEN, Initiation, MAC1_LEN, Message,
+    PROBE_HEADER_LEN, ProbeHeader, RESPONSE_LEN, RESPONSE_NOISE_LEN, Response,
 };
 use probekey::{Epoch, KeyId, PROBE_OVERHEAD, ProbeKind, SessionIndex};
 
@@ -22,6 +22,7 @@ fn parse_emit(data: &[u8]) {
     match &parsed {
         Ok(Message::Initiation(m)) => assert_eq!(Initiation::parse(data), Ok(*m)),
         Ok(Message::Response(m)) => assert_eq!(Response::parse(data), Ok(*m)),
+        Ok(Message::Challenge(m)) => assert_eq!(Challenge::parse(data), Ok(*m)),
         Ok(Message::Probe(h, sealed)) => {
             assert_eq!(ProbeHeader::parse(data), Ok(*h));
             assert!(sealed.len() >= probekey::TAG_LEN);
@@ -57,7 +58,7 @@ fn check_short_buffer(m: &Message<'_>) {
 fn emit_parse(u: &mut Unstructured<'_>) -> Result<()> {
     let mut buf = vec![0u8; PROBE_OVERHEAD + 256];
     let sealed: Vec<u8>;
-    let m = match u.int_in_range(0..=2u8)? {
+    let m = match u.int_in_range(0..=3u8)? {
         0 => Message::Initiation(Initiation {
             sender_index: SessionIndex(u.arbitrary()?),
             key_id: KeyId(u.arbitrary()?),
@@ -71,6 +72,12 @@ fn emit_parse(u: &mut Unstructured<'_>) -> Result<()> {
             noise: u.arbitrary::<[u8; RESPONSE_NOISE_LEN]>()?,
             mac1: u.arbitrary::<[u8; MAC1_LEN]>()?,
             mac2: u.arbitrary::<[u8; MAC1_LEN]>()?,
+        }),
+        2 => Message::Challenge(Challenge {
+            receiver_index: SessionIndex(u.arbitrary()?),
+            number: u.arbitrary()?,
+            value: u.arbitrary::<[u8; MAC1_LEN]>()?,
+            mac: u.arbitrary::<[u8; MAC1_LEN]>()?,
         }),
         _ => {
             let kind = *u.choose(&[ProbeKind::Probe, ProbeKind::Echo, ProbeKind::Keepalive])?;
@@ -93,6 +100,7 @@ fn emit_parse(u: &mut Unstructured<'_>) -> Result<()> {
     match m {
         Message::Initiation(_) => assert_eq!(n, INITIATION_LEN),
         Message::Response(_) => assert_eq!(n, RESPONSE_LEN),
+        Message::Challenge(_) => assert_eq!(n, CHALLENGE_LEN),
         Message::Probe(..) => {}
     }
     assert_eq!(

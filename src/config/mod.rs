@@ -497,12 +497,13 @@ impl Config {
     /// and report fresh, provided both sides probe every `probe_interval`
     /// and echo what they receive (`docs/PROTOCOL.md` §6.4):
     ///
-    /// `handshake_retry_max` (the pending retry fires) + `3 × rtt`
-    /// (initiation and response, confirmation, probe and its echo) +
-    /// `probe_interval` (the responder's next probe).
+    /// `handshake_retry_max` (the pending retry fires) + `4 × rtt`
+    /// (initiation and challenge, bound initiation and response,
+    /// confirmation, probe and its echo) + `probe_interval` (the
+    /// responder's next probe).
     pub fn recovery_bound(&self, rtt: Duration) -> Duration {
         self.handshake_retry_max
-            .saturating_add(rtt.saturating_mul(3))
+            .saturating_add(rtt.saturating_mul(4))
             .saturating_add(self.probe_interval)
     }
 }

@@ -11,16 +11,18 @@ use super::{Endpoint, INDEX_TAG_BITS, peer_at, peer_id, reject, slot_of};
 use crate::config::Config;
 use crate::error::{RecvError, RejectReason};
 use crate::ids::SessionIndex;
+use crate::mac::NO_CHALLENGE;
 use crate::noise::{Initiator, Responder};
-use crate::peer::handshake::{CachedResponse, InFlight};
+use crate::peer::handshake::{CachedResponse, HeldChallenge, InFlight};
 use crate::peer::timers::Timer;
 use crate::peer::{Peer, TxQueue};
 use crate::session::{Rank, Role, Session};
 use crate::table::PeerTable;
 use crate::time::Instant;
 use crate::wire::{
-    INITIATION_LEN, INITIATION_NOISE_LEN, INITIATION_PAYLOAD_LEN, Initiation, InitiationPayload,
-    RESPONSE_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, ResponsePayload,
+    Challenge, INITIATION_EPHEMERAL_OFFSET, INITIATION_LEN, INITIATION_NOISE_LEN,
+    INITIATION_PAYLOAD_LEN, Initiation, InitiationPayload, MAC1_OFFSET, RESPONSE_LEN,
+    RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response, ResponsePayload,
 };
 
 use super::probe::Received;
@@ -57,11 +59,17 @@ pub(super) fn backoff(c: &Config, attempts: u32, random: u32) -> Duration {
     Duration::from_nanos(nanos - jitter)
 }
 
-/// SHA-256 of a whole initiation datagram.
+/// The initiator's ephemeral public key in a whole initiation datagram.
+fn initiation_ephemeral(datagram: &[u8]) -> &[u8] {
+    &datagram[INITIATION_EPHEMERAL_OFFSET..INITIATION_EPHEMERAL_OFFSET + 32]
+}
+
+/// SHA-256 of an initiation up to its MACs: the same for every copy of
+/// one initiation, whatever challenge its mac2 binds (§4.2, §4.5).
 fn initiation_fingerprint(datagram: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut out = [0u8; 32];
-    out.copy_from_slice(&Sha256::digest(datagram));
+    out.copy_from_slice(&Sha256::digest(&datagram[..MAC1_OFFSET]));
     out
 }
 
@@ -116,7 +124,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             if let Ok(noise) = written {
                 let mut bytes = [0u8; INITIATION_LEN];
                 if msg.emit(&mut bytes).is_ok() {
-                    p.macs.seal(&mut bytes);
+                    // Bound to the peer's latest challenge, if we hold one
+                    // (§4.5), so that it is read at once.
+                    let held = p.handshake.held.take();
+                    let binding = held.map_or(NO_CHALLENGE, |h| h.value);
+                    p.macs.seal(&mut bytes, &binding);
                     p.handshake.in_flight = Some(InFlight {
                         noise,
                         sender_index,
@@ -124,8 +136,21 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                         message: bytes,
                         created_at: now,
                         first_sent_at: now,
+                        bound_sends: u8::from(held.is_some()),
                     });
                 }
+            }
+        } else if let Some(f) = &mut p.handshake.in_flight
+            && f.bound_sends > 0
+        {
+            // A bound initiation sent twice without an answer: its
+            // challenge may be stale (the responder restarted, or answered
+            // it and the response was lost). Ask for a new one (§4.5).
+            if f.bound_sends >= 2 {
+                p.macs.rebind(&mut f.message, &NO_CHALLENGE);
+                f.bound_sends = 0;
+            } else {
+                f.bound_sends += 1;
             }
         }
         let Some(want) = &mut p.handshake.want else {
@@ -162,13 +187,26 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let Some(p) = peer_at(&mut self.peers, slot) else {
             return Err(reject(RejectReason::UnknownPeer, None));
         };
-        if !p.macs.check_mac2(datagram) {
-            return Err(reject(RejectReason::BadMac, Some(id)));
-        }
-        // Exact duplicates are recognised by the hash of the whole message,
-        // so a copy with any field altered is processed (and refused) as new.
+        // Copies are recognised by the hash of the message up to its MACs
+        // (header, key id, Noise message), so a copy with any of those
+        // altered is processed (and refused) as new, and a copy bound to
+        // another challenge is still a copy: the initiator retrying.
         let fingerprint = initiation_fingerprint(datagram);
+        let answered = p.handshake.challenges_answered;
+        let value = |n: u64| self.challenge.value(p.key_id, n);
         if p.handshake.last_initiation == Some(fingerprint) {
+            // A copy carries the binding of the one we read, none (a retry
+            // asking for a new challenge), or our current challenge.
+            let authentic = [
+                NO_CHALLENGE,
+                value(answered),
+                value(answered.saturating_add(1)),
+            ]
+            .iter()
+            .any(|b| p.macs.check_mac2(datagram, b));
+            if !authentic {
+                return Err(reject(RejectReason::BadMac, Some(id)));
+            }
             // A retransmission (or replay) of the initiation we last
             // answered: resend the same response while it is pending, at no
             // Diffie-Hellman cost (§4.3).
@@ -182,9 +220,25 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             }
             return Err(reject(RejectReason::Replay, Some(id)));
         }
-        if !p.handshake.bucket.try_take(now, &c) {
-            return Err(reject(RejectReason::RateLimited, Some(id)));
+        // mac2 (§3.5, §4.5): bound to our current challenge, the initiation
+        // was written after the peer read it, so it is new; bound to none,
+        // it is authentic but may be a recording, and earns a challenge at
+        // most (a token) and never a Diffie-Hellman.
+        let current = value(answered.saturating_add(1));
+        if !p.macs.check_mac2(datagram, &current) {
+            if !p.macs.check_mac2(datagram, &NO_CHALLENGE) {
+                return Err(reject(RejectReason::BadMac, Some(id)));
+            }
+            if !p.handshake.bucket.try_take(now, &c) {
+                return Err(reject(RejectReason::RateLimited, Some(id)));
+            }
+            p.handshake.challenge_to = msg.sender_index;
+            queue(&mut self.tx_pending, p, TxQueue::CHALLENGE);
+            return Ok(Received::Handshake { peer: id });
         }
+        // The challenge is answered, once: a copy of this initiation is an
+        // exact copy (above) or bound to a spent challenge (bad mac).
+        p.handshake.challenges_answered = p.handshake.challenges_answered.saturating_add(1);
         let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
         let responder = Responder::read_initiation(
             self.prologue.as_bytes(),
@@ -225,7 +279,10 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let mut bytes = [0u8; RESPONSE_LEN];
         // The buffer is exactly a response's length.
         let _ = resp.emit(&mut bytes);
-        p.macs.seal(&mut bytes);
+        // mac2 binds the response to this initiation's ephemeral key
+        // (§3.5): no response to another initiation passes the initiator's
+        // check, however its indexes collide.
+        p.macs.seal(&mut bytes, initiation_ephemeral(datagram));
         // Commit: nothing above changed the peer but the token bucket.
         p.handshake.max_generation = generation;
         let rank = Rank {
@@ -273,7 +330,17 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Err(reject(RejectReason::UnknownSession, None));
         }
         let id = peer_id(slot);
-        if !p.macs.check_mac2(datagram) {
+        // mac2 covers the ephemeral key of the initiation it answers (§3.5):
+        // the one in flight, or the one whose answer we read.
+        let ephemeral = match (&p.handshake.in_flight, used) {
+            (Some(f), None) => {
+                let mut e = [0u8; 32];
+                e.copy_from_slice(initiation_ephemeral(&f.message));
+                Some(e)
+            }
+            _ => p.handshake.answered_ephemeral,
+        };
+        if !ephemeral.is_some_and(|e| p.macs.check_mac2(datagram, &e)) {
             return Err(reject(RejectReason::BadMac, Some(id)));
         }
         // A response to an initiation already answered (§4.3): it is never
@@ -293,9 +360,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             }
             return Ok(Received::Handshake { peer: id });
         }
-        if !p.handshake.bucket.try_take(now, &c) {
-            return Err(reject(RejectReason::RateLimited, Some(id)));
-        }
+        // No token: only the peer can write a response that passes mac2 for
+        // our initiation in flight, so replays never compete with it.
         let Some(flight) = &p.handshake.in_flight else {
             return Err(reject(RejectReason::UnknownSession, None));
         };
@@ -330,6 +396,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         // The response consumes the initiation: its ephemeral secret is
         // erased now, and no other response to it will be read.
         let first_sent_at = flight.first_sent_at;
+        p.handshake.answered_ephemeral = ephemeral;
         p.handshake.in_flight = None;
         let i = p.sessions.slot_for_new(false);
         p.sessions.install(i, session);
@@ -354,6 +421,50 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if let Some(want) = &p.handshake.want {
             let delay = backoff(&c, want.attempts, self.rng.next_u32());
             p.timers.set(Timer::Retry, Some(now + delay));
+        }
+        Ok(Received::Handshake { peer: id })
+    }
+
+    /// A challenge from the peer (§4.5): the value our next initiation must
+    /// bind. Its index names the peer's slot for us in its high bits (the
+    /// initiation that asked may be a recording); a number above any seen
+    /// is kept, and the initiation in flight is bound to it and sent at
+    /// once.
+    pub(super) fn handle_challenge(
+        &mut self,
+        msg: &Challenge,
+        datagram: &[u8],
+    ) -> Result<Received<'static>, RecvError> {
+        let slot = slot_of(msg.receiver_index);
+        let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;
+        let id = peer_id(slot);
+        if !p.macs.check_challenge(datagram) {
+            return Err(reject(RejectReason::BadMac, Some(id)));
+        }
+        let rebind = match &p.handshake.in_flight {
+            // The in-flight initiation was sent unbound: bind it now, to a
+            // newer challenge or a copy of the latest one.
+            Some(f) => f.bound_sends == 0 && msg.number >= p.handshake.challenge_seen,
+            None => false,
+        };
+        if msg.number < p.handshake.challenge_seen {
+            return Err(reject(RejectReason::Replay, Some(id)));
+        }
+        if msg.number == p.handshake.challenge_seen && !rebind {
+            // A copy of the challenge we hold or bound (an answer to a
+            // retransmitted initiation): nothing to do.
+            return Ok(Received::Handshake { peer: id });
+        }
+        p.handshake.challenge_seen = p.handshake.challenge_seen.max(msg.number);
+        match &mut p.handshake.in_flight {
+            Some(f) => {
+                p.macs.rebind(&mut f.message, &msg.value);
+                f.bound_sends = 1;
+                queue(&mut self.tx_pending, p, TxQueue::INITIATION);
+            }
+            None => {
+                p.handshake.held = Some(HeldChallenge { value: msg.value });
+            }
         }
         Ok(Received::Handshake { peer: id })
     }

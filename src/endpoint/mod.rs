@@ -19,13 +19,13 @@ use crate::error::{AddPeerError, RecvError, RejectReason};
 use crate::event::{Event, EventQueue, HandshakeReason};
 use crate::ids::{PeerId, SessionIndex};
 use crate::keys::{PublicKey, StaticKeypair};
-use crate::mac::OwnMac1;
+use crate::mac::{ChallengeSecret, OwnMac1};
 use crate::noise::{Prologue, StaticDh};
 use crate::peer::Peer;
 use crate::status::{EndpointStats, PeerStatus};
 use crate::table::PeerTable;
 use crate::time::Instant;
-use crate::wire::{self, Initiation, MessageType, Response, SealedProbe, VERSION};
+use crate::wire::{self, Challenge, Initiation, MessageType, Response, SealedProbe, VERSION};
 
 pub use probe::{MAX_BODY_LEN, Received};
 pub use transmit::{Transmit, TransmitKind};
@@ -51,6 +51,8 @@ pub struct Endpoint<R, T> {
     tx_pending: usize,
     /// The caller's last reading of its clock (§7).
     latest: Instant,
+    /// What our challenges are made from (§4.5).
+    challenge: ChallengeSecret,
 }
 
 impl<R, T> fmt::Debug for Endpoint<R, T> {
@@ -82,8 +84,9 @@ fn peer_at<T: PeerTable>(peers: &mut T, slot: usize) -> Option<&mut Peer> {
 impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// An endpoint with this configuration, static key, randomness and
     /// peer table (empty: a [`Peer`] is made only by [`Self::add_peer`]).
-    pub fn new(config: Config, local: StaticKeypair, rng: R, peers: T) -> Self {
+    pub fn new(config: Config, local: StaticKeypair, mut rng: R, peers: T) -> Self {
         let prologue = Prologue::new(VERSION, config.deployment_id());
+        let challenge = ChallengeSecret::random(&mut rng);
         Endpoint {
             mac1: OwnMac1::new(&local.public()),
             config,
@@ -95,6 +98,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             stats: EndpointStats::default(),
             tx_pending: 0,
             latest: Instant::ZERO,
+            challenge,
         }
     }
 
@@ -283,6 +287,10 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             Ok(MessageType::Initiation) => match Initiation::parse(datagram) {
                 Ok(_) if !self.mac1.check(datagram) => Err(bad_mac1),
                 Ok(msg) => self.handle_initiation(now, &msg, datagram),
+                Err(e) => Err(malformed(e)),
+            },
+            Ok(MessageType::Challenge) => match Challenge::parse(datagram) {
+                Ok(msg) => self.handle_challenge(&msg, datagram),
                 Err(e) => Err(malformed(e)),
             },
             Ok(MessageType::Response) => match Response::parse(datagram) {

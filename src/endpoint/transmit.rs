@@ -6,10 +6,14 @@ use rand_core::CryptoRng;
 use super::{Endpoint, peer_at, peer_id};
 use crate::config::Config;
 use crate::ids::PeerId;
+use crate::mac::ChallengeSecret;
 use crate::peer::{Peer, TxQueue};
 use crate::table::PeerTable;
 use crate::time::Instant;
-use crate::wire::{BufferTooSmall, INITIATION_LEN, PROBE_OVERHEAD, ProbeKind, RESPONSE_LEN};
+use crate::wire::{
+    BufferTooSmall, CHALLENGE_LEN, Challenge, INITIATION_LEN, MAC1_LEN, PROBE_OVERHEAD, ProbeKind,
+    RESPONSE_LEN,
+};
 
 /// What [`Endpoint::poll_transmit`] wrote.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -20,6 +24,8 @@ pub enum TransmitKind {
     Response,
     /// A keepalive probe confirming a new session to its responder.
     Keepalive,
+    /// A challenge to an initiation that did not prove it is new (§4.5).
+    Challenge,
 }
 
 /// A datagram to send to `peer`, written at the start of the caller's
@@ -49,6 +55,7 @@ fn write_next(
     buf: &mut [u8],
     now: Instant,
     c: &Config,
+    secret: &ChallengeSecret,
 ) -> Result<Option<(usize, TransmitKind)>, BufferTooSmall> {
     fn room(buf: &mut [u8], needed: usize) -> Result<&mut [u8], BufferTooSmall> {
         buf.get_mut(..needed).ok_or(BufferTooSmall {
@@ -79,6 +86,22 @@ fn write_next(
         p.sealed.record(index, counter, now, c.stale_after());
         p.counters.probes_sealed += 1;
         return Ok(Some((PROBE_OVERHEAD, TransmitKind::Keepalive)));
+    }
+    if p.tx.has(TxQueue::CHALLENGE) {
+        let out = room(buf, CHALLENGE_LEN)?;
+        p.tx.take(TxQueue::CHALLENGE);
+        // Our current challenge (§4.5): the same until the peer answers it.
+        let number = p.handshake.challenges_answered.saturating_add(1);
+        let msg = Challenge {
+            receiver_index: p.handshake.challenge_to,
+            number,
+            value: secret.value(p.key_id, number),
+            mac: [0; MAC1_LEN],
+        };
+        // The buffer is exactly a challenge's length.
+        let _ = msg.emit(out);
+        p.macs.seal_challenge(out);
+        return Ok(Some((CHALLENGE_LEN, TransmitKind::Challenge)));
     }
     if p.tx.has(TxQueue::RESPONSE) {
         let out = room(buf, RESPONSE_LEN)?;
@@ -119,7 +142,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             if p.tx.is_empty() {
                 continue;
             }
-            let written = write_next(p, buf, now, &c)?;
+            let written = write_next(p, buf, now, &c, &self.challenge)?;
             if p.tx.is_empty() {
                 self.tx_pending -= 1;
             }

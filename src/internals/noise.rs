@@ -120,8 +120,11 @@ impl StaticDh {
 /// Writes mac1 (keyed from `receiver`'s public key, §3.4) and mac2 (keyed
 /// from the pair's static-static secret, §3.5) into a handshake message
 /// built with [`Initiator`] or [`Responder`], as the endpoint does before
-/// sending it. For other implementations of the protocol and for tests that
-/// must reach the checks behind the MACs.
+/// sending it. mac2 also covers `binding` (§3.5): for an initiation the
+/// value of the responder's latest challenge, or sixteen zero bytes before
+/// it asked for one; for a response the initiator's ephemeral public key
+/// (the initiation's bytes 16..48). For other implementations of the
+/// protocol and for tests that must reach the checks behind the MACs.
 ///
 /// # Errors
 /// [`NoiseError::Length`] unless `message` is [`crate::wire::INITIATION_LEN`]
@@ -130,13 +133,14 @@ pub fn write_macs(
     pair: &StaticDh,
     receiver: &PublicKey,
     message: &mut [u8],
+    binding: &[u8],
 ) -> Result<(), NoiseError> {
     use crate::wire::{INITIATION_LEN, RESPONSE_LEN};
     const _: () = assert!(INITIATION_LEN == RESPONSE_LEN);
     if message.len() != INITIATION_LEN {
         return Err(NoiseError::Length);
     }
-    crate::mac::PeerMacs::new(receiver, pair).seal(message);
+    crate::mac::PeerMacs::new(receiver, pair).seal(message, binding);
     Ok(())
 }
 

@@ -19,6 +19,16 @@ pub(crate) struct InFlight {
     pub(crate) message: [u8; INITIATION_LEN],
     pub(crate) created_at: Instant,
     pub(crate) first_sent_at: Instant,
+    /// Sends of `message` bound to a challenge without an answer (§4.5):
+    /// after two, the challenge is presumed stale and the next retry goes
+    /// unbound, asking for a new one.
+    pub(crate) bound_sends: u8,
+}
+
+/// A challenge the peer sent us (§4.5), not used yet: its value.
+#[derive(Copy, Clone)]
+pub(crate) struct HeldChallenge {
+    pub(crate) value: [u8; crate::wire::MAC1_LEN],
 }
 
 pub(crate) struct Want {
@@ -82,6 +92,19 @@ pub(crate) struct Handshake {
     pub(crate) last_initiation: Option<[u8; 32]>,
     pub(crate) max_generation: u64,
     pub(crate) bucket: TokenBucket,
+    /// As responder (§4.5): challenges of ours the peer has answered; the
+    /// current one is number `challenges_answered + 1`.
+    pub(crate) challenges_answered: u64,
+    /// As responder: the sender index of the initiation a challenge is
+    /// queued for (its high bits name our slot at the peer).
+    pub(crate) challenge_to: crate::ids::SessionIndex,
+    /// As initiator: the latest challenge the peer sent us, unused.
+    pub(crate) held: Option<HeldChallenge>,
+    /// As initiator: the highest challenge number the peer sent us.
+    pub(crate) challenge_seen: u64,
+    /// As initiator: the ephemeral public key of the initiation the last
+    /// response we read answered, to check copies of that response's mac2.
+    pub(crate) answered_ephemeral: Option<[u8; 32]>,
 }
 
 impl Handshake {
@@ -93,6 +116,11 @@ impl Handshake {
             last_initiation: None,
             max_generation: 0,
             bucket: TokenBucket::new(c.handshake_rate_burst(), now),
+            challenges_answered: 0,
+            challenge_to: crate::ids::SessionIndex(0),
+            held: None,
+            challenge_seen: 0,
+            answered_ephemeral: None,
         }
     }
 

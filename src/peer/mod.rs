@@ -38,6 +38,8 @@ impl TxQueue {
     /// A keepalive under the current session, answering the peer's
     /// keepalive that just proved it.
     pub(crate) const ANSWER: u8 = 8;
+    /// A challenge to an initiation that did not prove it is new (§4.5).
+    pub(crate) const CHALLENGE: u8 = 16;
 
     /// Queues `bit`; true if the queue was empty.
     pub(crate) fn push(&mut self, bit: u8) -> bool {
@@ -456,6 +458,6 @@ mod tests {
         let peer = core::mem::size_of::<Option<Peer>>();
         let session = core::mem::size_of::<Option<Session>>();
         std::println!("peer slot {peer} bytes, session {session} bytes");
-        assert!(peer <= 2424, "peer slot grew to {peer} bytes");
+        assert!(peer <= 2504, "peer slot grew to {peer} bytes");
     }
 }

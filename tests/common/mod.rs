@@ -84,6 +84,7 @@ pub fn message_type(d: &probekey_sim::Datagram) -> u8 {
 pub const INITIATION: u8 = probekey::wire::TYPE_INITIATION;
 pub const RESPONSE: u8 = probekey::wire::TYPE_RESPONSE;
 pub const PROBE: u8 = probekey::wire::TYPE_PROBE;
+pub const CHALLENGE: u8 = probekey::wire::TYPE_CHALLENGE;
 
 /// Whether a datagram is a keepalive probe.
 pub fn is_keepalive(d: &probekey_sim::Datagram) -> bool {

@@ -20,6 +20,15 @@ pub const TYPE_INITIATION: u8 = 1;
 pub const TYPE_RESPONSE: u8 = 2;
 /// Message type of a probe.
 pub const TYPE_PROBE: u8 = 3;
+/// Message type of a challenge.
+pub const TYPE_CHALLENGE: u8 = 4;
+/// Length of a challenge.
+pub const CHALLENGE_LEN: usize = 48;
+/// Offset of a challenge's MAC.
+pub const CHALLENGE_MAC_OFFSET: usize = 32;
+/// Offset of the initiator's ephemeral public key in an initiation: the
+/// first 32 bytes of its Noise message.
+pub const INITIATION_EPHEMERAL_OFFSET: usize = 16;
 
 /// Length of a handshake initiation.
 pub const INITIATION_LEN: usize = 108;
@@ -236,6 +245,53 @@ impl Response {
         out[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&self.mac1);
         out[MAC2_OFFSET..].copy_from_slice(&self.mac2);
         Ok(RESPONSE_LEN)
+    }
+}
+
+/// A challenge (§2.5): a responder's demand that an initiation prove it
+/// is new by binding `value` into its mac2 (§4.5).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// The initiator's index, copied from the initiation that asked.
+    pub receiver_index: SessionIndex,
+    /// The challenge's number: it only goes up while the responder runs.
+    pub number: u64,
+    /// What the next initiation must bind into its mac2.
+    pub value: [u8; MAC1_LEN],
+    /// HMAC over the bytes before it, keyed like mac2 (§3.5).
+    pub mac: [u8; MAC1_LEN],
+}
+
+impl Challenge {
+    /// Parses exactly [`CHALLENGE_LEN`] bytes.
+    ///
+    /// # Errors
+    /// Any [`WireError`].
+    pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
+        check_header(bytes, TYPE_CHALLENGE)?;
+        check_fixed(bytes, TYPE_CHALLENGE, CHALLENGE_LEN)?;
+        Ok(Challenge {
+            receiver_index: SessionIndex(u32_at(bytes, 4)),
+            number: u64_at(bytes, 8),
+            value: array_at(bytes, 16),
+            mac: array_at(bytes, CHALLENGE_MAC_OFFSET),
+        })
+    }
+
+    /// Writes the message into `out`, returning its length.
+    ///
+    /// # Errors
+    /// [`BufferTooSmall`] if `out` is shorter than [`CHALLENGE_LEN`].
+    pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
+        let out = sized(out, CHALLENGE_LEN)?;
+        out[0] = TYPE_CHALLENGE;
+        out[1] = VERSION;
+        out[2..4].fill(0);
+        out[4..8].copy_from_slice(&self.receiver_index.0.to_be_bytes());
+        out[8..16].copy_from_slice(&self.number.to_be_bytes());
+        out[16..CHALLENGE_MAC_OFFSET].copy_from_slice(&self.value);
+        out[CHALLENGE_MAC_OFFSET..].copy_from_slice(&self.mac);
+        Ok(CHALLENGE_LEN)
     }
 }
 
@@ -465,6 +521,8 @@ pub enum MessageType {
     Response,
     /// [`TYPE_PROBE`].
     Probe,
+    /// [`TYPE_CHALLENGE`].
+    Challenge,
 }
 
 /// Dispatch on a datagram's type byte, before any other parsing.
@@ -478,6 +536,7 @@ pub fn message_type(bytes: &[u8]) -> Result<MessageType, WireError> {
         Some(&TYPE_INITIATION) => Ok(MessageType::Initiation),
         Some(&TYPE_RESPONSE) => Ok(MessageType::Response),
         Some(&TYPE_PROBE) => Ok(MessageType::Probe),
+        Some(&TYPE_CHALLENGE) => Ok(MessageType::Challenge),
         Some(&t) => Err(WireError::UnknownType(t)),
     }
 }
@@ -491,6 +550,8 @@ pub enum Message<'a> {
     Response(Response),
     /// A probe: its header and the sealed body with its tag.
     Probe(ProbeHeader, &'a [u8]),
+    /// A challenge.
+    Challenge(Challenge),
 }
 
 impl<'a> Message<'a> {
@@ -505,6 +566,7 @@ impl<'a> Message<'a> {
             MessageType::Probe => {
                 ProbeHeader::parse(bytes).map(|h| Message::Probe(h, &bytes[PROBE_HEADER_LEN..]))
             }
+            MessageType::Challenge => Challenge::parse(bytes).map(Message::Challenge),
         }
     }
 
@@ -514,6 +576,7 @@ impl<'a> Message<'a> {
             Message::Initiation(_) => INITIATION_LEN,
             Message::Response(_) => RESPONSE_LEN,
             Message::Probe(_, sealed) => PROBE_HEADER_LEN + sealed.len(),
+            Message::Challenge(_) => CHALLENGE_LEN,
         }
     }
 
@@ -525,6 +588,7 @@ impl<'a> Message<'a> {
         match self {
             Message::Initiation(m) => m.emit(out),
             Message::Response(m) => m.emit(out),
+            Message::Challenge(m) => m.emit(out),
             Message::Probe(h, sealed) => {
                 let total = PROBE_HEADER_LEN + sealed.len();
                 let out = sized(out, total)?;
@@ -537,100 +601,4 @@ impl<'a> Message<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn roundtrip(bytes: &[u8]) {
-        let m = Message::parse(bytes).unwrap();
-        let mut out = [0u8; 256];
-        let n = m.emit(&mut out).unwrap();
-        assert_eq!(&out[..n], bytes);
-        assert_eq!(m.emitted_len(), n);
-        assert_eq!(
-            m.emit(&mut out[..n - 1]),
-            Err(BufferTooSmall { required_size: n })
-        );
-    }
-
-    #[test]
-    fn every_message_roundtrips() {
-        let mut init = [0x5Au8; INITIATION_LEN];
-        init[..4].copy_from_slice(&[TYPE_INITIATION, VERSION, 0, 0]);
-        roundtrip(&init);
-        let mut resp = [0xA5u8; RESPONSE_LEN];
-        resp[..4].copy_from_slice(&[TYPE_RESPONSE, VERSION, 0, 0]);
-        roundtrip(&resp);
-        for flags in 0..3 {
-            let mut probe = [0x33u8; PROBE_OVERHEAD + 64];
-            probe[..4].copy_from_slice(&[TYPE_PROBE, VERSION, flags, 0]);
-            roundtrip(&probe);
-            roundtrip(&probe[..PROBE_OVERHEAD]);
-        }
-    }
-
-    #[test]
-    fn every_malformation_has_its_error() {
-        assert_eq!(Message::parse(&[]), Err(WireError::Truncated));
-        assert_eq!(Message::parse(&[TYPE_PROBE]), Err(WireError::Truncated));
-        assert_eq!(Message::parse(&[9, 1, 0]), Err(WireError::UnknownType(9)));
-        assert_eq!(
-            Message::parse(&[TYPE_PROBE, 1]),
-            Err(WireError::UnsupportedVersion(1))
-        );
-        let mut init = [0u8; INITIATION_LEN + 1];
-        init[..2].copy_from_slice(&[TYPE_INITIATION, VERSION]);
-        assert_eq!(
-            Message::parse(&init),
-            Err(WireError::BadLength {
-                message_type: TYPE_INITIATION,
-                actual: 109
-            })
-        );
-        assert_eq!(
-            Message::parse(&init[..107]),
-            Err(WireError::BadLength {
-                message_type: TYPE_INITIATION,
-                actual: 107
-            })
-        );
-        init[2] = 1;
-        assert_eq!(Message::parse(&init[..108]), Err(WireError::Reserved));
-        let mut probe = [0u8; PROBE_OVERHEAD];
-        probe[..2].copy_from_slice(&[TYPE_PROBE, VERSION]);
-        assert_eq!(
-            Message::parse(&probe[..PROBE_OVERHEAD - 1]),
-            Err(WireError::BadLength {
-                message_type: TYPE_PROBE,
-                actual: PROBE_OVERHEAD - 1
-            })
-        );
-        probe[2] = 3;
-        assert_eq!(Message::parse(&probe), Err(WireError::Reserved));
-        probe[2] = 0;
-        probe[3] = 1;
-        assert_eq!(Message::parse(&probe), Err(WireError::Reserved));
-    }
-
-    #[test]
-    fn probe_fields_at_documented_offsets() {
-        let h = ProbeHeader {
-            kind: ProbeKind::Echo,
-            receiver_index: SessionIndex(0x0102_0304),
-            epoch: Epoch(0x0506_0708),
-            counter: 0x090A_0B0C_0D0E_0F10,
-            ack_index: SessionIndex(0x1112_1314),
-            ack_counter: 0x1516_1718_191A_1B1C,
-        };
-        let mut out = [0u8; PROBE_HEADER_LEN];
-        h.emit(&mut out).unwrap();
-        assert_eq!(out[..4], [3, 2, 1, 0]);
-        assert_eq!(out[4..8], [1, 2, 3, 4]);
-        assert_eq!(out[8..12], [5, 6, 7, 8]);
-        assert_eq!(out[12..20], [9, 10, 11, 12, 13, 14, 15, 16]);
-        assert_eq!(out[20..24], [0x11, 0x12, 0x13, 0x14]);
-        assert_eq!(
-            out[24..32],
-            [0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C]
-        );
-    }
-}
+mod tests;
