@@ -143,15 +143,13 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         } else if let Some(f) = &mut p.handshake.in_flight
             && f.bound_sends > 0
         {
-            // A bound initiation sent twice without an answer: its
-            // challenge may be stale (the responder restarted, or answered
-            // it and the response was lost). Ask for a new one (§4.5).
-            if f.bound_sends >= 2 {
-                p.macs.rebind(&mut f.message, &NO_CHALLENGE);
-                f.bound_sends = 0;
-            } else {
-                f.bound_sends += 1;
-            }
+            // A retry goes unbound (§4.5): if the responder read the bound
+            // one, this is a copy and earns the cached response; if not, it
+            // asks for the challenge as it is now (the one we bound may be
+            // stale: the responder restarted), and the answer is bound and
+            // sent at once.
+            p.macs.rebind(&mut f.message, &NO_CHALLENGE);
+            f.bound_sends = 0;
         }
         let Some(want) = &mut p.handshake.want else {
             return;
@@ -441,21 +439,31 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if !p.macs.check_challenge(datagram) {
             return Err(reject(RejectReason::BadMac, Some(id)));
         }
-        let rebind = match &p.handshake.in_flight {
-            // The in-flight initiation was sent unbound: bind it now, to a
-            // newer challenge or a copy of the latest one.
-            Some(f) => f.bound_sends == 0 && msg.number >= p.handshake.challenge_seen,
-            None => false,
-        };
-        if msg.number < p.handshake.challenge_seen {
+        // A direct answer to our initiation in flight is taken whatever its
+        // number: the peer may have restarted and numbers its challenges
+        // from one again. Any other challenge (one a replay provoked) is
+        // taken only if newer than all we have seen, so recorded ones are
+        // refused.
+        let direct = p.handshake.in_flight_is(msg.receiver_index);
+        let unbound = p
+            .handshake
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| f.bound_sends == 0);
+        let newer = msg.number > p.handshake.challenge_seen;
+        if !direct && msg.number < p.handshake.challenge_seen {
             return Err(reject(RejectReason::Replay, Some(id)));
         }
-        if msg.number == p.handshake.challenge_seen && !rebind {
+        if !(newer || direct && unbound) {
             // A copy of the challenge we hold or bound (an answer to a
             // retransmitted initiation): nothing to do.
             return Ok(Received::Handshake { peer: id });
         }
-        p.handshake.challenge_seen = p.handshake.challenge_seen.max(msg.number);
+        p.handshake.challenge_seen = if direct {
+            msg.number
+        } else {
+            p.handshake.challenge_seen.max(msg.number)
+        };
         match &mut p.handshake.in_flight {
             Some(f) => {
                 p.macs.rebind(&mut f.message, &msg.value);

@@ -19,9 +19,8 @@ pub(crate) struct InFlight {
     pub(crate) message: [u8; INITIATION_LEN],
     pub(crate) created_at: Instant,
     pub(crate) first_sent_at: Instant,
-    /// Sends of `message` bound to a challenge without an answer (§4.5):
-    /// after two, the challenge is presumed stale and the next retry goes
-    /// unbound, asking for a new one.
+    /// Whether `message` is bound to a challenge (1) or asks for one (0)
+    /// (§4.5); retries always go unbound.
     pub(crate) bound_sends: u8,
 }
 
