@@ -308,16 +308,23 @@ impl Net {
                 .poll_timeout()
                 .is_some_and(|d| d <= local);
             if due {
-                self.nodes[i].endpoint.handle_timeout(local);
-                if let Some(d) = self.nodes[i].endpoint.poll_timeout() {
-                    assert!(
-                        d > local,
-                        "a deadline at or before now after handle_timeout: node {i}, {d:?} <= {local:?}"
-                    );
-                }
-                self.drain(i);
+                self.run_timeout(i);
             }
         }
+    }
+
+    /// Runs node `i`'s `handle_timeout` at its clock's reading, checks the
+    /// next deadline is later, and sends what it queued.
+    fn run_timeout(&mut self, i: usize) {
+        let local = self.local(i);
+        self.nodes[i].endpoint.handle_timeout(local);
+        if let Some(d) = self.nodes[i].endpoint.poll_timeout() {
+            assert!(
+                d > local,
+                "a deadline at or before now after handle_timeout: node {i}, {d:?} <= {local:?}"
+            );
+        }
+        self.drain(i);
     }
 
     /// Lets `d` pass and runs the timers.
@@ -580,15 +587,7 @@ impl Net {
                 };
                 let clock = self.nodes[i].clock;
                 self.nodes[i].clock = clock.stepped(self.now, Duration::from_nanos(nanos), forward);
-                let local = self.local(i);
-                self.nodes[i].endpoint.handle_timeout(local);
-                if let Some(d) = self.nodes[i].endpoint.poll_timeout() {
-                    assert!(
-                        d > local,
-                        "a deadline at or before now after handle_timeout: node {i}, {d:?} <= {local:?}"
-                    );
-                }
-                self.drain(i);
+                self.run_timeout(i);
                 self.timers();
             }
             Op::InitiateBoth => {
