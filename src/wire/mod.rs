@@ -146,6 +146,26 @@ fn check_fixed(bytes: &[u8], message_type: u8, len: usize) -> Result<(), WireErr
     Ok(())
 }
 
+/// Checks a whole fixed-length message of `message_type`: header, then
+/// length.
+fn check_message(bytes: &[u8], message_type: u8, len: usize) -> Result<(), WireError> {
+    check_header(bytes, message_type)?;
+    check_fixed(bytes, message_type, len)
+}
+
+/// Writes the common header (§2.1) of a `message_type` into `out`.
+fn emit_header(out: &mut [u8], message_type: u8) {
+    out[0] = message_type;
+    out[1] = VERSION;
+    out[2..4].fill(0);
+}
+
+/// Writes a handshake message's two MACs at their offsets (§2.2, §2.3).
+fn emit_macs(out: &mut [u8], mac1: &[u8; MAC1_LEN], mac2: &[u8; MAC1_LEN]) {
+    out[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(mac1);
+    out[MAC2_OFFSET..MAC2_OFFSET + MAC1_LEN].copy_from_slice(mac2);
+}
+
 /// A handshake initiation (§2.2).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Initiation {
@@ -168,8 +188,7 @@ impl Initiation {
     /// # Errors
     /// Any [`WireError`].
     pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
-        check_header(bytes, TYPE_INITIATION)?;
-        check_fixed(bytes, TYPE_INITIATION, INITIATION_LEN)?;
+        check_message(bytes, TYPE_INITIATION, INITIATION_LEN)?;
         Ok(Initiation {
             sender_index: SessionIndex(u32_at(bytes, 4)),
             key_id: KeyId(array_at(bytes, 8)),
@@ -185,14 +204,11 @@ impl Initiation {
     /// [`BufferTooSmall`] if `out` is shorter than [`INITIATION_LEN`].
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let out = sized(out, INITIATION_LEN)?;
-        out[0] = TYPE_INITIATION;
-        out[1] = VERSION;
-        out[2..4].fill(0);
+        emit_header(out, TYPE_INITIATION);
         out[4..8].copy_from_slice(&self.sender_index.0.to_be_bytes());
         out[8..16].copy_from_slice(&self.key_id.0);
         out[16..MAC1_OFFSET].copy_from_slice(&self.noise);
-        out[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&self.mac1);
-        out[MAC2_OFFSET..].copy_from_slice(&self.mac2);
+        emit_macs(out, &self.mac1, &self.mac2);
         Ok(INITIATION_LEN)
     }
 }
@@ -219,8 +235,7 @@ impl Response {
     /// # Errors
     /// Any [`WireError`].
     pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
-        check_header(bytes, TYPE_RESPONSE)?;
-        check_fixed(bytes, TYPE_RESPONSE, RESPONSE_LEN)?;
+        check_message(bytes, TYPE_RESPONSE, RESPONSE_LEN)?;
         Ok(Response {
             sender_index: SessionIndex(u32_at(bytes, 4)),
             receiver_index: SessionIndex(u32_at(bytes, 8)),
@@ -236,14 +251,11 @@ impl Response {
     /// [`BufferTooSmall`] if `out` is shorter than [`RESPONSE_LEN`].
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let out = sized(out, RESPONSE_LEN)?;
-        out[0] = TYPE_RESPONSE;
-        out[1] = VERSION;
-        out[2..4].fill(0);
+        emit_header(out, TYPE_RESPONSE);
         out[4..8].copy_from_slice(&self.sender_index.0.to_be_bytes());
         out[8..12].copy_from_slice(&self.receiver_index.0.to_be_bytes());
         out[12..MAC1_OFFSET].copy_from_slice(&self.noise);
-        out[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&self.mac1);
-        out[MAC2_OFFSET..].copy_from_slice(&self.mac2);
+        emit_macs(out, &self.mac1, &self.mac2);
         Ok(RESPONSE_LEN)
     }
 }
@@ -268,8 +280,7 @@ impl Challenge {
     /// # Errors
     /// Any [`WireError`].
     pub fn parse(bytes: &[u8]) -> Result<Self, WireError> {
-        check_header(bytes, TYPE_CHALLENGE)?;
-        check_fixed(bytes, TYPE_CHALLENGE, CHALLENGE_LEN)?;
+        check_message(bytes, TYPE_CHALLENGE, CHALLENGE_LEN)?;
         Ok(Challenge {
             receiver_index: SessionIndex(u32_at(bytes, 4)),
             number: u64_at(bytes, 8),
@@ -284,9 +295,7 @@ impl Challenge {
     /// [`BufferTooSmall`] if `out` is shorter than [`CHALLENGE_LEN`].
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, BufferTooSmall> {
         let out = sized(out, CHALLENGE_LEN)?;
-        out[0] = TYPE_CHALLENGE;
-        out[1] = VERSION;
-        out[2..4].fill(0);
+        emit_header(out, TYPE_CHALLENGE);
         out[4..8].copy_from_slice(&self.receiver_index.0.to_be_bytes());
         out[8..16].copy_from_slice(&self.number.to_be_bytes());
         out[16..CHALLENGE_MAC_OFFSET].copy_from_slice(&self.value);
