@@ -4,7 +4,9 @@
 //! delayed past the grace window, queues stalled and released at one
 //! instant, restarts at any moment (including during handshakes), host
 //! reboots that start a clock again at zero, suspended hosts, both ends
-//! forcing a handshake at the same instant — on per-node clocks with their
+//! forcing a handshake at the same instant, replay floods of recorded
+//! datagrams into a node, an on-path attacker holding a direction's
+//! datagrams and trickling them out afterwards — on per-node clocks with their
 //! own origin and a rate within ±0.9 % (any two within the documented 2 %), and paths of 2 to 300 ms that
 //! differ per direction:
 //!
@@ -37,6 +39,8 @@ enum Kind {
     Reboot,
     Suspend,
     Crossing,
+    Replay { per_second: u32 },
+    Hold { every_ms: u64, at_most: u32 },
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +73,8 @@ fn kind() -> impl Strategy<Value = Kind> {
         1 => Just(Kind::Reboot),
         1 => Just(Kind::Suspend),
         1 => Just(Kind::Crossing),
+        1 => (1u32..500).prop_map(|per_second| Kind::Replay { per_second }),
+        1 => (10u64..2_000, 0u32..40).prop_map(|(every_ms, at_most)| Kind::Hold { every_ms, at_most }),
     ]
 }
 
@@ -217,6 +223,20 @@ fn install(sim: &mut Sim, nodes: usize, specs: &[Spec]) -> Instant {
             Kind::Crossing => {
                 add(Fault::CrossingHandshake { a, b });
                 Instant::ZERO
+            }
+            Kind::Replay { per_second } => {
+                add(Fault::Replay { to: a, per_second });
+                end
+            }
+            Kind::Hold { every_ms, at_most } => {
+                let every = Duration::from_millis(every_ms);
+                add(Fault::Hold {
+                    from: a,
+                    to: b,
+                    every,
+                    at_most,
+                });
+                end + every * at_most
             }
         };
         healed = healed.max(ends);

@@ -154,6 +154,28 @@ pub enum Fault {
         /// How far ahead it reads.
         ahead: Duration,
     },
+    /// An off-path attacker replays, `per_second` times a second, datagrams
+    /// recorded on their way to `to` (any of the last 64), straight into
+    /// it.
+    Replay {
+        /// The node flooded.
+        to: usize,
+        /// Replays a second.
+        per_second: u32,
+    },
+    /// An on-path attacker holds every datagram from `from` to `to` sent in
+    /// the window, and after `end` releases them in order, one every
+    /// `every`, the first `at_most` of them (the rest are lost).
+    Hold {
+        /// Sending node.
+        from: usize,
+        /// Receiving node.
+        to: usize,
+        /// One released this often after the window.
+        every: Duration,
+        /// Released at most.
+        at_most: u32,
+    },
     /// Not a fault: both ends of the link `a`–`b` call
     /// `initiate_handshake` at `start`, at the same instant (an operator's
     /// forced rekey on both sides). A link must stay fresh through it.
@@ -172,7 +194,8 @@ impl Fault {
             Fault::Restart { node }
             | Fault::Reboot { node }
             | Fault::Suspend { node }
-            | Fault::ClockJump { node, .. } => Some(node),
+            | Fault::ClockJump { node, .. }
+            | Fault::Replay { to: node, .. } => Some(node),
             _ => None,
         }
     }
@@ -199,12 +222,14 @@ impl Fault {
             | Fault::Duplicate { from: f, to: t, .. }
             | Fault::Delay { from: f, to: t, .. }
             | Fault::Stall { from: f, to: t }
+            | Fault::Hold { from: f, to: t, .. }
             | Fault::DelayHandshakes { from: f, to: t, .. } => f == from && t == to,
             Fault::Partition { node } => node == from || node == to,
             Fault::Restart { .. }
             | Fault::Reboot { .. }
             | Fault::Suspend { .. }
             | Fault::ClockJump { .. }
+            | Fault::Replay { .. }
             | Fault::CrossingHandshake { .. } => false,
         }
     }
@@ -246,6 +271,8 @@ impl Fault {
             | Fault::Reboot { .. }
             | Fault::Suspend { .. }
             | Fault::ClockJump { .. }
+            | Fault::Replay { .. }
+            | Fault::Hold { .. }
             | Fault::CrossingHandshake { .. } => LinkFaults::default(),
         }
     }
@@ -432,6 +459,12 @@ enum NodeAction {
     Initiate(usize),
     /// The clock steps forward (true) or back by this much.
     Step(Duration, bool),
+    /// Replay one recorded datagram into the node, and the next one
+    /// `every` later until `until`.
+    Replay {
+        every: Duration,
+        until: Instant,
+    },
 }
 
 /// The simulator.
@@ -445,6 +478,10 @@ pub struct Sim {
     packet_seq: u64,
     faults: Vec<FaultWindow>,
     pending: Vec<(Instant, usize, NodeAction)>,
+    /// The last datagrams sent to each node, for replay floods.
+    replay_pool: BTreeMap<usize, Vec<Vec<u8>>>,
+    /// Per fault, how many datagrams a hold has taken so far.
+    held: Vec<u32>,
     /// Every node's static public key, by node index.
     publics: Vec<probekey::PublicKey>,
     net: Netem,
@@ -504,6 +541,8 @@ impl Sim {
             packet_seq: 0,
             faults: Vec::new(),
             pending: Vec::new(),
+            replay_pool: BTreeMap::new(),
+            held: Vec::new(),
             publics: keys.iter().map(StaticKeypair::public).collect(),
             net: Netem::new(derive_seed(cfg.seed, 2, 0)),
             oracle: ProbeOracle::default(),
@@ -606,6 +645,12 @@ impl Sim {
                     NodeAction::Step(ahead, false),
                 ));
             }
+            Fault::Replay { to, per_second } if per_second > 0 => {
+                let every = Duration::from_secs(1) / per_second;
+                let until = fault.end;
+                self.pending
+                    .push((fault.start, to, NodeAction::Replay { every, until }));
+            }
             Fault::CrossingHandshake { a, b } => {
                 self.pending.push((fault.start, a, NodeAction::Initiate(b)));
                 self.pending.push((fault.start, b, NodeAction::Initiate(a)));
@@ -613,6 +658,7 @@ impl Sim {
             _ => {}
         }
         self.faults.push(fault);
+        self.held.push(0);
     }
 
     /// The current simulated time.
@@ -839,6 +885,19 @@ impl Sim {
                 self.nodes[node] = fresh;
             }
             NodeAction::Suspend => self.nodes[node].clock.stop(self.now),
+            NodeAction::Replay { every, until } => {
+                let pool = self.replay_pool.get(&node).map_or(0, Vec::len);
+                if pool > 0 && !self.nodes[node].clock.is_stopped() {
+                    let pick = usize::try_from(self.net.below(pool as u64)).unwrap_or(0);
+                    let bytes = self.replay_pool[&node][pick].clone();
+                    self.deliver(InFlight { to: node, bytes });
+                }
+                let next = self.now + every;
+                if next < until {
+                    self.pending
+                        .push((next, node, NodeAction::Replay { every, until }));
+                }
+            }
             NodeAction::Step(by, forward) => {
                 let n = &mut self.nodes[node];
                 n.clock = n.clock.stepped(self.now, by, forward);
@@ -993,6 +1052,33 @@ impl Sim {
             dg
         };
         let now = self.now;
+        let pool = self.replay_pool.entry(to).or_default();
+        if pool.len() >= 64 {
+            pool.remove(0);
+        }
+        pool.push(bytes.clone());
+        // An on-path hold takes the datagram out of the network; it comes
+        // back after the window, one at a time.
+        let hold = self.faults.iter().position(|f| {
+            matches!(f.fault, Fault::Hold { .. })
+                && f.start <= now
+                && now < f.end
+                && f.fault.affects(from, to)
+        });
+        if let Some(fi) = hold {
+            if let Fault::Hold { every, at_most, .. } = self.faults[fi].fault {
+                let k = self.held[fi];
+                if k < at_most {
+                    self.held[fi] = k + 1;
+                    let at = self.faults[fi].end + every * k;
+                    self.packet_seq += 1;
+                    let id = self.packet_seq;
+                    self.packets.insert(id, InFlight { to, bytes });
+                    self.queue.push(Reverse((at, id)));
+                }
+            }
+            return;
+        }
         let mut base = self.cfg.delay(from, to);
         match verdict {
             Verdict::Pass => {}
