@@ -71,6 +71,20 @@ impl MacKey {
         out
     }
 
+    /// Writes the MAC of `message[..at]` then `binding` into
+    /// `message[at..at + 16]`.
+    fn write_at(&self, message: &mut [u8], at: usize, binding: &[u8]) {
+        let mac = self.compute(&message[..at], binding);
+        message[at..at + MAC1_LEN].copy_from_slice(&mac);
+    }
+
+    /// Whether `message[at..at + 16]` is the MAC of `message[..at]` then
+    /// `binding`; false for a message too short to hold it.
+    fn check_at(&self, message: &[u8], at: usize, binding: &[u8]) -> bool {
+        message.len() >= at + MAC1_LEN
+            && self.verify(&message[..at], binding, &message[at..at + MAC1_LEN])
+    }
+
     /// Constant-time check of a 16-byte MAC over `msg` then `binding`.
     pub(crate) fn verify(&self, msg: &[u8], binding: &[u8], tag: &[u8]) -> bool {
         let mut m = self.mac();
@@ -91,14 +105,12 @@ impl OwnMac1 {
 
     /// Whether `message`'s mac1 is right.
     pub(crate) fn check(&self, message: &[u8]) -> bool {
-        message.len() >= MAC2_OFFSET
-            && self.0.verify(
-                &message[..MAC1_OFFSET],
-                &[],
-                &message[MAC1_OFFSET..MAC2_OFFSET],
-            )
+        self.0.check_at(message, MAC1_OFFSET, &[])
     }
 }
+
+/// What a challenge's MAC covers after its bytes (§2.5).
+const CHALLENGE_LABEL: &[u8] = b"challenge";
 
 /// No challenge: what an initiation binds before it was asked for one.
 pub(crate) const NO_CHALLENGE: [u8; MAC1_LEN] = [0; MAC1_LEN];
@@ -137,45 +149,32 @@ impl PeerMacs {
     /// mac2 also covers `binding` (§3.5: an initiation's challenge value,
     /// a response's initiator ephemeral).
     pub(crate) fn seal(&self, message: &mut [u8], binding: &[u8]) {
-        let mac1 = self.mac1_to_peer.compute(&message[..MAC1_OFFSET], &[]);
-        message[MAC1_OFFSET..MAC2_OFFSET].copy_from_slice(&mac1);
+        self.mac1_to_peer.write_at(message, MAC1_OFFSET, &[]);
         self.rebind(message, binding);
     }
 
     /// Writes mac2 again, over another `binding`; mac1 is unchanged.
     pub(crate) fn rebind(&self, message: &mut [u8], binding: &[u8]) {
-        let mac2 = self.mac2.compute(&message[..MAC2_OFFSET], binding);
-        message[MAC2_OFFSET..MAC2_OFFSET + MAC1_LEN].copy_from_slice(&mac2);
+        self.mac2.write_at(message, MAC2_OFFSET, binding);
     }
 
     /// mac2 (§3.5) over the message and `binding`: only the two peers hold
     /// its key, so a handshake message forged by anyone else stops here,
     /// before the rate limit and any Diffie-Hellman.
     pub(crate) fn check_mac2(&self, message: &[u8], binding: &[u8]) -> bool {
-        message.len() >= MAC2_OFFSET + MAC1_LEN
-            && self.mac2.verify(
-                &message[..MAC2_OFFSET],
-                binding,
-                &message[MAC2_OFFSET..MAC2_OFFSET + MAC1_LEN],
-            )
+        self.mac2.check_at(message, MAC2_OFFSET, binding)
     }
 
     /// Writes a challenge's MAC (keyed like mac2) into the whole message.
     pub(crate) fn seal_challenge(&self, message: &mut [u8]) {
-        let mac = self
-            .mac2
-            .compute(&message[..CHALLENGE_MAC_OFFSET], b"challenge");
-        message[CHALLENGE_MAC_OFFSET..CHALLENGE_MAC_OFFSET + MAC1_LEN].copy_from_slice(&mac);
+        self.mac2
+            .write_at(message, CHALLENGE_MAC_OFFSET, CHALLENGE_LABEL);
     }
 
     /// Whether a challenge came from the peer.
     pub(crate) fn check_challenge(&self, message: &[u8]) -> bool {
-        message.len() >= CHALLENGE_MAC_OFFSET + MAC1_LEN
-            && self.mac2.verify(
-                &message[..CHALLENGE_MAC_OFFSET],
-                b"challenge",
-                &message[CHALLENGE_MAC_OFFSET..CHALLENGE_MAC_OFFSET + MAC1_LEN],
-            )
+        self.mac2
+            .check_at(message, CHALLENGE_MAC_OFFSET, CHALLENGE_LABEL)
     }
 }
 

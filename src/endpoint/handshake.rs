@@ -13,7 +13,7 @@ use crate::error::{RecvError, RejectReason};
 use crate::ids::SessionIndex;
 use crate::mac::NO_CHALLENGE;
 use crate::noise::{Initiator, Responder};
-use crate::peer::handshake::{CachedResponse, HeldChallenge, InFlight};
+use crate::peer::handshake::{CachedResponse, InFlight};
 use crate::peer::timers::Timer;
 use crate::peer::{Peer, TxQueue};
 use crate::session::{Rank, Role, Session};
@@ -127,7 +127,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                     // Bound to the peer's latest challenge, if we hold one
                     // (§4.5), so that it is read at once.
                     let held = p.handshake.held.take();
-                    let binding = held.map_or(NO_CHALLENGE, |h| h.value);
+                    let binding = held.unwrap_or(NO_CHALLENGE);
                     p.macs.seal(&mut bytes, &binding);
                     p.handshake.in_flight = Some(InFlight {
                         noise,
@@ -136,12 +136,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                         message: bytes,
                         created_at: now,
                         first_sent_at: now,
-                        bound_sends: u8::from(held.is_some()),
+                        bound: held.is_some(),
                     });
                 }
             }
         } else if let Some(f) = &mut p.handshake.in_flight
-            && f.bound_sends > 0
+            && f.bound
         {
             // A retry goes unbound (§4.5): if the responder read the bound
             // one, this is a copy and earns the cached response; if not, it
@@ -149,7 +149,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             // stale: the responder restarted), and the answer is bound and
             // sent at once.
             p.macs.rebind(&mut f.message, &NO_CHALLENGE);
-            f.bound_sends = 0;
+            f.bound = false;
         }
         let Some(want) = &mut p.handshake.want else {
             return;
@@ -445,11 +445,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         // taken only if newer than all we have seen, so recorded ones are
         // refused.
         let direct = p.handshake.in_flight_is(msg.receiver_index);
-        let unbound = p
-            .handshake
-            .in_flight
-            .as_ref()
-            .is_some_and(|f| f.bound_sends == 0);
+        let unbound = p.handshake.in_flight.as_ref().is_some_and(|f| !f.bound);
         let newer = msg.number > p.handshake.challenge_seen;
         if !direct && msg.number < p.handshake.challenge_seen {
             return Err(reject(RejectReason::Replay, Some(id)));
@@ -467,11 +463,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         match &mut p.handshake.in_flight {
             Some(f) => {
                 p.macs.rebind(&mut f.message, &msg.value);
-                f.bound_sends = 1;
+                f.bound = true;
                 queue(&mut self.tx_pending, p, TxQueue::INITIATION);
             }
             None => {
-                p.handshake.held = Some(HeldChallenge { value: msg.value });
+                p.handshake.held = Some(msg.value);
             }
         }
         Ok(Received::Handshake { peer: id })

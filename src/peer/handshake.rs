@@ -19,15 +19,9 @@ pub(crate) struct InFlight {
     pub(crate) message: [u8; INITIATION_LEN],
     pub(crate) created_at: Instant,
     pub(crate) first_sent_at: Instant,
-    /// Whether `message` is bound to a challenge (1) or asks for one (0)
-    /// (§4.5); retries always go unbound.
-    pub(crate) bound_sends: u8,
-}
-
-/// A challenge the peer sent us (§4.5), not used yet: its value.
-#[derive(Copy, Clone)]
-pub(crate) struct HeldChallenge {
-    pub(crate) value: [u8; crate::wire::MAC1_LEN],
+    /// Whether `message` binds a challenge, or asks for one (§4.5);
+    /// retries always go unbound.
+    pub(crate) bound: bool,
 }
 
 pub(crate) struct Want {
@@ -57,9 +51,6 @@ impl TokenBucket {
     }
 
     pub(crate) fn try_take(&mut self, now: Instant, config: &Config) -> bool {
-        // A reading earlier than the last refill is no time passing, and
-        // time counts again from it (§7).
-        self.refilled_at = self.refilled_at.min(now);
         let interval = crate::time::duration_nanos(config.handshake_rate_interval()).max(1);
         let elapsed = now.saturating_duration_since(self.refilled_at);
         let add = crate::time::duration_nanos(elapsed) / interval;
@@ -98,7 +89,7 @@ pub(crate) struct Handshake {
     /// queued for (its high bits name our slot at the peer).
     pub(crate) challenge_to: crate::ids::SessionIndex,
     /// As initiator: the latest challenge the peer sent us, unused.
-    pub(crate) held: Option<HeldChallenge>,
+    pub(crate) held: Option<[u8; crate::wire::MAC1_LEN]>,
     /// As initiator: the highest challenge number the peer sent us.
     pub(crate) challenge_seen: u64,
     /// As initiator: the ephemeral public key of the initiation the last

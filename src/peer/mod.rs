@@ -362,14 +362,15 @@ impl Peer {
             }
             self.sessions.supersede_below(si, now, c);
         }
+        // When we sealed the probe of ours the peer acknowledges, if a
+        // sample reaches it: dates both the outbound evidence and whether
+        // the inbound one is confirmed by a round trip (§6.2).
+        let acked_seal = (hdr.ack_counter != 0)
+            .then(|| self.sealed.sealed_by(hdr.ack_index, hdr.ack_counter - 1))
+            .flatten();
         let young = |t: Instant| now.saturating_duration_since(t) < c.stale_after();
-        let round_trip = hdr.ack_counter != 0
-            && self
-                .sealed
-                .sealed_by(hdr.ack_index, hdr.ack_counter - 1)
-                .is_some_and(|(t, _)| young(t));
         if young(sent_at) {
-            self.inbound_round_trip = round_trip;
+            self.inbound_round_trip = acked_seal.is_some_and(|(t, _)| young(t));
         }
         if self.inbound.heard_at(sent_at, now, c) {
             events.push(Event::HealthChanged {
@@ -386,13 +387,12 @@ impl Peer {
         if hdr.ack_counter != 0
             && let Some(ai) = self.sessions.find(hdr.ack_index)
         {
+            // Acknowledged whether or not a sample dates it: the send
+            // schedule rotates on it (§5.3).
             let acked = self.sessions.slots[ai]
                 .as_mut()
                 .is_some_and(|s| s.acknowledge(hdr.ack_counter));
-            let dated = acked
-                .then(|| self.sealed.sealed_by(hdr.ack_index, hdr.ack_counter - 1))
-                .flatten();
-            if let Some((sealed_at, exact)) = dated {
+            if acked && let Some((sealed_at, exact)) = acked_seal {
                 if exact {
                     self.counters.rtt = Some(now.saturating_duration_since(sealed_at));
                 }
