@@ -13,24 +13,6 @@ use probekey::{Config, Instant};
 use probekey_sim::{Fault, FaultWindow, Sim, SimConfig, Verdict};
 use std::rc::Rc;
 
-/// The instant from which every direction of every link is fresh without a
-/// gap until `until`; `None` if it is not fresh at `until`.
-fn fresh_for_good_from(sim: &mut Sim, from: Instant, until: Instant) -> Option<Instant> {
-    sim.run_until(from);
-    let mut since = sim.all_fresh().then_some(from);
-    loop {
-        let flip = if since.is_some() {
-            sim.run_until_true(until, |s| !s.all_fresh())
-        } else {
-            sim.run_until_true(until, Sim::all_fresh)
-        };
-        match flip {
-            Some(t) if t < until => since = if since.is_some() { None } else { Some(t) },
-            _ => return since,
-        }
-    }
-}
-
 fn rejected_total(sim: &Sim) -> u64 {
     (0..2).map(|n| status(sim, n, 1 - n).rejected.total()).sum()
 }
@@ -77,7 +59,7 @@ fn a_session_answered_long_before_its_proof_is_not_expired_when_it_becomes_curre
             });
             let healed = at(secs(30));
             let bound = config.recovery_bound(sim.config().rtt());
-            let settled = fresh_for_good_from(&mut sim, healed, healed + bound + secs(20));
+            let settled = sim.measure_recovery(healed, healed + bound + secs(20)).all;
             let took = settled.map(|t| t - healed);
             assert!(
                 took.is_some_and(|d| d <= bound),
@@ -122,7 +104,9 @@ fn a_crossing_whose_winning_keepalive_is_delayed_past_the_grace_recovers_within_
         let sent = held.get().expect("the larger key confirms its session");
         let delivered = sent + sim.config().one_way_delay + hold;
         let bound = config.recovery_bound(sim.config().rtt());
-        let settled = fresh_for_good_from(&mut sim, delivered, delivered + bound + secs(60));
+        let settled = sim
+            .measure_recovery(delivered, delivered + bound + secs(60))
+            .all;
         let took = settled.map(|t| t.saturating_duration_since(delivered));
         assert!(
             took.is_some_and(|d| d <= bound),

@@ -17,7 +17,7 @@ pub mod oracle;
 
 use core::cmp::Reverse;
 use core::time::Duration;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use chacha20::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
@@ -310,6 +310,9 @@ struct InFlight {
     bytes: Vec<u8>,
 }
 
+/// Datagrams kept per node for replay floods ([`Fault::Replay`]).
+const REPLAY_POOL: usize = 64;
+
 /// Datagrams a suspended host's socket buffer holds at most; more are lost.
 const SOCKET_BUFFER: usize = 4096;
 
@@ -343,27 +346,25 @@ pub struct DirectionLog {
 }
 
 impl DirectionLog {
-    /// Whether the direction was fresh at every instant of `[from, to]`.
-    pub fn fresh_throughout(&self, from: Instant, to: Instant) -> bool {
-        let at_start = self
-            .fresh
+    /// Whether the direction was fresh at `at` (as last observed then).
+    pub fn fresh_at(&self, at: Instant) -> bool {
+        self.fresh
             .iter()
             .rev()
-            .find(|&&(t, _)| t <= from)
-            .is_some_and(|&(_, f)| f);
-        at_start && !self.fresh.iter().any(|&(t, f)| t > from && t <= to && !f)
+            .find(|&&(t, _)| t <= at)
+            .is_some_and(|&(_, f)| f)
+    }
+
+    /// Whether the direction was fresh at every instant of `[from, to]`.
+    pub fn fresh_throughout(&self, from: Instant, to: Instant) -> bool {
+        self.fresh_at(from) && !self.fresh.iter().any(|&(t, f)| t > from && t <= to && !f)
     }
 
     /// The periods in which the direction was not fresh, from `since`.
     pub fn stale_periods(&self, since: Instant, until: Instant) -> Vec<(Instant, Instant)> {
         let mut out = Vec::new();
         let mut down: Option<Instant> = None;
-        let mut state = self
-            .fresh
-            .iter()
-            .rev()
-            .find(|&&(t, _)| t <= since)
-            .is_some_and(|&(_, f)| f);
+        let mut state = self.fresh_at(since);
         if !state {
             down = Some(since);
         }
@@ -478,8 +479,10 @@ pub struct Sim {
     packet_seq: u64,
     faults: Vec<FaultWindow>,
     pending: Vec<(Instant, usize, NodeAction)>,
+    /// Whether a replay flood is scheduled: only then is `replay_pool` kept.
+    replaying: bool,
     /// The last datagrams sent to each node, for replay floods.
-    replay_pool: BTreeMap<usize, Vec<Vec<u8>>>,
+    replay_pool: BTreeMap<usize, VecDeque<Vec<u8>>>,
     /// Per fault, how many datagrams a hold has taken so far.
     held: Vec<u32>,
     /// Every node's static public key, by node index.
@@ -541,6 +544,7 @@ impl Sim {
             packet_seq: 0,
             faults: Vec::new(),
             pending: Vec::new(),
+            replaying: false,
             replay_pool: BTreeMap::new(),
             held: Vec::new(),
             publics: keys.iter().map(StaticKeypair::public).collect(),
@@ -646,6 +650,7 @@ impl Sim {
                 ));
             }
             Fault::Replay { to, per_second } if per_second > 0 => {
+                self.replaying = true;
                 let every = Duration::from_secs(1) / per_second;
                 let until = fault.end;
                 self.pending
@@ -886,7 +891,7 @@ impl Sim {
             }
             NodeAction::Suspend => self.nodes[node].clock.stop(self.now),
             NodeAction::Replay { every, until } => {
-                let pool = self.replay_pool.get(&node).map_or(0, Vec::len);
+                let pool = self.replay_pool.get(&node).map_or(0, VecDeque::len);
                 if pool > 0 && !self.nodes[node].clock.is_stopped() {
                     let pick = usize::try_from(self.net.below(pool as u64)).unwrap_or(0);
                     let bytes = self.replay_pool[&node][pick].clone();
@@ -1052,11 +1057,19 @@ impl Sim {
             dg
         };
         let now = self.now;
-        let pool = self.replay_pool.entry(to).or_default();
-        if pool.len() >= 64 {
-            pool.remove(0);
+        if self.replaying {
+            let pool = self.replay_pool.entry(to).or_default();
+            if pool.len() >= REPLAY_POOL {
+                pool.pop_front();
+            }
+            pool.push_back(bytes.clone());
         }
-        pool.push(bytes.clone());
+        let mut base = self.cfg.delay(from, to);
+        match verdict {
+            Verdict::Pass => {}
+            Verdict::Drop => return,
+            Verdict::Delay(d) => base += d,
+        }
         // An on-path hold takes the datagram out of the network; it comes
         // back after the window, one at a time.
         let hold = self.faults.iter().position(|f| {
@@ -1070,20 +1083,10 @@ impl Sim {
                 let k = self.held[fi];
                 if k < at_most {
                     self.held[fi] = k + 1;
-                    let at = self.faults[fi].end + every * k;
-                    self.packet_seq += 1;
-                    let id = self.packet_seq;
-                    self.packets.insert(id, InFlight { to, bytes });
-                    self.queue.push(Reverse((at, id)));
+                    self.enqueue(self.faults[fi].end + every * k, to, bytes);
                 }
             }
             return;
-        }
-        let mut base = self.cfg.delay(from, to);
-        match verdict {
-            Verdict::Pass => {}
-            Verdict::Drop => return,
-            Verdict::Delay(d) => base += d,
         }
         let faults = self
             .faults
@@ -1099,17 +1102,16 @@ impl Sim {
             });
         let fate = self.net.fate(now, base, &faults);
         for &at in fate.arrivals() {
-            self.packet_seq += 1;
-            let id = self.packet_seq;
-            self.packets.insert(
-                id,
-                InFlight {
-                    to,
-                    bytes: bytes.clone(),
-                },
-            );
-            self.queue.push(Reverse((at, id)));
+            self.enqueue(at, to, bytes.clone());
         }
+    }
+
+    /// Puts a datagram on the wire, arriving at `at`.
+    fn enqueue(&mut self, at: Instant, to: usize, bytes: Vec<u8>) {
+        self.packet_seq += 1;
+        let id = self.packet_seq;
+        self.packets.insert(id, InFlight { to, bytes });
+        self.queue.push(Reverse((at, id)));
     }
 
     /// The first time at or after `since` when `to` validated a probe from
