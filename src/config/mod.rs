@@ -139,6 +139,86 @@ impl Default for ConfigBuilder {
 
 /// The documented defaults; `defaults_are_consistent` checks them against
 /// every invariant.
+/// One invariant between two values: the value to change first, the other,
+/// whether a configuration satisfies it, and what it requires.
+type Relation = (ConfigValue, ConfigValue, fn(&Config) -> bool, &'static str);
+
+/// The invariants between values (`docs/PROTOCOL.md` §8), in the order
+/// [`ConfigBuilder::build`] checks them.
+const RELATIONS: [Relation; 10] = {
+    use ConfigValue as V;
+    [
+        (
+            V::EpochGrace,
+            V::MaxReorderDelay,
+            |c| c.epoch_grace >= c.max_reorder_delay,
+            "the grace window must cover the reorder delay it tolerates",
+        ),
+        (
+            V::RotateAfterTime,
+            V::EpochGrace,
+            |c| c.rotate_after_time >= c.epoch_grace,
+            "an epoch must last at least as long as the grace window, or the previous key is erased before its grace ends",
+        ),
+        // One probe and one echo per interval must fit in the replay window
+        // for the whole reorder delay, or reordered probes are refused.
+        (
+            V::MaxReorderDelay,
+            V::ProbeInterval,
+            |c| {
+                let per_interval = c.max_reorder_delay.as_nanos() / c.probe_interval.as_nanos() + 1;
+                2 * per_interval <= u128::from(REPLAY_WINDOW)
+            },
+            "two packets per probe interval over the reorder delay must fit in the replay window (512)",
+        ),
+        (
+            V::StaleAfter,
+            V::ProbeInterval,
+            |c| c.stale_after >= 2 * c.probe_interval,
+            "a direction must not go stale between two probes",
+        ),
+        (
+            V::HandshakeRetryInitial,
+            V::HandshakeRetryMax,
+            |c| c.handshake_retry_initial <= c.handshake_retry_max,
+            "the first retry interval must not exceed the cap",
+        ),
+        (
+            V::HandshakeRetryMax,
+            V::StaleAfter,
+            |c| c.handshake_retry_max < c.stale_after,
+            "the retry cap must be below the staleness threshold",
+        ),
+        (
+            V::HandshakeRateInterval,
+            V::HandshakeRetryInitial,
+            |c| c.handshake_rate_interval <= c.handshake_retry_initial,
+            "the rate limit must admit a peer retrying at the fastest retry rate",
+        ),
+        (
+            V::HandshakeMaxAge,
+            V::HandshakeRetryMax,
+            |c| c.handshake_max_age > c.handshake_retry_max,
+            "an initiation must live longer than one retry interval",
+        ),
+        (
+            V::RekeyAfterTime,
+            V::RejectAfterTime,
+            |c| c.rekey_after_time < c.reject_after_time,
+            "a session must be rekeyed before it is rejected",
+        ),
+        (
+            V::RejectAfterTime,
+            V::RekeyAfterTime,
+            |c| {
+                c.reject_after_time.saturating_sub(c.rekey_after_time)
+                    >= c.stale_after + 2 * c.handshake_retry_max
+            },
+            "the gap must leave the responder's later rekey (stale_after) and two retries at the cap",
+        ),
+    ]
+};
+
 const DEFAULT: Config = Config {
     deployment_id: [0; MAX_DEPLOYMENT_ID_LEN],
     deployment_id_len: 0,
@@ -396,78 +476,10 @@ impl ConfigBuilder {
         if c.handshake_retry_jitter_percent > 50 {
             return out_of_range(V::HandshakeRetryJitterPercent, "must be at most 50");
         }
-        if c.epoch_grace < c.max_reorder_delay {
-            return conflict(
-                V::EpochGrace,
-                V::MaxReorderDelay,
-                "the grace window must cover the reorder delay it tolerates",
-            );
-        }
-        if c.rotate_after_time < c.epoch_grace {
-            return conflict(
-                V::RotateAfterTime,
-                V::EpochGrace,
-                "an epoch must last at least as long as the grace window, or the previous key is erased before its grace ends",
-            );
-        }
-        // One probe and one echo per interval must fit in the replay window
-        // for the whole reorder delay, or reordered probes are refused.
-        let per_interval = c.max_reorder_delay.as_nanos() / c.probe_interval.as_nanos() + 1;
-        if 2 * per_interval > u128::from(REPLAY_WINDOW) {
-            return conflict(
-                V::MaxReorderDelay,
-                V::ProbeInterval,
-                "two packets per probe interval over the reorder delay must fit in the replay window (512)",
-            );
-        }
-        if c.stale_after < 2 * c.probe_interval {
-            return conflict(
-                V::StaleAfter,
-                V::ProbeInterval,
-                "a direction must not go stale between two probes",
-            );
-        }
-        if c.handshake_retry_initial > c.handshake_retry_max {
-            return conflict(
-                V::HandshakeRetryInitial,
-                V::HandshakeRetryMax,
-                "the first retry interval must not exceed the cap",
-            );
-        }
-        if c.handshake_retry_max >= c.stale_after {
-            return conflict(
-                V::HandshakeRetryMax,
-                V::StaleAfter,
-                "the retry cap must be below the staleness threshold",
-            );
-        }
-        if c.handshake_rate_interval > c.handshake_retry_initial {
-            return conflict(
-                V::HandshakeRateInterval,
-                V::HandshakeRetryInitial,
-                "the rate limit must admit a peer retrying at the fastest retry rate",
-            );
-        }
-        if c.handshake_max_age <= c.handshake_retry_max {
-            return conflict(
-                V::HandshakeMaxAge,
-                V::HandshakeRetryMax,
-                "an initiation must live longer than one retry interval",
-            );
-        }
-        if c.rekey_after_time >= c.reject_after_time {
-            return conflict(
-                V::RekeyAfterTime,
-                V::RejectAfterTime,
-                "a session must be rekeyed before it is rejected",
-            );
-        }
-        if c.reject_after_time - c.rekey_after_time < c.stale_after + 2 * c.handshake_retry_max {
-            return conflict(
-                V::RejectAfterTime,
-                V::RekeyAfterTime,
-                "the gap must leave the responder's later rekey (stale_after) and two retries at the cap",
-            );
+        for (first, second, holds, requirement) in RELATIONS {
+            if !holds(&c) {
+                return conflict(first, second, requirement);
+            }
         }
         Ok(c)
     }
