@@ -60,6 +60,29 @@ pub(crate) enum OpenError {
     BadTag,
 }
 
+/// A difference of two clock readings in nanoseconds, which needs 65 bits:
+/// sign and magnitude in 9 bytes rather than an `i128` (16, and 16-byte
+/// aligned), saturating at ±`u64::MAX`.
+#[derive(Copy, Clone, Debug)]
+struct Offset {
+    negative: bool,
+    magnitude: u64,
+}
+
+impl Offset {
+    fn new(v: i128) -> Self {
+        Offset {
+            negative: v < 0,
+            magnitude: u64::try_from(v.unsigned_abs()).unwrap_or(u64::MAX),
+        }
+    }
+
+    fn get(self) -> i128 {
+        let m = i128::from(self.magnitude);
+        if self.negative { -m } else { m }
+    }
+}
+
 pub(crate) struct Session {
     pub(crate) local_index: SessionIndex,
     pub(crate) remote_index: SessionIndex,
@@ -82,7 +105,11 @@ pub(crate) struct Session {
     /// across the two clocks, and when it was last updated: the fastest
     /// delivery so far, against which a probe's lateness is measured
     /// (§6.2).
-    fastest: Option<(i64, Instant)>,
+    fastest: Option<(Offset, Instant)>,
+    /// We sealed probes in it before our clock went back (§7): the peer
+    /// dates our probes in it against the old reading, so a handshake
+    /// wanted since then is not over when it is confirmed or established.
+    pub(crate) stamped_before_step: bool,
 }
 
 impl Session {
@@ -119,6 +146,7 @@ impl Session {
             recv: RecvSchedule::new(keys.key(recv_dir)),
             replay: ReplayWindow::new(),
             fastest: None,
+            stamped_before_step: false,
         }
     }
 
@@ -137,6 +165,7 @@ impl Session {
     /// The caller's clock went back to `now` (§7): the session is no older
     /// than now, and its grace ends no later than a whole grace from now.
     pub(crate) fn clamp_time(&mut self, now: Instant, c: &Config) {
+        self.stamped_before_step |= self.send_counter > 0;
         self.created_at = self.created_at.min(now);
         if let Some(g) = &mut self.grace_until {
             *g = (*g).min(now.saturating_add(c.epoch_grace()));
@@ -207,21 +236,20 @@ impl Session {
     /// probe held back by anyone is dated when it was sent, not when it
     /// arrived.
     pub(crate) fn date_probe(&mut self, sent: u64, now: Instant) -> Instant {
-        // Clocks 292 years apart saturate: such probes are dated on arrival.
-        let wide = i128::from(now.as_nanos()) - i128::from(sent);
-        let delay = i64::try_from(wide).unwrap_or(if wide < 0 { i64::MIN } else { i64::MAX });
+        // Exact for any two readings: the difference of two u64 clocks
+        // needs 65 bits, so it is never saturated (a saturated delay would
+        // make every probe as fast as the fastest, dated on arrival).
+        let delay = i128::from(now.as_nanos()) - i128::from(sent);
         let fastest = match self.fastest {
             None => delay,
             Some((f, at)) => {
                 let since = crate::time::duration_nanos(now.saturating_duration_since(at));
-                let allowance =
-                    i64::try_from(u128::from(since) * u128::from(MAX_CLOCK_DRIFT_PPM) / 1_000_000)
-                        .unwrap_or(i64::MAX);
-                delay.min(f.saturating_add(allowance))
+                let allowance = i128::from(since) * i128::from(MAX_CLOCK_DRIFT_PPM) / 1_000_000;
+                delay.min(f.get() + allowance)
             }
         };
-        self.fastest = Some((fastest, now));
-        let late = u64::try_from(i128::from(delay) - i128::from(fastest)).unwrap_or(u64::MAX);
+        self.fastest = Some((Offset::new(fastest), now));
+        let late = u64::try_from(delay - fastest).unwrap_or(u64::MAX);
         Instant::from_nanos(now.as_nanos().saturating_sub(late))
     }
 

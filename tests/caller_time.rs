@@ -120,3 +120,89 @@ fn a_clock_read_far_ahead_then_back_keeps_no_dead_peer_fresh() {
         by - at(secs(21))
     );
 }
+
+/// A clock read within hours of the end of its range (`Instant::MAX`, 584
+/// years) for two seconds, then back: the peer dated the node's probes
+/// against the far reading, and the rekey on the step back (§7) gives it a
+/// session dated afresh, so the link is fresh within the recovery bound of
+/// the step and stays so.
+#[test]
+fn a_clock_read_near_the_end_of_its_range_then_back_latches_nothing() {
+    let mut sim = pair(8);
+    settle(&mut sim, secs(5));
+    let near_end = Duration::from_nanos(u64::MAX) - secs(20) - secs(3 * 3600);
+    sim.add_fault(probekey_sim::FaultWindow {
+        start: at(secs(20)),
+        end: at(secs(22)),
+        fault: probekey_sim::Fault::ClockJump {
+            node: 1,
+            ahead: near_end,
+        },
+    });
+    sim.run_until(at(secs(22)));
+    let bound = sim.recovery_bound();
+    sim.run_until(at(secs(22)) + bound);
+    for (a, b) in [(0, 1), (1, 0)] {
+        let st = status(&sim, a, b);
+        assert!(
+            st.inbound.fresh && st.outbound.fresh,
+            "node {a} about {b}, {bound:?} after the step back: {st:?}"
+        );
+    }
+    assert!(
+        sim.run_until_true(at(secs(60)), |s| !s.all_fresh())
+            .is_none()
+    );
+}
+
+/// A handshake of node 1's in flight across its clock's step back from
+/// the end of its range (node 1 restarted just before, so that session was
+/// its only one; found by the `state_machine` fuzz target). Two latches:
+/// the retry deadline set at the far reading saturated at `Instant::MAX`,
+/// which reads as "not set", so the step back did not bring it back and
+/// the handshake never retried; and the keepalive confirming the session
+/// was sealed on the far reading, so the peer dated every later probe of
+/// node 1's in that session 584 years late while the confirmation, after
+/// the step, counted the handshake as done: node 0's inbound direction
+/// stayed stale. Every phase of the handshake against the step is tried.
+#[test]
+fn a_handshake_across_a_step_back_from_the_end_of_time_is_redone() {
+    for offset_ms in (0..=200).step_by(10) {
+        let mut sim = pair(9);
+        settle(&mut sim, secs(5));
+        // From 20 s node 1 reads 400 ms before the end of its clock's
+        // range, so its retry deadlines saturate; at 20.3 s it is back.
+        let near_end = Duration::from_nanos(u64::MAX) - secs(20) - Duration::from_millis(400);
+        let step_back = at(secs(20) + Duration::from_millis(300));
+        sim.add_fault(probekey_sim::FaultWindow {
+            start: at(secs(20)),
+            end: step_back,
+            fault: probekey_sim::Fault::ClockJump {
+                node: 1,
+                ahead: near_end,
+            },
+        });
+        let restart = at(secs(20) + Duration::from_millis(300 - offset_ms));
+        sim.add_fault(probekey_sim::FaultWindow {
+            start: restart,
+            end: restart + Duration::from_millis(1),
+            fault: probekey_sim::Fault::Restart { node: 1 },
+        });
+        sim.run_until(step_back);
+        let bound = sim.recovery_bound();
+        sim.run_until(step_back + bound);
+        for (a, b) in [(0, 1), (1, 0)] {
+            let st = status(&sim, a, b);
+            assert!(
+                st.inbound.fresh && st.outbound.fresh,
+                "restarted {offset_ms} ms before the step: node {a} about {b}, \
+                 {bound:?} after the step back: {st:?}"
+            );
+        }
+        let lapse = sim.run_until_true(step_back + secs(30), |s| !s.all_fresh());
+        assert_eq!(
+            lapse, None,
+            "restarted {offset_ms} ms before the step: a direction went stale after recovering"
+        );
+    }
+}

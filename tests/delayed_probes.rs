@@ -13,7 +13,7 @@ use core::time::Duration;
 use std::rc::Rc;
 
 use common::*;
-use probekey_sim::{Fault, FaultWindow, Verdict};
+use probekey_sim::{ClockSpec, Fault, FaultWindow, Sim, SimConfig, Verdict};
 
 /// An on-path attacker holds every probe node 1 sends node 0 from 10 s on
 /// and releases them in order, one a second; node 1 dies at 50 s. The
@@ -24,7 +24,28 @@ use probekey_sim::{Fault, FaultWindow, Verdict};
 /// are stale 30 s after node 1's death.
 #[test]
 fn trickled_probes_keep_no_direction_of_a_dead_peer_fresh() {
-    let mut sim = pair(21);
+    trickle_against(pair(21));
+}
+
+/// The same with node 0's clock 584 years ahead of node 1's (a host whose
+/// clock reads near the end of its range): the difference of the two
+/// readings saturated at 292 years, so every probe looked as fast as the
+/// fastest, was dated on arrival, and every trickled probe counted as
+/// fresh (found by the `state_machine` fuzz target's freshness oracle).
+#[test]
+fn trickled_probes_keep_no_dead_peer_fresh_with_clocks_centuries_apart() {
+    let mut config = SimConfig::mesh(2, probekey::Config::default(), 21);
+    config.clocks = vec![
+        ClockSpec {
+            offset: Duration::from_nanos(u64::MAX) - secs(86_400),
+            ..ClockSpec::default()
+        },
+        ClockSpec::default(),
+    ];
+    trickle_against(Sim::new(config));
+}
+
+fn trickle_against(mut sim: Sim) {
     settle(&mut sim, secs(5));
     let hold_from = at(secs(10));
     let released = Rc::new(Cell::new(0u64));

@@ -8,6 +8,7 @@
 //! fuzzer reports.
 
 pub mod config;
+pub mod freshness;
 pub mod handshake;
 pub mod net;
 pub mod open;

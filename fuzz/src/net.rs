@@ -9,12 +9,15 @@
 //!   status, deadlines and every other counter stay as they were;
 //! - the counters agree with what the calls returned;
 //! - after `handle_timeout(now)` the next deadline is in the future;
+//! - freshness is reported exactly when the network carried real traffic
+//!   within `stale_after`, up to what `docs/PROTOCOL.md` §6.2 concedes to
+//!   delay and drift (the oracle of [`super::freshness`]);
 //! - after a quiet period of good network begins, every direction of every
 //!   link is fresh at both ends within `Config::recovery_bound`, and stays
 //!   fresh.
 
 use core::time::Duration;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use arbitrary::{Result, Unstructured};
 use chacha20::ChaCha20Rng;
@@ -27,10 +30,12 @@ use probekey::wire::{
 };
 use probekey::{
     Config, Endpoint, Instant, PROBE_OVERHEAD, PeerId, ProbeKind, Received, SessionIndex,
-    StaticKeypair,
+    StaticKeypair, TransmitKind,
 };
 use probekey_sim::oracle::{BODY_ID_LEN, EndpointView, write_body_id};
 use probekey_sim::{ClockSpec, NodeClock, ProbeOracle, Sim, SimConfig, SimEndpoint, SimNode};
+
+use super::freshness::FreshnessOracle;
 
 /// Most nodes in one network.
 pub const MAX_NODES: usize = 3;
@@ -42,6 +47,17 @@ const MAX_IN_FLIGHT: usize = 128;
 const MAX_OPS: usize = 200;
 /// One-way delay of the good network after the faults.
 const QUIET_DELAY: Duration = Duration::from_millis(10);
+/// Datagrams an attacker holds at most.
+const MAX_HELD: usize = 128;
+/// Datagrams one replay burst delivers at most.
+const MAX_BURST: usize = 16;
+/// Two days, the largest step of time or of a clock.
+const TWO_DAYS_NANOS: u64 = 172_800_000_000_000;
+/// A clock this close to [`Instant::MAX`] is stepped back to an hour before
+/// the good network runs (the daemon's bug corrected): time cannot pass at
+/// the end of the clock's range, so nothing can recover there, but nothing
+/// may stay latched once the reading is sane again.
+const END_OF_TIME: Duration = Duration::from_secs(30 * 86_400);
 
 /// Configurations the fuzzer chooses from: the defaults, and short timers
 /// so that rotation, staleness, rekeying and expiry are a few steps away.
@@ -110,6 +126,15 @@ pub enum Op {
     Resize,
     /// Deliver again a datagram sent earlier, to its receiver or another.
     Replay,
+    /// Deliver again up to 16 datagrams sent earlier, any of them, in any
+    /// order, each to its receiver: a recording attacker's burst.
+    ReplayBurst,
+    /// An on-path attacker takes every datagram in flight from one node to
+    /// another off the wire and keeps it.
+    Hold,
+    /// It releases the oldest datagram it holds to its receiver (one per
+    /// operation: a trickle when time passes between them).
+    Release,
     /// Let time pass, by any amount, and run the timers.
     Advance,
     /// Restart a node: all state lost, same static key.
@@ -125,9 +150,10 @@ pub enum Op {
     /// A node's clock runs at another rate (99.1 % to 100.9 %: any two
     /// within the documented drift) from now on.
     Skew,
-    /// A node's clock steps forward or back by any amount up to two days
-    /// (a daemon bug: the crate must latch nothing), and the node's timers
-    /// run at the new reading.
+    /// A node's clock steps forward or back by any amount up to two days,
+    /// or forward to within two days of [`Instant::MAX`] (a daemon bug: the
+    /// crate must latch nothing), and the node's timers run at the new
+    /// reading.
     ClockStep,
     /// Ask a node to start a handshake.
     Initiate,
@@ -154,9 +180,14 @@ pub struct Net {
     nodes: Vec<Node>,
     now: Instant,
     in_flight: Vec<Datagram>,
+    /// What an on-path attacker holds, oldest first.
+    held: VecDeque<Datagram>,
     history: Vec<Datagram>,
     history_next: usize,
     oracle: ProbeOracle,
+    /// Checked after every operation until the good network runs (which
+    /// it does not record).
+    freshness: Option<FreshnessOracle>,
     /// The latest challenge value each node sent each other (challenger,
     /// challenged), for messages written with a node's own key.
     challenges: HashMap<(usize, usize), [u8; 16]>,
@@ -184,9 +215,15 @@ impl Net {
             nodes: Vec::with_capacity(n),
             now: Instant::ZERO,
             in_flight: Vec::new(),
+            held: VecDeque::new(),
             history: Vec::new(),
             history_next: 0,
             oracle: ProbeOracle::default(),
+            freshness: Some(FreshnessOracle::new(
+                n,
+                config.stale_after(),
+                config.epoch_grace(),
+            )),
             challenges: HashMap::new(),
             next_seq: 0,
             crafted: false,
@@ -227,6 +264,46 @@ impl Net {
         self.nodes[i].clock.local(self.now)
     }
 
+    /// Node `i`'s clock reading now, to be passed to its endpoint.
+    fn reading(&mut self, i: usize) -> Instant {
+        let local = self.local(i);
+        if let Some(f) = &mut self.freshness {
+            f.reading(i, local);
+        }
+        local
+    }
+
+    /// Node `i` restarted: `node` replaces it.
+    fn replace_node(&mut self, i: usize, node: Node) {
+        self.nodes[i] = node;
+        let local = self.local(i);
+        if let Some(f) = &mut self.freshness {
+            f.restarted(i, local);
+        }
+    }
+
+    /// Checks every node's report of every peer against the freshness
+    /// oracle.
+    fn check_freshness(&self) {
+        let Some(f) = &self.freshness else { return };
+        for (at, node) in self.nodes.iter().enumerate() {
+            if node.clock.is_stopped() {
+                continue;
+            }
+            let reading = self.local(at);
+            for (peer, id) in node.peer_of.iter().enumerate() {
+                let Some(id) = id else { continue };
+                let status = node
+                    .endpoint
+                    .peer_status(*id, reading)
+                    .expect("configured peers have a status");
+                if let Err(v) = f.check(at, peer, &status, reading) {
+                    panic!("freshness: {} (network time {:?})", v.0, self.now);
+                }
+            }
+        }
+    }
+
     fn node_of(&self, at: usize, peer: PeerId) -> usize {
         self.nodes[at]
             .peer_of
@@ -255,6 +332,9 @@ impl Net {
     }
 
     fn send(&mut self, d: Datagram) {
+        if let Some(f) = &mut self.freshness {
+            f.sent(d.from, &d.bytes);
+        }
         self.remember(d.clone());
         if self.in_flight.len() < MAX_IN_FLIGHT {
             self.in_flight.push(d);
@@ -264,7 +344,7 @@ impl Net {
     /// Sends what node `i` queued and drains its events.
     fn drain(&mut self, i: usize) {
         let mut buf = [0u8; 256];
-        let local = self.local(i);
+        let local = self.reading(i);
         loop {
             let tx = self.nodes[i]
                 .endpoint
@@ -277,6 +357,11 @@ impl Net {
             }
             if self.trace {
                 eprintln!("{:?} node {i} -> {to}: {:?}", self.now, tx.kind);
+            }
+            if tx.kind == TransmitKind::Keepalive
+                && let Some(f) = &mut self.freshness
+            {
+                f.sealed(i, to, &buf[..tx.len], self.now, local);
             }
             self.send(Datagram {
                 from: i,
@@ -316,7 +401,7 @@ impl Net {
     /// Runs node `i`'s `handle_timeout` at its clock's reading, checks the
     /// next deadline is later, and sends what it queued.
     fn run_timeout(&mut self, i: usize) {
-        let local = self.local(i);
+        let local = self.reading(i);
         self.nodes[i].endpoint.handle_timeout(local);
         if let Some(d) = self.nodes[i].endpoint.poll_timeout() {
             assert!(
@@ -344,7 +429,7 @@ impl Net {
         write_body_id(&mut body, from, to, seq);
         let mut out = vec![0u8; body.len() + PROBE_OVERHEAD];
         let before = self.nodes[from].endpoint.stats();
-        let local = self.local(from);
+        let local = self.reading(from);
         let result = self.nodes[from]
             .endpoint
             .seal(local, peer, kind, &body, &mut out);
@@ -354,6 +439,9 @@ impl Net {
                 assert_eq!(n, out.len(), "a sealed probe is its body plus the overhead");
                 assert_eq!(after.probes_sealed, before.probes_sealed + 1);
                 self.oracle.sealed(from, to, seq, &out);
+                if let Some(f) = &mut self.freshness {
+                    f.sealed(from, to, &out, self.now, local);
+                }
                 self.send(Datagram {
                     from,
                     to,
@@ -370,7 +458,7 @@ impl Net {
         let before = self.snapshot(to);
         let before_stats = self.nodes[to].endpoint.stats();
         let mut buf = bytes.to_vec();
-        let now = self.local(to);
+        let now = self.reading(to);
         let result = self.nodes[to].endpoint.handle_datagram(now, &mut buf);
         if self.trace {
             eprintln!(
@@ -398,6 +486,9 @@ impl Net {
                 let after = self.nodes[to].endpoint.stats();
                 assert_eq!(after.probes_opened, before_stats.probes_opened + 1);
                 assert_eq!(after.rejected, before_stats.rejected);
+                if let Some(f) = &mut self.freshness {
+                    f.accepted(to, from, bytes, self.now, now);
+                }
                 if kind == ProbeKind::Probe {
                     echo = Some(from);
                 }
@@ -408,6 +499,9 @@ impl Net {
                 assert_eq!(bytes.len(), PROBE_OVERHEAD);
                 if let Err(v) = self.oracle.keepalive(to, from, bytes) {
                     panic!("{v:?}");
+                }
+                if let Some(f) = &mut self.freshness {
+                    f.accepted(to, from, bytes, self.now, now);
                 }
                 let after = self.nodes[to].endpoint.stats();
                 assert_eq!(after.rejected, before_stats.rejected);
@@ -535,12 +629,42 @@ impl Net {
                     self.receive(to, &d.bytes);
                 }
             }
+            Op::ReplayBurst => {
+                if !self.history.is_empty() {
+                    for _ in 0..u.int_in_range(1..=MAX_BURST)? {
+                        let d = self.history[u.choose_index(self.history.len())?].clone();
+                        self.receive(d.to, &d.bytes);
+                    }
+                }
+            }
+            Op::Hold => {
+                let from = self.pick_node(u)?;
+                let to = self.pick_other(u, from)?;
+                let mut kept = Vec::new();
+                self.in_flight.retain(|d| {
+                    let take = d.from == from && d.to == to;
+                    if take {
+                        kept.push(d.clone());
+                    }
+                    !take
+                });
+                for d in kept {
+                    if self.held.len() < MAX_HELD {
+                        self.held.push_back(d);
+                    }
+                }
+            }
+            Op::Release => {
+                if let Some(d) = self.held.pop_front() {
+                    self.receive(d.to, &d.bytes);
+                }
+            }
             Op::Advance => {
                 let nanos = match u.int_in_range(0..=3u8)? {
                     0 => u.int_in_range(0..=1_000_000u64)?,
                     1 => u.int_in_range(0..=2_000_000_000u64)?,
                     2 => u.int_in_range(0..=900_000_000_000u64)?,
-                    _ => u.int_in_range(0..=172_800_000_000_000u64)?,
+                    _ => u.int_in_range(0..=TWO_DAYS_NANOS)?,
                 };
                 self.advance_by(Duration::from_nanos(nanos));
             }
@@ -552,12 +676,16 @@ impl Net {
                 } else {
                     self.nodes[i].clock
                 };
-                self.nodes[i] = self.make_node(i, restarts, clock);
+                let node = self.make_node(i, restarts, clock);
+                self.replace_node(i, node);
                 self.timers();
             }
             Op::Suspend => {
                 let i = self.pick_node(u)?;
                 let nanos = u.int_in_range(0..=120_000_000_000u64)?;
+                if let Some(f) = &mut self.freshness {
+                    f.disturbed(i, Duration::from_nanos(nanos));
+                }
                 self.nodes[i].clock.stop(self.now);
                 self.advance_by(Duration::from_nanos(nanos));
                 self.nodes[i].clock.resume(self.now);
@@ -567,7 +695,7 @@ impl Net {
                 let i = self.pick_node(u)?;
                 let to = self.pick_other(u, i)?;
                 if let Some(peer) = self.nodes[i].peer_of[to] {
-                    let local = self.local(i);
+                    let local = self.reading(i);
                     self.nodes[i].endpoint.initiate_handshake(local, peer);
                 }
                 self.timers();
@@ -580,11 +708,17 @@ impl Net {
             Op::ClockStep => {
                 let i = self.pick_node(u)?;
                 let forward = u.arbitrary::<bool>()?;
-                let nanos = match u.int_in_range(0..=2u8)? {
+                let nanos = match u.int_in_range(0..=3u8)? {
                     0 => u.int_in_range(0..=2_000_000_000u64)?,
                     1 => u.int_in_range(0..=3_600_000_000_000u64)?,
-                    _ => u.int_in_range(0..=172_800_000_000_000u64)?,
+                    2 => u.int_in_range(0..=TWO_DAYS_NANOS)?,
+                    // To within two days of the end of the clock's range.
+                    _ => (u64::MAX - self.local(i).as_nanos())
+                        .saturating_sub(u.int_in_range(0..=TWO_DAYS_NANOS)?),
                 };
+                if forward && let Some(f) = &mut self.freshness {
+                    f.disturbed(i, Duration::ZERO);
+                }
                 let clock = self.nodes[i].clock;
                 self.nodes[i].clock = clock.stepped(self.now, Duration::from_nanos(nanos), forward);
                 self.run_timeout(i);
@@ -595,7 +729,7 @@ impl Net {
                 let b = self.pick_other(u, a)?;
                 for (i, to) in [(a, b), (b, a)] {
                     if let Some(peer) = self.nodes[i].peer_of[to] {
-                        let local = self.local(i);
+                        let local = self.reading(i);
                         self.nodes[i].endpoint.initiate_handshake(local, peer);
                         self.drain(i);
                     }
@@ -832,6 +966,7 @@ impl Net {
             if u.is_empty() || self.step(u, ops).is_err() {
                 break;
             }
+            self.check_freshness();
         }
     }
 
@@ -847,7 +982,17 @@ impl Net {
     /// what counts is when every direction is fresh for good.) The
     /// endpoints come back afterwards; what was in flight is dropped.
     pub fn quiet(&mut self, bound: Duration, hold: Duration) -> Duration {
+        self.freshness = None;
+        for i in 0..self.nodes.len() {
+            let reading = self.local(i);
+            if Instant::MAX.saturating_duration_since(reading) < END_OF_TIME {
+                let back = reading.saturating_duration_since(Instant::from_secs(3600));
+                self.nodes[i].clock = self.nodes[i].clock.stepped(self.now, back, false);
+                self.run_timeout(i);
+            }
+        }
         self.in_flight.clear();
+        self.held.clear();
         let mut cfg = SimConfig::mesh(self.nodes.len(), self.config, 0);
         cfg.one_way_delay = QUIET_DELAY;
         cfg.record = true;

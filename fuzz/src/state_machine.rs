@@ -1,9 +1,12 @@
 //! Two or three endpoints driven by any sequence of operations (seal,
-//! deliver, drop, duplicate, reorder, corrupt, resize, replay, advance
-//! time by any amount, restart, reboot with the clock at zero, suspend a
-//! host while time passes for the others, change a clock's rate, step a
-//! clock forward or back as a daemon bug would, start a handshake on one
-//! side or on both at the same instant); then a quiet period of good
+//! deliver, drop, duplicate, reorder, corrupt, resize, replay one recorded
+//! datagram or a burst of any of them, hold a direction's datagrams and
+//! release them later one at a time, advance time by any amount, restart,
+//! reboot with the clock at zero, suspend a host while time passes for the
+//! others, change a clock's rate, step a clock forward or back as a daemon
+//! bug would, up to the end of its range, start a handshake on one side or
+//! on both at the same instant), freshness checked against what the
+//! network carried after each (`super::freshness`); then a quiet period of good
 //! network in which every link must be fresh both ways within the
 //! configured recovery bound (on the slowest clock) and stay fresh. Every
 //! step checks the invariants listed in [`super::net`].
@@ -13,7 +16,7 @@ use arbitrary::Unstructured;
 use super::net::{Net, Op};
 
 /// The faults a network (not a key holder) can cause.
-const OPS: [Op; 18] = [
+const OPS: [Op; 21] = [
     Op::Seal,
     Op::Deliver,
     Op::DeliverAll,
@@ -22,6 +25,9 @@ const OPS: [Op; 18] = [
     Op::Corrupt,
     Op::Resize,
     Op::Replay,
+    Op::ReplayBurst,
+    Op::Hold,
+    Op::Release,
     Op::Advance,
     Op::Restart,
     Op::Initiate,

@@ -258,23 +258,33 @@ impl Peer {
         self.sealed.clamp_time(now);
         self.sessions.clamp_time(now, c);
         self.handshake.clamp_time(now);
-        self.timers
-            .clamp(Timer::Retry, now, c.handshake_retry_max());
-        self.timers
-            .clamp(Timer::CachedResponse, now, c.handshake_max_age());
+        // A deadline that saturated at the far reading reads as unset:
+        // what the state says is armed is brought back all the same.
+        if self.handshake.want.is_some() {
+            self.timers
+                .clamp(Timer::Retry, now, c.handshake_retry_max());
+        }
+        if self.handshake.cached_response.is_some() {
+            self.timers
+                .clamp(Timer::CachedResponse, now, c.handshake_max_age());
+        }
         self.rearm(c);
     }
 
-    /// A new session is in use for sending.
+    /// A new session is in use for sending. `dated_afresh`: the peer dates
+    /// our probes in it against our clock as it reads now (false for a
+    /// session we sealed in before our clock went back, §7: it does not end
+    /// the handshake wanted since).
     pub(crate) fn established(
         &mut self,
         id: PeerId,
         role: Role,
         latency: Duration,
+        dated_afresh: bool,
         now: Instant,
         events: &mut EventQueue,
     ) {
-        if role == Role::Responder {
+        if role == Role::Responder && dated_afresh {
             // Proven by the initiator's probe: a session made after the want
             // began is in use and confirmed, nothing left to retry (§4.3).
             // A session of ours still awaiting confirmation is superseded
@@ -315,6 +325,7 @@ impl Peer {
         let Some(s) = self.sessions.slots[si].as_mut() else {
             return false;
         };
+        let stamped_before_step = s.stamped_before_step;
         let (proven_now, created_at, role, remote_index, recv_next) = (
             !s.proven,
             s.created_at,
@@ -336,9 +347,12 @@ impl Peer {
             && usize::from(slot) == si
         {
             // The peer holds the session we initiated: the handshake is
-            // complete (§4.3).
+            // complete (§4.3), unless the peer dates our probes in it
+            // against a clock reading we have since gone back from (§7).
             self.sessions.unconfirmed = None;
-            self.handshake.finish();
+            if !stamped_before_step {
+                self.handshake.finish();
+            }
             latency = now.saturating_duration_since(first_sent_at);
         }
         // A session the peer demonstrably uses takes over if it outranks
@@ -349,7 +363,7 @@ impl Peer {
         let mut answer = false;
         if self.sessions.current != Some(si) && self.sessions.outranks_current(si) {
             self.sessions.make_current(si);
-            self.established(id, role, latency, now, events);
+            self.established(id, role, latency, !stamped_before_step, now, events);
             answer = proven_now && hdr.kind == ProbeKind::Keepalive;
         }
         if self.sessions.current == Some(si) {

@@ -76,12 +76,12 @@ impl TimerTable {
         self.deadlines[timer.index()] = at.unwrap_or(Instant::MAX);
     }
 
-    /// Brings `timer` no further ahead of `now` than `at_most`.
+    /// Brings `timer`, which the state says is armed, no further ahead of
+    /// `now` than `at_most`: a deadline that saturated at [`Instant::MAX`]
+    /// (set at a reading near the end of the clock's range) included.
     pub(crate) fn clamp(&mut self, timer: Timer, now: Instant, at_most: Duration) {
         let d = &mut self.deadlines[timer.index()];
-        if *d != Instant::MAX {
-            *d = (*d).min(now.saturating_add(at_most));
-        }
+        *d = (*d).min(now.saturating_add(at_most));
     }
 
     pub(crate) fn get(&self, timer: Timer) -> Option<Instant> {

@@ -1,0 +1,351 @@
+//! The freshness oracle (`docs/PROTOCOL.md` §6.2), checked after every
+//! operation against what the network really carried, not against the
+//! endpoints' own bookkeeping:
+//!
+//! - **stale otherwise**: a direction is reported fresh only on evidence
+//!   young enough. Outbound (node `a` says peer `b` hears it) needs a probe
+//!   `a` sealed for `b` within `stale_after` on `a`'s clock that `b`
+//!   accepted. Inbound (`a` hears `b`) needs a probe of `b`'s accepted by
+//!   `a` whose true age (the network's time since `b` sealed it, measured
+//!   on `a`'s clock from the arrival on) is within `stale_after`, plus what
+//!   §6.2 concedes to delay: the smallest delay of that session (an
+//!   attacker may shift fresh time by what it withheld from the first
+//!   probe on), the 2 % drift allowance over the session's life, and any
+//!   time `a`'s own clock lost while the session ran (a suspended host or a
+//!   clock stepped back cannot see what passed meanwhile);
+//! - **fresh whenever delivering**: a direction that delivered real
+//!   traffic within `stale_after` is reported fresh. Inbound: from a probe
+//!   that arrived as fast as any before it in its session (no clock of the
+//!   two stepped or stopped since the session's first probe), `a` reports
+//!   `b` fresh until `stale_after` after its arrival. Outbound: from a
+//!   valid probe of `b`'s acknowledging `a`'s latest probe to `b`, arriving
+//!   within `epoch_grace` of that probe's seal (so the session it names is
+//!   still held), `a` reports the direction fresh until `stale_after` after
+//!   that seal.
+//!
+//! Times are kept on each node's own clock and follow the endpoint's
+//! contract for readings that go back (§7): instants ahead of the new
+//! reading are brought back to it.
+
+use core::time::Duration;
+use std::collections::HashMap;
+
+use probekey::wire::{Initiation, Response};
+use probekey::{Instant, PeerStatus};
+
+/// One sealed probe: sender, receiver, the receiver's session index, the
+/// counter (header bytes 4..8 and 12..20, `docs/PROTOCOL.md` §2.4).
+type ProbeKey = (usize, usize, [u8; 4], u64);
+
+/// Tolerance for rounding between the network's time and a node's clock.
+const SLACK: Duration = Duration::from_millis(2);
+
+struct Sealed {
+    /// The network's time at the seal.
+    global: Instant,
+    /// The sender's clock at the seal.
+    local: Instant,
+    /// The sender's incarnation then.
+    incarnation: u64,
+    /// The probe of the receiver's it acknowledges, if it acknowledges the
+    /// latest one the sender validated.
+    acks: Option<ProbeKey>,
+}
+
+/// One node's clock as its endpoint saw it.
+#[derive(Default, Clone)]
+struct NodeTimes {
+    /// The last reading passed to the endpoint.
+    last: Instant,
+    /// Time its clock lost against the network: suspensions and steps
+    /// back.
+    lost: Duration,
+    /// Steps, suspensions and reboots so far.
+    disturbed: u64,
+    incarnation: u64,
+}
+
+/// One session as its receiver holds it (receiver, its incarnation, its
+/// index).
+struct SessionTimes {
+    /// The network's time of the first probe accepted in it.
+    first: Instant,
+    /// The smallest delay of any probe accepted in it.
+    fastest: Duration,
+    /// The receiver's lost time then.
+    lost_first: Duration,
+    /// Both clocks' disturbances then; `None` before the first probe.
+    disturbed_first: u64,
+}
+
+/// What node `a` may and must report about peer `b`, on `a`'s clock.
+#[derive(Default, Clone)]
+struct View {
+    /// Inbound may be fresh while the reading is below this.
+    inbound_backed: Option<Instant>,
+    /// The largest delay allowance behind `inbound_backed`.
+    inbound_stretch: Duration,
+    /// Inbound must be fresh while the reading is below this.
+    inbound_owed: Option<Instant>,
+    /// Outbound may be fresh while the reading is below this.
+    outbound_backed: Option<Instant>,
+    /// Outbound must be fresh while the reading is below this.
+    outbound_owed: Option<Instant>,
+    /// The latest probe `a` sealed for `b`.
+    latest_sealed: Option<ProbeKey>,
+    /// The latest probe of `b`'s that `a` validated.
+    latest_validated: Option<ProbeKey>,
+}
+
+/// A broken freshness property.
+#[derive(Debug)]
+pub struct Violation(pub String);
+
+/// The oracle for `n` nodes.
+pub struct FreshnessOracle {
+    stale_after: Duration,
+    epoch_grace: Duration,
+    nodes: Vec<NodeTimes>,
+    views: Vec<Vec<View>>,
+    sealed: HashMap<ProbeKey, Sealed>,
+    sessions: HashMap<(usize, u64, [u8; 4]), SessionTimes>,
+}
+
+fn header_key(from: usize, to: usize, bytes: &[u8]) -> Option<ProbeKey> {
+    let index: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
+    let counter = u64::from_be_bytes(bytes.get(12..20)?.try_into().ok()?);
+    Some((from, to, index, counter))
+}
+
+fn ack_counter(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(24..32)?.try_into().ok()?))
+}
+
+fn clamp(t: &mut Option<Instant>, at_most: Instant) {
+    if let Some(t) = t {
+        *t = (*t).min(at_most);
+    }
+}
+
+/// `d` in parts per hundred.
+fn percent(d: Duration, p: u32) -> Duration {
+    d * p / 100
+}
+
+impl FreshnessOracle {
+    /// `n` nodes whose endpoints have seen time zero.
+    pub fn new(n: usize, stale_after: Duration, epoch_grace: Duration) -> Self {
+        FreshnessOracle {
+            stale_after,
+            epoch_grace,
+            nodes: vec![NodeTimes::default(); n],
+            views: vec![vec![View::default(); n]; n],
+            sealed: HashMap::new(),
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// Node `i`'s endpoint is passed `reading`: a reading earlier than the
+    /// last brings every later instant back to it (§7).
+    pub fn reading(&mut self, i: usize, reading: Instant) {
+        let node = &mut self.nodes[i];
+        let last = node.last;
+        if reading < last {
+            node.lost += last - reading;
+            node.disturbed += 1;
+            let s = self.stale_after;
+            for v in &mut self.views[i] {
+                // Evidence younger than the last reading is brought back
+                // to the new one; a direction that went stale stays so.
+                clamp(&mut v.inbound_backed, reading + s + v.inbound_stretch);
+                clamp(&mut v.outbound_backed, reading + s);
+                for owed in [&mut v.inbound_owed, &mut v.outbound_owed] {
+                    *owed = owed.filter(|&o| o > last).map(|o| o.min(reading + s));
+                }
+            }
+        }
+        self.nodes[i].last = reading;
+    }
+
+    /// Node `i`'s clock stepped forward, or its host was suspended for
+    /// `lost` of the network's time.
+    pub fn disturbed(&mut self, i: usize, lost: Duration) {
+        self.nodes[i].lost += lost;
+        self.nodes[i].disturbed += 1;
+    }
+
+    /// Node `i` restarted (all state lost); its new endpoint first sees
+    /// `reading`.
+    pub fn restarted(&mut self, i: usize, reading: Instant) {
+        let node = &mut self.nodes[i];
+        node.incarnation += 1;
+        node.disturbed += 1;
+        node.last = reading;
+        for v in &mut self.views[i] {
+            *v = View::default();
+        }
+    }
+
+    /// Node `from` sent the datagram `bytes`.
+    pub fn sent(&mut self, from: usize, bytes: &[u8]) {
+        // A handshake message names the sender's index of a session about
+        // to be made: that session starts its own fastest delivery.
+        let index = Initiation::parse(bytes)
+            .map(|m| m.sender_index)
+            .or_else(|_| Response::parse(bytes).map(|m| m.sender_index));
+        if let Ok(index) = index {
+            let incarnation = self.nodes[from].incarnation;
+            self.sessions
+                .remove(&(from, incarnation, index.0.to_be_bytes()));
+        }
+    }
+
+    /// Node `from` sealed the probe `bytes` for `to` at the network's time
+    /// `global` (its clock reading `local`).
+    pub fn sealed(
+        &mut self,
+        from: usize,
+        to: usize,
+        bytes: &[u8],
+        global: Instant,
+        local: Instant,
+    ) {
+        let Some(key) = header_key(from, to, bytes) else {
+            return;
+        };
+        let view = &mut self.views[from][to];
+        let acks = view
+            .latest_validated
+            .filter(|q| q.3.checked_add(1).is_some() && Some(q.3 + 1) == ack_counter(bytes));
+        view.latest_sealed = Some(key);
+        self.sealed.insert(
+            key,
+            Sealed {
+                global,
+                local,
+                incarnation: self.nodes[from].incarnation,
+                acks,
+            },
+        );
+    }
+
+    /// Node `at` validated the probe (or keepalive) `bytes` from `from` at
+    /// the network's time `global`, its clock reading `local`.
+    pub fn accepted(
+        &mut self,
+        at: usize,
+        from: usize,
+        bytes: &[u8],
+        global: Instant,
+        local: Instant,
+    ) {
+        let Some(key) = header_key(from, at, bytes) else {
+            return;
+        };
+        let Some(p) = self.sealed.get(&key) else {
+            return;
+        };
+        let s = self.stale_after;
+        let delay = global.saturating_duration_since(p.global);
+        let me = self.nodes[at].clone();
+        let disturbed_now = me.disturbed + self.nodes[from].disturbed;
+        let session = self
+            .sessions
+            .entry((at, me.incarnation, key.2))
+            .or_insert(SessionTimes {
+                first: global,
+                fastest: delay,
+                lost_first: me.lost,
+                disturbed_first: disturbed_now,
+            });
+        let on_time = delay <= session.fastest && session.disturbed_first == disturbed_now;
+        session.fastest = session.fastest.min(delay);
+        let late = delay - session.fastest;
+        let stretch = percent(global.saturating_duration_since(session.first), 3)
+            + percent(session.fastest, 1)
+            + percent(late, 1)
+            + (me.lost - session.lost_first)
+            + percent(s, 2)
+            + SLACK;
+        let date = Instant::from_nanos(
+            local
+                .as_nanos()
+                .saturating_sub(u64::try_from(late.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        let backed = date + s + stretch;
+        let view = &mut self.views[at][from];
+        view.inbound_backed = Some(view.inbound_backed.map_or(backed, |b| b.max(backed)));
+        view.inbound_stretch = view.inbound_stretch.max(stretch);
+        if on_time {
+            let owed = local + s;
+            view.inbound_owed = Some(view.inbound_owed.map_or(owed, |o| o.max(owed)));
+        }
+        view.latest_validated = Some(key);
+        // The sender's probe was heard: its outbound direction may be
+        // fresh until `stale_after` after the seal, on its clock.
+        if p.incarnation == self.nodes[from].incarnation {
+            let backed = p.local + s;
+            let v = &mut self.views[from][at];
+            v.outbound_backed = Some(v.outbound_backed.map_or(backed, |b| b.max(backed)));
+        }
+        // This probe acknowledges our latest probe to its sender: our
+        // outbound direction must be fresh until `stale_after` after it.
+        if let Some(q) = p.acks
+            && self.views[at][from].latest_sealed == Some(q)
+            && let Some(ours) = self.sealed.get(&q)
+            && ours.incarnation == me.incarnation
+            && local.saturating_duration_since(ours.local) <= self.epoch_grace
+        {
+            let owed = ours.local + s;
+            let v = &mut self.views[at][from];
+            v.outbound_owed = Some(v.outbound_owed.map_or(owed, |o| o.max(owed)));
+        }
+    }
+
+    /// Checks what node `at` reports about `peer` at its clock's `reading`
+    /// (only when the endpoint has seen no later reading).
+    pub fn check(
+        &self,
+        at: usize,
+        peer: usize,
+        status: &PeerStatus,
+        reading: Instant,
+    ) -> Result<(), Violation> {
+        if reading < self.nodes[at].last {
+            return Ok(());
+        }
+        let v = &self.views[at][peer];
+        let backed = |b: Option<Instant>| b.is_some_and(|b| reading < b);
+        let owed = |o: Option<Instant>| o.is_some_and(|o| reading + SLACK < o);
+        let say = |what: &str| {
+            Err(Violation(format!(
+                "node {at} about node {peer} at {reading:?}: {what} ({status:?})"
+            )))
+        };
+        if status.inbound.fresh && !backed(v.inbound_backed) {
+            return say(&format!(
+                "inbound fresh with no probe young enough (backed until {:?})",
+                v.inbound_backed
+            ));
+        }
+        if status.outbound.fresh && !backed(v.outbound_backed) {
+            return say(&format!(
+                "outbound fresh with no probe of ours heard young enough (backed until {:?})",
+                v.outbound_backed
+            ));
+        }
+        if !status.inbound.fresh && owed(v.inbound_owed) {
+            return say(&format!(
+                "inbound stale though a probe came on time (owed until {:?})",
+                v.inbound_owed
+            ));
+        }
+        if !status.outbound.fresh && owed(v.outbound_owed) {
+            return say(&format!(
+                "outbound stale though our latest probe was acknowledged (owed until {:?})",
+                v.outbound_owed
+            ));
+        }
+        Ok(())
+    }
+}
