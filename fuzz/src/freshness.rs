@@ -50,6 +50,9 @@ struct Sealed {
     /// The probe of the receiver's it acknowledges, if it acknowledges the
     /// latest one the sender validated.
     acks: Option<ProbeKey>,
+    /// Whether a probe acknowledging it was accepted already: only the
+    /// first acknowledgement is new evidence (§6.2).
+    acknowledged: bool,
 }
 
 /// One node's clock as its endpoint saw it.
@@ -225,6 +228,7 @@ impl FreshnessOracle {
                 local,
                 incarnation: self.nodes[from].incarnation,
                 acks,
+                acknowledged: false,
             },
         );
     }
@@ -242,11 +246,18 @@ impl FreshnessOracle {
         let Some(key) = header_key(from, at, bytes) else {
             return;
         };
-        let Some(p) = self.sealed.get(&key) else {
+        let Some(&Sealed {
+            global: sealed_at,
+            local: sealed_local,
+            incarnation: sealed_by,
+            acks,
+            ..
+        }) = self.sealed.get(&key)
+        else {
             return;
         };
         let s = self.stale_after;
-        let delay = global.saturating_duration_since(p.global);
+        let delay = global.saturating_duration_since(sealed_at);
         let me = self.nodes[at].clone();
         let disturbed_now = me.disturbed + self.nodes[from].disturbed;
         let session = self
@@ -283,16 +294,18 @@ impl FreshnessOracle {
         view.latest_validated = Some(key);
         // The sender's probe was heard: its outbound direction may be
         // fresh until `stale_after` after the seal, on its clock.
-        if p.incarnation == self.nodes[from].incarnation {
-            let backed = p.local + s;
+        if sealed_by == self.nodes[from].incarnation {
+            let backed = sealed_local + s;
             let v = &mut self.views[from][at];
             v.outbound_backed = Some(v.outbound_backed.map_or(backed, |b| b.max(backed)));
         }
-        // This probe acknowledges our latest probe to its sender: our
-        // outbound direction must be fresh until `stale_after` after it.
-        if let Some(q) = p.acks
+        // This probe is the first to acknowledge our latest probe to its
+        // sender: our outbound direction must be fresh until `stale_after`
+        // after it.
+        if let Some(q) = acks
             && self.views[at][from].latest_sealed == Some(q)
-            && let Some(ours) = self.sealed.get(&q)
+            && let Some(ours) = self.sealed.get_mut(&q)
+            && !core::mem::replace(&mut ours.acknowledged, true)
             && ours.incarnation == me.incarnation
             && local.saturating_duration_since(ours.local) <= self.epoch_grace
         {
