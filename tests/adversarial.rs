@@ -143,9 +143,11 @@ fn outsider_initiation(
         mac1: [0; 16],
         mac2: [0; 16],
     };
-    let mut payload = [0u8; probekey::wire::INITIATION_PAYLOAD_LEN];
-    payload[..4].copy_from_slice(&u32::from(n).to_be_bytes());
-    payload[11] = 1;
+    let payload = probekey::wire::InitiationPayload {
+        sender_index: SessionIndex(u32::from(n)),
+        generation: 1,
+    }
+    .to_bytes();
     Initiator::write_initiation(
         &prologue,
         outsider,
@@ -612,7 +614,7 @@ fn replayed_responses_are_never_read_twice_so_no_counter_repeats_under_a_key() {
 /// neighbour misbehaving, proposing `generation`.
 fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8> {
     use probekey::internals::noise::Responder;
-    use probekey::wire::{RESPONSE_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN, Response};
+    use probekey::wire::{RESPONSE_LEN, RESPONSE_NOISE_LEN, Response};
     let me = sim.node(0).keypair().clone();
     let peer = sim.node(1).keypair().public();
     let pair = StaticDh::new(&me, &peer).expect("contributory");
@@ -623,10 +625,12 @@ fn misbehaving_response(sim: &Sim, initiation: &[u8], generation: u64) -> Vec<u8
         Responder::read_initiation(&prologue, &me, &peer, &pair, &init.noise, &mut payload_in)
             .expect("authentic");
     let sender = SessionIndex(0xabc);
-    let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
-    payload[..4].copy_from_slice(&sender.0.to_be_bytes());
-    payload[4..8].copy_from_slice(&init.sender_index.0.to_be_bytes());
-    payload[8..].copy_from_slice(&generation.to_be_bytes());
+    let payload = probekey::wire::ResponsePayload {
+        sender_index: sender,
+        receiver_index: init.sender_index,
+        generation,
+    }
+    .to_bytes();
     let mut msg = Response {
         sender_index: sender,
         receiver_index: init.sender_index,

@@ -602,18 +602,17 @@ fn endpoint_initiation_opens_in_snow() -> TestResult {
     let mut payload = [0u8; 64];
     let len = snow_r.read_message(noise, &mut payload)?;
     assert_eq!(len, INITIATION_PAYLOAD_LEN);
+    let mut bytes = [0u8; INITIATION_PAYLOAD_LEN];
+    bytes.copy_from_slice(&payload[..INITIATION_PAYLOAD_LEN]);
+    let proposed = probekey::wire::InitiationPayload::from_bytes(&bytes);
     assert_eq!(
-        &payload[..4],
-        &datagram[4..8],
+        proposed.sender_index,
+        probekey::wire::Initiation::parse(datagram)
+            .expect("an initiation")
+            .sender_index,
         "payload starts with the sender index"
     );
-    let mut generation = [0u8; 8];
-    generation.copy_from_slice(&payload[4..12]);
-    assert_eq!(
-        u64::from_be_bytes(generation),
-        1,
-        "first proposed generation"
-    );
+    assert_eq!(proposed.generation, 1, "first proposed generation");
 
     // A snow responder with another deployment's prologue refuses it.
     let other = prologue_for(b"other-deployment");

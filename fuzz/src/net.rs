@@ -25,8 +25,9 @@ use probekey::internals::noise::{Initiator, Responder, StaticDh};
 use probekey::rand_core::SeedableRng;
 use probekey::wire::{
     Challenge, INITIATION_EPHEMERAL_OFFSET, INITIATION_LEN, INITIATION_NOISE_LEN,
-    INITIATION_PAYLOAD_LEN, Initiation, PROBE_HEADER_LEN, RESPONSE_NOISE_LEN, RESPONSE_PAYLOAD_LEN,
-    Response, TYPE_CHALLENGE, TYPE_INITIATION, TYPE_PROBE, TYPE_RESPONSE,
+    INITIATION_PAYLOAD_LEN, Initiation, InitiationPayload, PROBE_HEADER_LEN, RESPONSE_NOISE_LEN,
+    RESPONSE_PAYLOAD_LEN, Response, ResponsePayload, TYPE_CHALLENGE, TYPE_INITIATION, TYPE_PROBE,
+    TYPE_RESPONSE,
 };
 use probekey::{
     Config, Endpoint, Instant, PROBE_OVERHEAD, PeerId, ProbeKind, Received, SessionIndex,
@@ -816,18 +817,24 @@ impl Net {
         to: usize,
     ) -> Result<Vec<u8>> {
         let sender_index = SessionIndex(u.arbitrary()?);
-        let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
-        if u.arbitrary()? {
-            payload[..4].copy_from_slice(&sender_index.0.to_be_bytes());
+        // The index under encryption: the clear one, or any other.
+        let claimed = if u.arbitrary()? {
+            sender_index
         } else {
-            payload[..4].copy_from_slice(u.bytes(4)?);
-        }
+            let mut b = [0u8; 4];
+            b.copy_from_slice(u.bytes(4)?);
+            SessionIndex(u32::from_be_bytes(b))
+        };
         let generation: u64 = match u.int_in_range(0..=2u8)? {
             0 => u.int_in_range(0..=8)?,
             1 => u64::MAX - u.int_in_range(0..=2)?,
             _ => u.arbitrary()?,
         };
-        payload[4..].copy_from_slice(&generation.to_be_bytes());
+        let payload = InitiationPayload {
+            sender_index: claimed,
+            generation,
+        }
+        .to_bytes();
         let ephemeral = x25519_dalek::StaticSecret::from(u.arbitrary::<[u8; 32]>()?);
         let key_id = if u.ratio(7, 8)? {
             self.keys[from].public().key_id()
@@ -890,18 +897,19 @@ impl Net {
         let sender_index = SessionIndex(u.arbitrary()?);
         let mut payload = [0u8; RESPONSE_PAYLOAD_LEN];
         if u.ratio(3, 4)? {
-            payload[..4].copy_from_slice(&sender_index.0.to_be_bytes());
-            payload[4..8].copy_from_slice(&init.sender_index.0.to_be_bytes());
             let generation: u64 = match u.int_in_range(0..=2u8)? {
-                0 => {
-                    let mut g = [0u8; 8];
-                    g.copy_from_slice(&payload_in[4..]);
-                    u64::from_be_bytes(g).wrapping_add(u.int_in_range(0..=2)?)
-                }
+                0 => InitiationPayload::from_bytes(&payload_in)
+                    .generation
+                    .wrapping_add(u.int_in_range(0..=2)?),
                 1 => u64::MAX,
                 _ => u.arbitrary()?,
             };
-            payload[8..].copy_from_slice(&generation.to_be_bytes());
+            payload = ResponsePayload {
+                sender_index,
+                receiver_index: init.sender_index,
+                generation,
+            }
+            .to_bytes();
         } else {
             payload.copy_from_slice(u.bytes(RESPONSE_PAYLOAD_LEN)?);
         }
