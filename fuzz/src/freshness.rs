@@ -189,7 +189,8 @@ impl FreshnessOracle {
         }
     }
 
-    /// Node `from` sent the datagram `bytes`.
+    /// Node `from` sent the datagram `bytes` (its endpoint wrote it: not a
+    /// copy the network made).
     pub fn sent(&mut self, from: usize, bytes: &[u8]) {
         // A handshake message names the sender's index of a session about
         // to be made: that session starts its own fastest delivery.

@@ -333,9 +333,6 @@ impl Net {
     }
 
     fn send(&mut self, d: Datagram) {
-        if let Some(f) = &mut self.freshness {
-            f.sent(d.from, &d.bytes);
-        }
         self.remember(d.clone());
         if self.in_flight.len() < MAX_IN_FLIGHT {
             self.in_flight.push(d);
@@ -359,10 +356,11 @@ impl Net {
             if self.trace {
                 eprintln!("{:?} node {i} -> {to}: {:?}", self.now, tx.kind);
             }
-            if tx.kind == TransmitKind::Keepalive
-                && let Some(f) = &mut self.freshness
-            {
-                f.sealed(i, to, &buf[..tx.len], self.now, local);
+            if let Some(f) = &mut self.freshness {
+                f.sent(i, &buf[..tx.len]);
+                if tx.kind == TransmitKind::Keepalive {
+                    f.sealed(i, to, &buf[..tx.len], self.now, local);
+                }
             }
             self.send(Datagram {
                 from: i,
