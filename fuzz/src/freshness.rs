@@ -166,6 +166,10 @@ impl FreshnessOracle {
                     *owed = owed.filter(|&o| o > last).map(|o| o.min(reading + s));
                 }
             }
+            // So are the seal times of its probes (its seal log).
+            for p in self.sealed.iter_mut().filter(|(k, _)| k.0 == i) {
+                p.1.local = p.1.local.min(reading);
+            }
         }
         self.nodes[i].last = reading;
     }
