@@ -398,25 +398,29 @@ impl Peer {
         // evidence for the outbound direction as of when we sealed that
         // probe, not as of now, so a held or replayed acknowledgement
         // counts for no more than its probe's age (§6.2).
-        if hdr.ack_counter != 0
-            && let Some(ai) = self.sessions.find(hdr.ack_index)
-        {
-            // Acknowledged whether or not a sample dates it: the send
-            // schedule rotates on it (§5.3).
-            let acked = self.sessions.slots[ai]
-                .as_mut()
+        // New to the session it names, the acknowledgement moves the send
+        // schedule, which rotates on it (§5.3), and an exact one of our
+        // latest probe gives the round trip.
+        let new = hdr.ack_counter != 0
+            && self
+                .sessions
+                .find(hdr.ack_index)
+                .and_then(|ai| self.sessions.slots[ai].as_mut())
                 .is_some_and(|s| s.acknowledge(hdr.ack_counter));
-            if acked && let Some((sealed_at, exact)) = acked_seal {
-                if exact {
-                    self.counters.rtt = Some(now.saturating_duration_since(sealed_at));
-                }
-                if self.outbound.heard_at(sealed_at, now, c) {
-                    events.push(Event::HealthChanged {
-                        peer: id,
-                        direction: LinkDirection::Outbound,
-                        fresh: true,
-                    });
-                }
+        // The evidence itself is dated by the seal log alone: an
+        // authenticated acknowledgement counts even if that session is gone
+        // since or an earlier probe carried it too, and can never date the
+        // direction later than our seal (§6.2).
+        if let Some((sealed_at, exact)) = acked_seal {
+            if new && exact {
+                self.counters.rtt = Some(now.saturating_duration_since(sealed_at));
+            }
+            if self.outbound.heard_at(sealed_at, now, c) {
+                events.push(Event::HealthChanged {
+                    peer: id,
+                    direction: LinkDirection::Outbound,
+                    fresh: true,
+                });
             }
         }
         answer
