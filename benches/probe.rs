@@ -1,4 +1,5 @@
-//! The per-probe hot path against the bare AEAD on the same bytes, rejects,
+//! The per-probe hot path against the bare AEAD on the same bytes (the
+//! portable crate, ring and aws-lc-rs) and boringtun's decapsulation, rejects,
 //! many peers, and the handshake. Benchmark ids are stable: compare them
 //! across versions. `scripts/bench-summary` runs this briefly and prints
 //! the ratios the targets are stated in.
@@ -123,6 +124,48 @@ fn probe_group(c: &mut Criterion, wire_len: usize) {
             BatchSize::SmallInput,
         )
     });
+    // ring and aws-lc-rs on the same bytes, keys prepared once, as
+    // probekey's epoch keys are.
+    {
+        use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).expect("key"));
+        let nonce = |n: u64| {
+            let mut x = [0u8; 12];
+            x[4..].copy_from_slice(&n.to_le_bytes());
+            Nonce::assume_unique_for_key(x)
+        };
+        g.bench_function("ring_open", |bench| {
+            bench.iter_batched_ref(
+                || raw,
+                |d| {
+                    let (head, rest) = d.bytes[..d.len].split_at_mut(32);
+                    black_box(key.open_in_place(nonce(1), Aad::from(&*head), rest).is_ok())
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    {
+        use aws_lc_rs::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+        let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7u8; 32]).expect("key"));
+        let nonce = |n: u64| {
+            let mut x = [0u8; 12];
+            x[4..].copy_from_slice(&n.to_le_bytes());
+            Nonce::assume_unique_for_key(x)
+        };
+        g.bench_function("aws_lc_open", |bench| {
+            bench.iter_batched_ref(
+                || raw,
+                |d| {
+                    let (head, rest) = d.bytes[..d.len].split_at_mut(32);
+                    black_box(key.open_in_place(nonce(1), Aad::from(&*head), rest).is_ok())
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    boringtun_decapsulate(&mut g, wire_len);
     g.bench_function("seal", |bench| {
         bench.iter(|| black_box(a.seal(NOW, b_at_a, ProbeKind::Probe, &body, &mut out)))
     });
@@ -167,6 +210,78 @@ fn probe_group(c: &mut Criterion, wire_len: usize) {
         )
     });
     g.finish();
+}
+
+/// boringtun's `decapsulate` of a WireGuard data packet of `wire_len`
+/// bytes on the wire (16-byte header, an IPv4 packet, 16-byte tag), a fresh
+/// packet every iteration, after a real handshake between two `Tunn`s.
+fn boringtun_decapsulate(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    wire_len: usize,
+) {
+    use boringtun::noise::{Tunn, TunnResult};
+    use boringtun::x25519::{PublicKey, StaticSecret};
+    let (sa, sb) = (
+        StaticSecret::from([0x11; 32]),
+        StaticSecret::from([0x22; 32]),
+    );
+    let (pa, pb) = (PublicKey::from(&sa), PublicKey::from(&sb));
+    let mut a = Tunn::new(sa, pb, None, None, 1, None);
+    let mut b = Tunn::new(sb, pa, None, None, 2, None);
+    let mut buf = [0u8; 2048];
+    let mut out = [0u8; 2048];
+    // Initiation, response, and the keepalive that confirms the session.
+    let TunnResult::WriteToNetwork(init) = a.format_handshake_initiation(&mut buf, false) else {
+        panic!("initiation");
+    };
+    let init = init.to_vec();
+    let TunnResult::WriteToNetwork(resp) = b.decapsulate(None, &init, &mut out) else {
+        panic!("response");
+    };
+    let resp = resp.to_vec();
+    if let TunnResult::WriteToNetwork(ka) = a.decapsulate(None, &resp, &mut buf) {
+        let ka = ka.to_vec();
+        let _ = b.decapsulate(None, &ka, &mut out);
+    }
+    // An IPv4 packet filling the data packet to `wire_len` bytes.
+    let ip_len = wire_len - 32;
+    let mut ip = vec![0u8; ip_len];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&u16::try_from(ip_len).expect("small").to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+    ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+    let mut packet = || {
+        let mut d = Datagram {
+            bytes: [0; MAX],
+            len: 0,
+        };
+        let mut wire = [0u8; 2048];
+        if let TunnResult::WriteToNetwork(p) = a.encapsulate(&ip, &mut wire) {
+            d.len = p.len();
+            d.bytes[..d.len].copy_from_slice(p);
+        }
+        d
+    };
+    let mut first = packet();
+    assert_eq!(first.len, wire_len, "a data packet of {wire_len} bytes");
+    assert!(matches!(
+        b.decapsulate(None, first.bytes(), &mut out),
+        TunnResult::WriteToTunnelV4(..)
+    ));
+    g.bench_function("boringtun_decapsulate", |bench| {
+        bench.iter_batched_ref(
+            &mut packet,
+            |d| {
+                black_box(matches!(
+                    b.decapsulate(None, d.bytes(), &mut out),
+                    TunnResult::WriteToTunnelV4(..)
+                ))
+            },
+            BatchSize::SmallInput,
+        )
+    });
 }
 
 fn probes(c: &mut Criterion) {

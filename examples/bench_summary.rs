@@ -1,9 +1,9 @@
 //! Prints the medians and target ratios of the probe benchmarks from
 //! criterion's saved estimates. Run through `scripts/bench-summary`, which
-//! first runs the suite briefly in the default build and with the soft
-//! poly1305 backend:
+//! first runs the suite briefly in the default build (aws-lc-rs) and in the
+//! portable one (the chacha20poly1305 crate):
 //!
-//! `cargo run --release --example bench_summary -- target/criterion [target/soft/criterion]`
+//! `cargo run --release --example bench_summary -- target/criterion [target/portable/criterion]`
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
     } else {
         args
     };
-    let names = ["default", "soft poly1305"];
+    let names = ["default", "portable"];
     println!("machine: {}", cpu());
     println!();
     print!("{:<42}", "median");
@@ -83,6 +83,9 @@ fn main() -> ExitCode {
     }
     println!();
     let ids = [
+        "boringtun_decapsulate",
+        "ring_open",
+        "aws_lc_open",
         "raw_aead_open",
         "open",
         "raw_aead_seal",
@@ -129,18 +132,27 @@ fn main() -> ExitCode {
             }
         };
         for g in ["probe_64B", "probe_256B"] {
-            ratio(
-                format!("{g}: open/raw_aead_open"),
-                m(g, "open"),
-                m(g, "raw_aead_open"),
-                1.10,
-            );
-            ratio(
-                format!("{g}: seal/raw_aead_seal"),
-                m(g, "seal"),
-                m(g, "raw_aead_seal"),
-                1.10,
-            );
+            // Against the build's own provider, raw, on the same bytes.
+            let (raw, raw_id) = match m(g, "aws_lc_open") {
+                Some(ns) => (Some(ns), "aws_lc_open"),
+                None => (m(g, "raw_aead_open"), "raw_aead_open"),
+            };
+            ratio(format!("{g}: open/{raw_id}"), m(g, "open"), raw, 1.10);
+            if m(g, "aws_lc_open").is_some() {
+                ratio(
+                    format!("{g}: open/boringtun_decapsulate"),
+                    m(g, "open"),
+                    m(g, "boringtun_decapsulate"),
+                    0.90,
+                );
+            } else {
+                ratio(
+                    format!("{g}: seal/raw_aead_seal"),
+                    m(g, "seal"),
+                    m(g, "raw_aead_seal"),
+                    1.10,
+                );
+            }
             ratio(
                 format!("{g}: reject_bad_tag/open"),
                 m(g, "reject_bad_tag"),

@@ -1,6 +1,13 @@
-//! The one AEAD of the protocol: ChaCha20-Poly1305 with Noise's nonce
-//! layout (`docs/PROTOCOL.md` §3.3): four zero bytes, then the 64-bit
-//! counter little-endian.
+//! The one AEAD of the protocol, behind a provider seam: ChaCha20-Poly1305
+//! with Noise's nonce layout (`docs/PROTOCOL.md` §3.3): four zero bytes,
+//! then the 64-bit counter little-endian.
+//!
+//! [`RustCrypto`] (the `chacha20poly1305` crate) is the `no_std` core and
+//! the cross-check; [`AwsLc`] (`aws-lc-rs`, the `aws-lc-rs` feature, on by
+//! default) is what the `std` build seals and opens probes with. Both write
+//! the same bytes (`tests/aead_providers.rs`). An epoch key is prepared for
+//! the provider once, when the schedule derives it, not per packet; the
+//! Noise handshake's one-shot keys always use [`RustCrypto`].
 
 use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
@@ -10,27 +17,185 @@ use crate::keys::SymmetricKey;
 /// Length of the Poly1305 tag.
 pub const TAG_LEN: usize = 16;
 
-fn nonce(counter: u64) -> Nonce {
+/// The AEAD's nonce for `counter` (§3.3).
+fn nonce(counter: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_le_bytes());
-    Nonce::from(n)
+    n
 }
 
-fn cipher(key: &SymmetricKey) -> ChaCha20Poly1305 {
-    ChaCha20Poly1305::new(key.as_bytes().into())
+/// The tag did not authenticate the message under this key, counter and
+/// associated data (or the message was shorter than a tag).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Unauthentic;
+
+/// An implementation of ChaCha20-Poly1305 with the protocol's nonce.
+pub trait AeadProvider {
+    /// A key prepared for sealing and opening; erased when dropped.
+    type Key;
+
+    /// Prepares `key`.
+    fn prepare(key: &SymmetricKey) -> Self::Key;
+
+    /// Encrypts `buf` in place and returns the tag.
+    fn seal(key: &Self::Key, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN];
+
+    /// Decrypts `sealed` (the ciphertext, then the tag) in place if the tag
+    /// authenticates it, and returns the plaintext (all but the tag). On
+    /// failure the ciphertext may have been overwritten.
+    ///
+    /// # Errors
+    /// [`Unauthentic`] if the tag does not authenticate the message.
+    fn open<'a>(
+        key: &Self::Key,
+        counter: u64,
+        ad: &[u8],
+        sealed: &'a mut [u8],
+    ) -> Result<&'a mut [u8], Unauthentic>;
 }
 
-/// Encrypts `buf` in place and returns the tag.
-pub(crate) fn seal(key: &SymmetricKey, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
-    match cipher(key).encrypt_inout_detached(&nonce(counter), ad, buf.into()) {
-        Ok(tag) => tag.into(),
-        // Only a message longer than 256 GiB can fail; datagrams cannot be.
-        Err(_) => [0; TAG_LEN],
+/// The `chacha20poly1305` crate: portable, `no_std`, no allocation; its
+/// key zeroizes on drop.
+#[derive(Copy, Clone, Debug)]
+pub struct RustCrypto;
+
+impl AeadProvider for RustCrypto {
+    type Key = ChaCha20Poly1305;
+
+    fn prepare(key: &SymmetricKey) -> Self::Key {
+        ChaCha20Poly1305::new(key.as_bytes().into())
+    }
+
+    fn seal(key: &Self::Key, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        match key.encrypt_inout_detached(&Nonce::from(nonce(counter)), ad, buf.into()) {
+            Ok(tag) => tag.into(),
+            // Only a message longer than 256 GiB can fail; datagrams cannot be.
+            Err(_) => [0; TAG_LEN],
+        }
+    }
+
+    fn open<'a>(
+        key: &Self::Key,
+        counter: u64,
+        ad: &[u8],
+        sealed: &'a mut [u8],
+    ) -> Result<&'a mut [u8], Unauthentic> {
+        let at = sealed.len().checked_sub(TAG_LEN).ok_or(Unauthentic)?;
+        let (body, tag) = sealed.split_at_mut(at);
+        let tag = Tag::try_from(&*tag).map_err(|_| Unauthentic)?;
+        key.decrypt_inout_detached(&Nonce::from(nonce(counter)), ad, (&mut *body).into(), &tag)
+            .map_err(|_| Unauthentic)?;
+        Ok(body)
     }
 }
 
-/// Decrypts `buf` in place if `tag` authenticates it; on failure `buf` is
-/// left as it was.
+/// `aws-lc-rs`: assembly-optimised ChaCha20-Poly1305. A prepared key lives
+/// in memory AWS-LC allocates, which it cleanses when the key is dropped,
+/// so moving the key moves only a pointer.
+#[cfg(feature = "aws-lc-rs")]
+#[derive(Copy, Clone, Debug)]
+pub struct AwsLc;
+
+#[cfg(feature = "aws-lc-rs")]
+impl AeadProvider for AwsLc {
+    type Key = aws_lc_rs::aead::LessSafeKey;
+
+    fn prepare(key: &SymmetricKey) -> Self::Key {
+        use aws_lc_rs::aead::{CHACHA20_POLY1305, LessSafeKey, UnboundKey};
+        match UnboundKey::new(&CHACHA20_POLY1305, key.as_bytes()) {
+            Ok(k) => LessSafeKey::new(k),
+            // A 32-byte key is always accepted.
+            Err(_) => unreachable_key(),
+        }
+    }
+
+    fn seal(key: &Self::Key, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        use aws_lc_rs::aead::{Aad, Nonce};
+        let nonce = Nonce::assume_unique_for_key(nonce(counter));
+        match key.seal_in_place_separate_tag(nonce, Aad::from(ad), buf) {
+            Ok(tag) => {
+                let mut out = [0u8; TAG_LEN];
+                out.copy_from_slice(tag.as_ref());
+                out
+            }
+            // Only a message longer than 256 GiB can fail; datagrams cannot be.
+            Err(_) => [0; TAG_LEN],
+        }
+    }
+
+    fn open<'a>(
+        key: &Self::Key,
+        counter: u64,
+        ad: &[u8],
+        sealed: &'a mut [u8],
+    ) -> Result<&'a mut [u8], Unauthentic> {
+        use aws_lc_rs::aead::{Aad, Nonce};
+        let nonce = Nonce::assume_unique_for_key(nonce(counter));
+        key.open_in_place(nonce, Aad::from(ad), sealed)
+            .map_err(|_| Unauthentic)
+    }
+}
+
+/// `UnboundKey::new` refuses only a key of the wrong length; ours are 32
+/// bytes by type. Kept out of line so that `prepare` has no panic path in
+/// its body.
+#[cfg(feature = "aws-lc-rs")]
+#[cold]
+fn unreachable_key() -> aws_lc_rs::aead::LessSafeKey {
+    // Documented panic: a 32-byte ChaCha20-Poly1305 key cannot be refused.
+    #[allow(clippy::panic)]
+    {
+        panic!("aws-lc-rs refused a 32-byte ChaCha20-Poly1305 key")
+    }
+}
+
+/// The provider this build seals and opens probes with.
+#[cfg(feature = "aws-lc-rs")]
+pub type Provider = AwsLc;
+/// The provider this build seals and opens probes with.
+#[cfg(not(feature = "aws-lc-rs"))]
+pub type Provider = RustCrypto;
+
+/// An epoch key, prepared for [`Provider`] (§5.2).
+pub(crate) struct EpochKey(<Provider as AeadProvider>::Key);
+
+impl EpochKey {
+    pub(crate) fn new(key: &SymmetricKey) -> Self {
+        EpochKey(Provider::prepare(key))
+    }
+
+    /// Encrypts `buf` in place and returns the tag.
+    pub(crate) fn seal(&self, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        Provider::seal(&self.0, counter, ad, buf)
+    }
+
+    /// Decrypts `sealed` (ciphertext, then tag) in place if it
+    /// authenticates.
+    pub(crate) fn open<'a>(
+        &self,
+        counter: u64,
+        ad: &[u8],
+        sealed: &'a mut [u8],
+    ) -> Result<&'a mut [u8], Unauthentic> {
+        Provider::open(&self.0, counter, ad, sealed)
+    }
+
+    /// What identifies the key in tests: the tag of an empty message under
+    /// a counter no probe uses.
+    #[cfg(test)]
+    pub(crate) fn fingerprint(&self) -> [u8; TAG_LEN] {
+        self.seal(u64::MAX, b"fingerprint", &mut [])
+    }
+}
+
+/// Encrypts `buf` in place under a one-shot key (the handshake's) and
+/// returns the tag.
+pub(crate) fn seal(key: &SymmetricKey, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+    RustCrypto::seal(&RustCrypto::prepare(key), counter, ad, buf)
+}
+
+/// Decrypts `buf` in place under a one-shot key if `tag` authenticates it;
+/// on failure `buf` is left as it was.
 pub(crate) fn open(
     key: &SymmetricKey,
     counter: u64,
@@ -38,7 +203,12 @@ pub(crate) fn open(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<(), ()> {
-    cipher(key)
-        .decrypt_inout_detached(&nonce(counter), ad, buf.into(), &Tag::from(*tag))
+    RustCrypto::prepare(key)
+        .decrypt_inout_detached(
+            &Nonce::from(nonce(counter)),
+            ad,
+            buf.into(),
+            &Tag::from(*tag),
+        )
         .map_err(|_| ())
 }

@@ -3,7 +3,7 @@
 
 use core::time::Duration;
 
-use crate::aead::{self, TAG_LEN};
+use crate::aead::TAG_LEN;
 use crate::config::Config;
 use crate::ids::{Epoch, SessionIndex};
 use crate::noise::{Direction, TransportKeys};
@@ -214,7 +214,7 @@ impl Session {
     }
 
     #[cfg(test)]
-    pub(crate) fn send_key(&self) -> &crate::keys::SymmetricKey {
+    pub(crate) fn send_key(&self) -> &crate::aead::EpochKey {
         self.send.key()
     }
 
@@ -253,18 +253,16 @@ impl Session {
         Instant::from_nanos(now.as_nanos().saturating_sub(late))
     }
 
-    /// Checks a probe and, only if it authenticates, decrypts it in place
-    /// and commits the replay bit and the epoch window (§5.4). Returns
-    /// whether the receive epoch advanced.
-    #[allow(clippy::too_many_arguments)]
+    /// Checks a probe and, only if it authenticates, decrypts `sealed`
+    /// (ciphertext, then tag) in place and commits the replay bit and the
+    /// epoch window (§5.4). Returns whether the receive epoch advanced.
     pub(crate) fn open(
         &mut self,
         now: Instant,
         epoch: Epoch,
         counter: u64,
         ad: &[u8],
-        body: &mut [u8],
-        tag: &[u8; TAG_LEN],
+        sealed: &mut [u8],
         grace: Duration,
     ) -> Result<bool, OpenError> {
         let (slot, key) = self
@@ -272,7 +270,8 @@ impl Session {
             .key_for(epoch, now)
             .ok_or(OpenError::EpochOutsideWindow)?;
         self.replay.check(counter).map_err(|_| OpenError::Replay)?;
-        aead::open(key, counter, ad, body, tag).map_err(|()| OpenError::BadTag)?;
+        key.open(counter, ad, sealed)
+            .map_err(|_| OpenError::BadTag)?;
         self.replay.commit(counter);
         if slot == WindowSlot::Next {
             self.recv.advance(now, grace);
@@ -332,7 +331,7 @@ impl Session {
         header.emit(head).ok()?;
         let (sealed, tag_out) = rest.split_at_mut(rest.len() - TAG_LEN);
         sealed[..PROBE_TIME_LEN].copy_from_slice(&now.as_nanos().to_be_bytes());
-        let tag = aead::seal(self.send.key(), counter, head, sealed);
+        let tag = self.send.key().seal(counter, head, sealed);
         tag_out.copy_from_slice(&tag);
         Some(counter)
     }

@@ -4,6 +4,7 @@
 use rand_core::CryptoRng;
 
 use super::{Endpoint, peer_at, peer_id, reject, slot_of};
+use crate::aead::TAG_LEN;
 use crate::error::{RecvError, RejectReason, SealError};
 use crate::event::{Event, LinkDirection};
 use crate::ids::PeerId;
@@ -140,17 +141,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let Some(session) = p.sessions.slots[si].as_mut() else {
             return Err(reject(RejectReason::UnknownSession, None));
         };
-        let (head, sealed, tag) = probe.split(datagram);
+        let (head, sealed) = probe.split(datagram);
         let advanced = session
-            .open(
-                now,
-                hdr.epoch,
-                hdr.counter,
-                head,
-                sealed,
-                &tag,
-                c.epoch_grace(),
-            )
+            .open(now, hdr.epoch, hdr.counter, head, sealed, c.epoch_grace())
             .map_err(|e| {
                 let reason = match e {
                     OpenError::EpochOutsideWindow => RejectReason::EpochOutsideWindow,
@@ -160,7 +153,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 reject(reason, Some(id))
             })?;
         self.stats.probes_opened += 1;
-        let (time, body) = sealed.split_at_mut(PROBE_TIME_LEN);
+        let plain = sealed.len().saturating_sub(TAG_LEN);
+        let (time, body) = sealed[..plain].split_at_mut(PROBE_TIME_LEN);
         let mut sent = [0u8; PROBE_TIME_LEN];
         sent.copy_from_slice(time);
         let opened = Opened {

@@ -12,6 +12,7 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::Zeroize;
 
+use crate::aead::EpochKey;
 use crate::ids::Epoch;
 use crate::keys::{SymmetricKey, retire};
 use crate::time::Instant;
@@ -35,7 +36,8 @@ fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
 }
 
 /// One step of the chain (§5.2): the epoch key of `chain`, and the next
-/// chain key. This is the whole cost of an epoch rotation.
+/// chain key. This is the whole cost of an epoch rotation but for
+/// preparing the epoch key for the AEAD provider.
 pub fn step(chain: &SymmetricKey) -> (SymmetricKey, SymmetricKey) {
     (
         expand(chain, LABEL_EPOCH_KEY),
@@ -43,10 +45,17 @@ pub fn step(chain: &SymmetricKey) -> (SymmetricKey, SymmetricKey) {
     )
 }
 
+/// [`step`], the epoch key prepared for the AEAD provider (its bytes are
+/// erased as they drop here; the prepared key erases itself when dropped).
+fn step_prepared(chain: &SymmetricKey) -> (EpochKey, SymmetricKey) {
+    let (key, chain) = step(chain);
+    (EpochKey::new(&key), chain)
+}
+
 /// The sending half: the current epoch's key and the next chain key.
 pub(crate) struct SendSchedule {
     epoch: Epoch,
-    key: SymmetricKey,
+    key: EpochKey,
     chain: SymmetricKey,
     started_at: Instant,
     start_counter: u64,
@@ -54,7 +63,7 @@ pub(crate) struct SendSchedule {
 
 impl SendSchedule {
     pub(crate) fn new(split_key: &SymmetricKey, now: Instant) -> Self {
-        let (key, chain) = step(split_key);
+        let (key, chain) = step_prepared(split_key);
         SendSchedule {
             epoch: Epoch(0),
             key,
@@ -68,7 +77,7 @@ impl SendSchedule {
         self.epoch
     }
 
-    pub(crate) fn key(&self) -> &SymmetricKey {
+    pub(crate) fn key(&self) -> &EpochKey {
         &self.key
     }
 
@@ -104,8 +113,8 @@ impl SendSchedule {
 
     /// Moves to the next epoch, erasing the current key and chain key.
     pub(crate) fn rotate(&mut self, now: Instant, counter: u64) {
-        let (key, chain) = step(&self.chain);
-        retire(core::mem::replace(&mut self.key, key));
+        let (key, chain) = step_prepared(&self.chain);
+        self.key = key;
         retire(core::mem::replace(&mut self.chain, chain));
         self.epoch = Epoch(self.epoch.0.saturating_add(1));
         self.started_at = now;
@@ -146,16 +155,16 @@ pub(crate) enum WindowSlot {
 /// and the chain key `cₑ₊₂`.
 pub(crate) struct RecvSchedule {
     epoch: Epoch,
-    previous: Option<(SymmetricKey, Instant)>,
-    current: SymmetricKey,
-    next: SymmetricKey,
+    previous: Option<(EpochKey, Instant)>,
+    current: EpochKey,
+    next: EpochKey,
     chain: SymmetricKey,
 }
 
 impl RecvSchedule {
     pub(crate) fn new(split_key: &SymmetricKey) -> Self {
-        let (current, c1) = step(split_key);
-        let (next, chain) = step(&c1);
+        let (current, c1) = step_prepared(split_key);
+        let (next, chain) = step_prepared(&c1);
         RecvSchedule {
             epoch: Epoch(0),
             previous: None,
@@ -170,11 +179,7 @@ impl RecvSchedule {
     }
 
     /// The key for a probe of `epoch`, if it is inside the window at `now`.
-    pub(crate) fn key_for(
-        &self,
-        epoch: Epoch,
-        now: Instant,
-    ) -> Option<(WindowSlot, &SymmetricKey)> {
+    pub(crate) fn key_for(&self, epoch: Epoch, now: Instant) -> Option<(WindowSlot, &EpochKey)> {
         let e = self.epoch.0;
         if epoch.0 == e {
             Some((WindowSlot::Current, &self.current))
@@ -194,15 +199,14 @@ impl RecvSchedule {
     /// by one, erasing the old previous key; the old current key stays valid
     /// until `now + grace`.
     pub(crate) fn advance(&mut self, now: Instant, grace: Duration) {
-        let (after_next, chain) = step(&self.chain);
+        let (after_next, chain) = step_prepared(&self.chain);
         let old_current = core::mem::replace(
             &mut self.current,
             core::mem::replace(&mut self.next, after_next),
         );
         retire(core::mem::replace(&mut self.chain, chain));
-        if let Some((old_previous, _)) = self.previous.replace((old_current, now + grace)) {
-            retire(old_previous);
-        }
+        // The old previous key erases itself as it drops.
+        self.previous = Some((old_current, now + grace));
         self.epoch = Epoch(self.epoch.0.saturating_add(1));
     }
 
@@ -216,10 +220,8 @@ impl RecvSchedule {
 
     /// Erases the previous key once its grace has passed.
     pub(crate) fn expire(&mut self, now: Instant) {
-        if matches!(&self.previous, Some((_, until)) if now >= *until)
-            && let Some((key, _)) = self.previous.take()
-        {
-            retire(key);
+        if matches!(&self.previous, Some((_, until)) if now >= *until) {
+            self.previous = None;
         }
     }
 
@@ -256,6 +258,11 @@ mod tests {
         step(&chain).0
     }
 
+    /// What identifies the prepared key of epoch `n`.
+    fn fingerprint_at(n: u32) -> [u8; 16] {
+        EpochKey::new(&key_at(n)).fingerprint()
+    }
+
     #[test]
     fn sender_and_receiver_walk_the_same_chain() {
         let t = Instant::ZERO;
@@ -263,9 +270,9 @@ mod tests {
         let mut rx = RecvSchedule::new(&split());
         for n in 0..50u32 {
             assert_eq!(tx.epoch(), Epoch(n));
-            assert_eq!(tx.key(), &key_at(n));
+            assert_eq!(tx.key().fingerprint(), fingerprint_at(n));
             let (slot, key) = rx.key_for(tx.epoch(), t).unwrap();
-            assert_eq!(key, tx.key());
+            assert_eq!(key.fingerprint(), tx.key().fingerprint());
             if slot == WindowSlot::Next {
                 rx.advance(t, Duration::from_secs(1));
             }
@@ -339,19 +346,23 @@ mod tests {
         for _ in 0..5 {
             rx.advance(t, Duration::from_secs(1));
         }
-        let held: [&SymmetricKey; 4] = [
-            rx.key_for(Epoch(4), t).unwrap().1,
-            rx.key_for(Epoch(5), t).unwrap().1,
-            rx.key_for(Epoch(6), t).unwrap().1,
-            rx.chain(),
+        let held: [[u8; 16]; 4] = [
+            rx.key_for(Epoch(4), t).unwrap().1.fingerprint(),
+            rx.key_for(Epoch(5), t).unwrap().1.fingerprint(),
+            rx.key_for(Epoch(6), t).unwrap().1.fingerprint(),
+            EpochKey::new(rx.chain()).fingerprint(),
         ];
-        assert_eq!(held[0], &key_at(4));
+        assert_eq!(held[0], fingerprint_at(4));
         let mut chain = split();
         for n in 0..7u32 {
             for h in held {
-                assert_ne!(h, &chain, "chain key c{n} is held");
+                assert_ne!(
+                    h,
+                    EpochKey::new(&chain).fingerprint(),
+                    "chain key c{n} is held"
+                );
                 if n < 4 {
-                    assert_ne!(h, &key_at(n), "epoch key k{n} is held");
+                    assert_ne!(h, fingerprint_at(n), "epoch key k{n} is held");
                 }
             }
             chain = step(&chain).1;
@@ -368,13 +379,21 @@ mod tests {
         for n in 0..5 {
             tx.rotate(t, n);
         }
-        assert_eq!(tx.key(), &key_at(5));
+        assert_eq!(tx.key().fingerprint(), fingerprint_at(5));
         let mut chain = split();
         for n in 0..6u32 {
-            for held in [tx.key(), &tx.chain] {
-                assert_ne!(held, &chain, "chain key c{n} is held");
+            let held = [
+                tx.key().fingerprint(),
+                EpochKey::new(&tx.chain).fingerprint(),
+            ];
+            for h in held {
+                assert_ne!(
+                    h,
+                    EpochKey::new(&chain).fingerprint(),
+                    "chain key c{n} is held"
+                );
                 if n < 5 {
-                    assert_ne!(held, &key_at(n), "epoch key k{n} is held");
+                    assert_ne!(h, fingerprint_at(n), "epoch key k{n} is held");
                 }
             }
             chain = step(&chain).1;
@@ -390,25 +409,22 @@ mod tests {
         let mut tx = SendSchedule::new(&split(), t);
         let mut rx = RecvSchedule::new(&split());
         for n in 1..=10u64 {
-            // The sender drops its epoch key and chain key.
+            // The sender drops its chain key (its epoch key, prepared for
+            // the AEAD provider, erases itself as it drops).
             tx.rotate(t, n);
             let retired = crate::keys::graveyard::exhume();
-            assert_eq!(retired.len(), 2, "rotation {n} retires key and chain key");
+            assert_eq!(retired.len(), 1, "rotation {n} retires the chain key");
             assert!(retired.iter().all(SymmetricKey::is_erased));
-            // The receiver drops the previous key (from the second advance
-            // on) and the chain key.
+            // So does the receiver.
             rx.advance(t, grace);
             let retired = crate::keys::graveyard::exhume();
-            assert_eq!(retired.len(), if n == 1 { 1 } else { 2 });
+            assert_eq!(retired.len(), 1);
             assert!(retired.iter().all(SymmetricKey::is_erased));
         }
-        // The previous key is erased when its grace ends.
+        // The previous key is dropped when its grace ends.
         assert!(rx.holds_previous());
         rx.expire(t + grace);
         assert!(!rx.holds_previous());
-        let retired = crate::keys::graveyard::exhume();
-        assert_eq!(retired.len(), 1);
-        assert!(retired[0].is_erased());
         assert!(rx.key_for(Epoch(9), t + grace).is_none());
     }
 }

@@ -446,12 +446,12 @@ impl SealedProbe {
         Ok(SealedProbe { header, body_len })
     }
 
-    /// Splits the datagram it was parsed from into header bytes, the
-    /// sealed part (send time, then body) and tag.
-    pub fn split(self, datagram: &mut [u8]) -> (&[u8], &mut [u8], [u8; TAG_LEN]) {
+    /// Splits the datagram it was parsed from into header bytes and the
+    /// sealed part: send time and body encrypted, then the tag.
+    pub fn split(self, datagram: &mut [u8]) -> (&[u8], &mut [u8]) {
         let (head, rest) = datagram.split_at_mut(PROBE_HEADER_LEN);
-        let (sealed, tag) = rest.split_at_mut(PROBE_TIME_LEN + self.body_len);
-        (head, sealed, array_at(tag, 0))
+        let end = (PROBE_TIME_LEN + self.body_len + TAG_LEN).min(rest.len());
+        (head, &mut rest[..end])
     }
 
     /// The daemon body's place in a probe datagram being written.
