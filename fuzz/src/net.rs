@@ -989,12 +989,19 @@ impl Net {
     /// endpoints come back afterwards; what was in flight is dropped.
     pub fn quiet(&mut self, bound: Duration, hold: Duration) -> Duration {
         self.freshness = None;
+        let mut bound = bound;
         for i in 0..self.nodes.len() {
             let reading = self.local(i);
             if Instant::MAX.saturating_duration_since(reading) < END_OF_TIME {
                 let back = reading.saturating_duration_since(Instant::from_secs(3600));
                 self.nodes[i].clock = self.nodes[i].clock.stepped(self.now, back, false);
                 self.run_timeout(i);
+                // A reading far ahead followed by the right one costs at
+                // most one `stale_after` more (`docs/PROTOCOL.md` §7).
+                bound = bound.max(
+                    self.recovery_bound()
+                        + self.nodes[i].clock.to_global(self.config.stale_after()),
+                );
             }
         }
         self.in_flight.clear();
