@@ -29,6 +29,22 @@ fn nonce(counter: u64) -> [u8; 12] {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Unauthentic;
 
+/// The plaintext, decrypted in place, or why not.
+pub type Opened<'a> = Result<&'a mut [u8], Unauthentic>;
+
+/// A tag, or zeros for the one failure sealing has: a message longer than
+/// 256 GiB, which no datagram can be.
+fn tag_or_zeros<T: AsRef<[u8]>, E>(sealed: Result<T, E>) -> [u8; TAG_LEN] {
+    let mut out = [0u8; TAG_LEN];
+    if let Ok(tag) = sealed {
+        let tag = tag.as_ref();
+        if tag.len() == TAG_LEN {
+            out.copy_from_slice(tag);
+        }
+    }
+    out
+}
+
 /// An implementation of ChaCha20-Poly1305 with the protocol's nonce.
 pub trait AeadProvider {
     /// A key prepared for sealing and opening; erased when dropped.
@@ -46,12 +62,7 @@ pub trait AeadProvider {
     ///
     /// # Errors
     /// [`Unauthentic`] if the tag does not authenticate the message.
-    fn open<'a>(
-        key: &Self::Key,
-        counter: u64,
-        ad: &[u8],
-        sealed: &'a mut [u8],
-    ) -> Result<&'a mut [u8], Unauthentic>;
+    fn open<'a>(key: &Self::Key, counter: u64, ad: &[u8], sealed: &'a mut [u8]) -> Opened<'a>;
 }
 
 /// The `chacha20poly1305` crate: portable, `no_std`, no allocation; its
@@ -67,19 +78,10 @@ impl AeadProvider for RustCrypto {
     }
 
     fn seal(key: &Self::Key, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
-        match key.encrypt_inout_detached(&Nonce::from(nonce(counter)), ad, buf.into()) {
-            Ok(tag) => tag.into(),
-            // Only a message longer than 256 GiB can fail; datagrams cannot be.
-            Err(_) => [0; TAG_LEN],
-        }
+        tag_or_zeros(key.encrypt_inout_detached(&Nonce::from(nonce(counter)), ad, buf.into()))
     }
 
-    fn open<'a>(
-        key: &Self::Key,
-        counter: u64,
-        ad: &[u8],
-        sealed: &'a mut [u8],
-    ) -> Result<&'a mut [u8], Unauthentic> {
+    fn open<'a>(key: &Self::Key, counter: u64, ad: &[u8], sealed: &'a mut [u8]) -> Opened<'a> {
         let at = sealed.len().checked_sub(TAG_LEN).ok_or(Unauthentic)?;
         let (body, tag) = sealed.split_at_mut(at);
         let tag = Tag::try_from(&*tag).map_err(|_| Unauthentic)?;
@@ -112,23 +114,10 @@ impl AeadProvider for AwsLc {
     fn seal(key: &Self::Key, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
         use aws_lc_rs::aead::{Aad, Nonce};
         let nonce = Nonce::assume_unique_for_key(nonce(counter));
-        match key.seal_in_place_separate_tag(nonce, Aad::from(ad), buf) {
-            Ok(tag) => {
-                let mut out = [0u8; TAG_LEN];
-                out.copy_from_slice(tag.as_ref());
-                out
-            }
-            // Only a message longer than 256 GiB can fail; datagrams cannot be.
-            Err(_) => [0; TAG_LEN],
-        }
+        tag_or_zeros(key.seal_in_place_separate_tag(nonce, Aad::from(ad), buf))
     }
 
-    fn open<'a>(
-        key: &Self::Key,
-        counter: u64,
-        ad: &[u8],
-        sealed: &'a mut [u8],
-    ) -> Result<&'a mut [u8], Unauthentic> {
+    fn open<'a>(key: &Self::Key, counter: u64, ad: &[u8], sealed: &'a mut [u8]) -> Opened<'a> {
         use aws_lc_rs::aead::{Aad, Nonce};
         let nonce = Nonce::assume_unique_for_key(nonce(counter));
         key.open_in_place(nonce, Aad::from(ad), sealed)
@@ -171,12 +160,7 @@ impl EpochKey {
 
     /// Decrypts `sealed` (ciphertext, then tag) in place if it
     /// authenticates.
-    pub(crate) fn open<'a>(
-        &self,
-        counter: u64,
-        ad: &[u8],
-        sealed: &'a mut [u8],
-    ) -> Result<&'a mut [u8], Unauthentic> {
+    pub(crate) fn open<'a>(&self, counter: u64, ad: &[u8], sealed: &'a mut [u8]) -> Opened<'a> {
         Provider::open(&self.0, counter, ad, sealed)
     }
 
