@@ -33,7 +33,7 @@ fn dh_per_side() -> (u64, u64) {
     let mk = |seed| {
         let mut rng = chacha20::ChaCha20Rng::seed_from_u64(seed);
         let key = StaticKeypair::generate(&mut rng);
-        Endpoint::new(Config::default(), key, rng, Vec::<Option<Peer>>::new())
+        Endpoint::new(Config::default(), key, rng, probekey::GrowableTable::new())
     };
     let (mut a, mut b) = (mk(1), mk(2));
     let to_b = a.add_peer(now, b.public_key()).expect("peer");

@@ -10,7 +10,6 @@ use crate::endpoint::{Endpoint, Received, Transmit};
 use crate::error::{RecvError, SealError};
 use crate::ids::PeerId;
 use crate::keys::StaticKeypair;
-use crate::peer::Peer;
 use crate::table::PeerTable;
 use crate::time::Instant;
 use crate::wire::{PROBE_HEADER_LEN, PROBE_OVERHEAD, PROBE_TIME_LEN, ProbeKind};
@@ -40,7 +39,7 @@ pub enum ReceivedBytes {
     },
 }
 
-impl<R: CryptoRng> Endpoint<R, Vec<Option<Peer>>> {
+impl<R: CryptoRng> Endpoint<R, crate::table::GrowableTable> {
     /// An endpoint whose peer table grows as peers are added.
     pub fn with_growable_table(config: Config, local: StaticKeypair, rng: R) -> Self {
         Endpoint::new(config, local, rng, Vec::new())
@@ -105,7 +104,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
 }
 
 #[cfg(feature = "std")]
-impl Endpoint<crate::OsRng, Vec<Option<Peer>>> {
+impl Endpoint<crate::OsRng, crate::table::GrowableTable> {
     /// An endpoint with a growable peer table and the operating system's
     /// randomness: the usual choice for a daemon.
     pub fn with_os_rng(config: Config, local: StaticKeypair) -> Self {

@@ -125,7 +125,9 @@ pub use keys::{KeyId, PublicKey, StaticKeypair, SymmetricKey};
 pub use peer::Peer;
 pub use session::{COUNTER_LIMIT, MAX_CLOCK_DRIFT_PPM, Role};
 pub use status::{EndpointStats, Freshness, HandshakeState, PeerStatus, RejectCounters};
-pub use table::{PeerTable, fixed_table};
+#[cfg(feature = "alloc")]
+pub use table::GrowableTable;
+pub use table::{PeerSlot, PeerTable, fixed_table};
 pub use time::Instant;
 #[cfg(feature = "std")]
 pub use time::StdClock;
@@ -133,7 +135,7 @@ pub use wire::{BufferTooSmall, PROBE_OVERHEAD, ProbeKind};
 
 /// An endpoint with a growable peer table.
 #[cfg(feature = "alloc")]
-pub type GrowableEndpoint<R> = Endpoint<R, alloc::vec::Vec<Option<Peer>>>;
+pub type GrowableEndpoint<R> = Endpoint<R, table::GrowableTable>;
 
 /// An endpoint with a growable peer table and the operating system's
 /// randomness: what a daemon on an operating system uses.

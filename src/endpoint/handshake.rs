@@ -165,9 +165,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// The peer whose key id an initiation names.
     fn peer_by_key_id(&self, msg: &Initiation) -> Option<usize> {
         self.peers
-            .slots()
-            .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.key_id == msg.key_id))
+            .configured()
+            .find(|(_, p)| p.key_id == msg.key_id)
+            .map(|(i, _)| i)
     }
 
     /// An initiation whose mac1 is ours (§4.2).

@@ -23,7 +23,7 @@ use crate::mac::{ChallengeSecret, OwnMac1};
 use crate::noise::{Prologue, StaticDh};
 use crate::peer::Peer;
 use crate::status::{EndpointStats, PeerStatus};
-use crate::table::PeerTable;
+use crate::table::{PeerSlot, PeerTable};
 use crate::time::Instant;
 use crate::wire::{self, Challenge, Initiation, MessageType, Response, SealedProbe, VERSION};
 
@@ -78,7 +78,7 @@ fn slot_of(index: SessionIndex) -> usize {
 
 /// The configured peer in `slot`, if any.
 fn peer_at<T: PeerTable>(peers: &mut T, slot: usize) -> Option<&mut Peer> {
-    peers.slots_mut().get_mut(slot).and_then(Option::as_mut)
+    peers.get_mut(slot)
 }
 
 impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
@@ -113,7 +113,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if now < self.latest {
             let c = self.config;
             for (slot, p) in self.peers.slots_mut().iter_mut().enumerate() {
-                let Some(p) = p else { continue };
+                let Some(p) = p.peer_mut() else { continue };
                 p.clamp_time(now, &c);
                 if p.sessions.current.is_some()
                     && let Some(e) = p.want_handshake(peer_id(slot), HandshakeReason::Rekey, now)
@@ -155,17 +155,15 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Err(AddPeerError::OwnKey);
         }
         let key_id = public.key_id();
-        for (slot, p) in self.peers.slots().iter().enumerate() {
-            if let Some(p) = p {
-                if p.public == public {
-                    return Err(AddPeerError::Duplicate(peer_id(slot)));
-                }
-                if p.key_id == key_id {
-                    return Err(AddPeerError::KeyIdCollision(peer_id(slot)));
-                }
+        for (slot, p) in self.peers.configured() {
+            if p.public == public {
+                return Err(AddPeerError::Duplicate(peer_id(slot)));
+            }
+            if p.key_id == key_id {
+                return Err(AddPeerError::KeyIdCollision(peer_id(slot)));
             }
         }
-        let slot = match self.peers.slots().iter().position(Option::is_none) {
+        let slot = match self.peers.slots().iter().position(|s| s.peer().is_none()) {
             Some(s) => s,
             None if self.peers.slots().len() < MAX_PEERS && self.peers.grow() => {
                 self.peers.slots().len() - 1
@@ -185,7 +183,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         }
         peer.rearm(&self.config);
         if let Some(s) = self.peers.slots_mut().get_mut(slot) {
-            *s = Some(peer);
+            s.put(peer);
         }
         Ok(id)
     }
@@ -209,35 +207,30 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// Forgets a peer and erases all its keys. Returns false if there was
     /// no such peer.
     pub fn remove_peer(&mut self, peer: PeerId) -> bool {
-        match self.peers.slots_mut().get_mut(peer.slot()) {
-            Some(slot @ Some(_)) => {
-                if slot.as_ref().is_some_and(|p| !p.tx.is_empty()) {
-                    self.tx_pending -= 1;
-                }
-                *slot = None;
-                true
-            }
-            _ => false,
+        let Some(slot) = self.peers.slots_mut().get_mut(peer.slot()) else {
+            return false;
+        };
+        let Some(p) = slot.peer() else {
+            return false;
+        };
+        if !p.tx.is_empty() {
+            self.tx_pending -= 1;
         }
+        slot.clear();
+        true
     }
 
     /// The peer configured with this key.
     pub fn peer_by_key(&self, public: &PublicKey) -> Option<PeerId> {
         self.peers
-            .slots()
-            .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.public == *public))
-            .map(peer_id)
+            .configured()
+            .find(|(_, p)| p.public == *public)
+            .map(|(i, _)| peer_id(i))
     }
 
     /// Every configured peer.
     pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
-        self.peers
-            .slots()
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.is_some())
-            .map(|(i, _)| peer_id(i))
+        self.peers.configured().map(|(i, _)| peer_id(i))
     }
 
     /// Everything the endpoint reports about a peer, as of `now`.
@@ -246,7 +239,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     }
 
     fn peer(&self, peer: PeerId) -> Option<&Peer> {
-        self.peers.slots().get(peer.slot()).and_then(Option::as_ref)
+        self.peers.get(peer.slot())
     }
 
     /// Re-arms the timers of the peer in `slot` after an operation changed

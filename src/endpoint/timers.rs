@@ -15,10 +15,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// Already-due instants are returned as they are.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.peers
-            .slots()
-            .iter()
-            .flatten()
-            .filter_map(|p| p.timers.next())
+            .configured()
+            .filter_map(|(_, p)| p.timers.next())
             .min()
     }
 
@@ -27,16 +25,18 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.observe(now);
         for slot in 0..self.peers.slots().len() {
-            let due = self.peers.slots()[slot]
-                .as_ref()
+            let due = self
+                .peers
+                .get(slot)
                 .and_then(|p| p.timers.next())
                 .is_some_and(|t| t <= now);
             if !due {
                 continue;
             }
             for timer in Timer::ALL {
-                let expired = self.peers.slots()[slot]
-                    .as_ref()
+                let expired = self
+                    .peers
+                    .get(slot)
                     .is_some_and(|p| p.timers.is_expired(timer, now));
                 if expired {
                     self.run_timer(slot, timer, now);
