@@ -259,7 +259,9 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// Handles one datagram from the network, decrypting a probe in place.
     /// Anything that is not a plausible probe is refused before any
     /// cryptography; a forged probe costs at most one AEAD open; a refused
-    /// datagram changes nothing but the rejection counters.
+    /// datagram changes nothing but the rejection counters (the buffer
+    /// itself may be overwritten where a forged probe's ciphertext was: the
+    /// AEAD provider clears what failed to authenticate).
     ///
     /// # Errors
     /// [`RecvError`] with the reason, also counted per peer and endpoint.
