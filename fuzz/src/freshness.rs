@@ -25,7 +25,9 @@
 //!
 //! Times are kept on each node's own clock and follow the endpoint's
 //! contract for readings that go back (§7): instants ahead of the new
-//! reading are brought back to it.
+//! reading are brought back to it. A clock at the end of its range
+//! (`Instant::MAX`) stands still: its node is not checked there, and its
+//! probes count as a disturbance of the sessions they are sent in.
 
 use core::time::Duration;
 use std::collections::HashMap;
@@ -170,6 +172,11 @@ impl FreshnessOracle {
             for p in self.sealed.iter_mut().filter(|(k, _)| k.0 == i) {
                 p.1.local = p.1.local.min(reading);
             }
+        }
+        // At the end of the clock's range time stands still, as for a
+        // suspended host: the peer sees this node's probes fall behind.
+        if reading == Instant::MAX {
+            self.nodes[i].disturbed += 1;
         }
         self.nodes[i].last = reading;
     }
@@ -329,7 +336,9 @@ impl FreshnessOracle {
         status: &PeerStatus,
         reading: Instant,
     ) -> Result<(), Violation> {
-        if reading < self.nodes[at].last {
+        // Nothing ages at the end of the clock's range (`docs/PROTOCOL.md`
+        // §7): there is no time to be fresh or stale in.
+        if reading < self.nodes[at].last || reading == Instant::MAX {
             return Ok(());
         }
         let v = &self.views[at][peer];
