@@ -181,8 +181,10 @@ impl FreshnessOracle {
         self.nodes[i].last = reading;
     }
 
-    /// Node `i`'s clock stepped forward, or its host was suspended for
-    /// `lost` of the network's time.
+    /// Node `i`'s clock stepped (forward, or back by `lost`), or its host
+    /// was suspended for `lost` of the network's time. (A step back the
+    /// endpoint then sees is also counted by [`Self::reading`]: the time
+    /// lost is counted twice, which only widens the allowance.)
     pub fn disturbed(&mut self, i: usize, lost: Duration) {
         self.nodes[i].lost += lost;
         self.nodes[i].disturbed += 1;

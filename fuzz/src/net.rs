@@ -715,8 +715,18 @@ impl Net {
                     _ => (u64::MAX - self.local(i).as_nanos())
                         .saturating_sub(u.int_in_range(0..=TWO_DAYS_NANOS)?),
                 };
-                if forward && let Some(f) = &mut self.freshness {
-                    f.disturbed(i, Duration::ZERO);
+                // Either way the peers see this node's send times jump
+                // (a step back shows even when the endpoint has read no
+                // time since the reading it steps back to).
+                if let Some(f) = &mut self.freshness {
+                    f.disturbed(
+                        i,
+                        if forward {
+                            Duration::ZERO
+                        } else {
+                            Duration::from_nanos(nanos)
+                        },
+                    );
                 }
                 let clock = self.nodes[i].clock;
                 self.nodes[i].clock = clock.stepped(self.now, Duration::from_nanos(nanos), forward);
