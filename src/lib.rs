@@ -127,7 +127,7 @@ pub use session::{COUNTER_LIMIT, MAX_CLOCK_DRIFT_PPM, Role};
 pub use status::{EndpointStats, Freshness, HandshakeState, PeerStatus, RejectCounters};
 #[cfg(feature = "alloc")]
 pub use table::GrowableTable;
-pub use table::{PeerSlot, PeerTable, fixed_table};
+pub use table::{FixedTable, PeerSlot, PeerTable, Slot, fixed_table};
 pub use time::Instant;
 #[cfg(feature = "std")]
 pub use time::StdClock;

@@ -20,8 +20,8 @@ use chacha20::ChaCha20Rng;
 use probekey::rand_core::SeedableRng;
 use probekey::wire::{PROBE_HEADER_LEN, WireError};
 use probekey::{
-    Config, Endpoint, Event, Instant, LinkDirection, PROBE_OVERHEAD, Peer, PeerId, PeerTable,
-    ProbeKind, Received, RecvError, RejectReason, StaticKeypair, fixed_table,
+    Config, Endpoint, Event, Instant, LinkDirection, PROBE_OVERHEAD, PeerId, PeerTable, ProbeKind,
+    Received, RecvError, RejectReason, StaticKeypair, fixed_table,
 };
 
 thread_local! {
@@ -452,7 +452,7 @@ fn probes_echoes_rotations_and_rejections_allocate_nothing() {
 fn with_a_fixed_peer_table_too() {
     let config = rotating_config();
     let (tally, counted, [da, db, ..]) =
-        measured_run::<[Option<Peer>; 4]>(&config, fixed_table(), fixed_table());
+        measured_run::<probekey::FixedTable<4>>(&config, fixed_table(), fixed_table());
     check(&tally, counted);
     assert!(da >= 100 && db >= 100, "epochs advanced by {da} and {db}");
 }

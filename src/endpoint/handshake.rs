@@ -6,7 +6,6 @@ use core::time::Duration;
 use rand_core::CryptoRng;
 use x25519_dalek::StaticSecret;
 
-use super::transmit::queue;
 use super::{Endpoint, INDEX_TAG_BITS, peer_at, peer_id, reject, slot_of};
 use crate::config::Config;
 use crate::error::{RecvError, RejectReason};
@@ -158,16 +157,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let delay = backoff(&c, want.attempts, self.rng.next_u32());
         p.timers.set(Timer::Retry, Some(now + delay));
         if p.handshake.in_flight.is_some() {
-            queue(&mut self.tx_pending, p, TxQueue::INITIATION);
+            p.tx.push(TxQueue::INITIATION);
         }
-    }
-
-    /// The peer whose key id an initiation names.
-    fn peer_by_key_id(&self, msg: &Initiation) -> Option<usize> {
-        self.peers
-            .configured()
-            .find(|(_, p)| p.key_id == msg.key_id)
-            .map(|(i, _)| i)
     }
 
     /// An initiation whose mac1 is ours (§4.2).
@@ -177,8 +168,10 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         msg: &Initiation,
         datagram: &[u8],
     ) -> Result<Received<'static>, RecvError> {
+        // The key-id index (§7.3): a few probes, however many peers.
         let slot = self
-            .peer_by_key_id(msg)
+            .index
+            .find_key(&self.peers, msg.key_id)
             .ok_or(reject(RejectReason::UnknownPeer, None))?;
         let id = peer_id(slot);
         let c = self.config;
@@ -213,7 +206,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 .as_ref()
                 .is_some_and(|r| r.initiation == fingerprint)
             {
-                queue(&mut self.tx_pending, p, TxQueue::RESPONSE);
+                p.tx.push(TxQueue::RESPONSE);
                 return Ok(Received::Handshake { peer: id });
             }
             return Err(reject(RejectReason::Replay, Some(id)));
@@ -231,7 +224,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 return Err(reject(RejectReason::RateLimited, Some(id)));
             }
             p.handshake.challenge_to = msg.sender_index;
-            queue(&mut self.tx_pending, p, TxQueue::CHALLENGE);
+            p.tx.push(TxQueue::CHALLENGE);
             return Ok(Received::Handshake { peer: id });
         }
         // The challenge is answered, once: a copy of this initiation is an
@@ -308,7 +301,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         p.timers
             .set(Timer::CachedResponse, Some(now + c.handshake_max_age()));
         p.handshake.last_initiation = Some(fingerprint);
-        queue(&mut self.tx_pending, p, TxQueue::RESPONSE);
+        p.tx.push(TxQueue::RESPONSE);
         Ok(Received::Handshake { peer: id })
     }
 
@@ -354,7 +347,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 return Err(reject(RejectReason::Replay, Some(id)));
             }
             if p.sessions.unconfirmed_slot() == Some(i) {
-                queue(&mut self.tx_pending, p, TxQueue::CONFIRM);
+                p.tx.push(TxQueue::CONFIRM);
             }
             return Ok(Received::Handshake { peer: id });
         }
@@ -411,7 +404,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 p.sessions.current = Some(i);
                 p.established(id, Role::Initiator, latency, true, now, &mut self.events);
             }
-            queue(&mut self.tx_pending, p, TxQueue::CONFIRM);
+            p.tx.push(TxQueue::CONFIRM);
         }
         // Whether or not it is used, the retry timer runs on: an unconfirmed
         // or outranked session is followed by a new initiation, of a higher
@@ -464,7 +457,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             Some(f) => {
                 p.macs.rebind(&mut f.message, &msg.value);
                 f.bound = true;
-                queue(&mut self.tx_pending, p, TxQueue::INITIATION);
+                p.tx.push(TxQueue::INITIATION);
             }
             None => {
                 p.handshake.held = Some(msg.value);

@@ -23,7 +23,9 @@ use crate::mac::{ChallengeSecret, OwnMac1};
 use crate::noise::{Prologue, StaticDh};
 use crate::peer::Peer;
 use crate::status::{EndpointStats, PeerStatus};
-use crate::table::{PeerSlot, PeerTable};
+use crate::table::index::Index;
+use crate::table::sealed::Sealed;
+use crate::table::{self, PeerTable};
 use crate::time::Instant;
 use crate::wire::{self, Challenge, Initiation, MessageType, Response, SealedProbe, VERSION};
 
@@ -47,8 +49,11 @@ pub struct Endpoint<R, T> {
     peers: T,
     events: EventQueue,
     stats: EndpointStats,
-    /// Peers with something queued for [`Endpoint::poll_transmit`].
-    tx_pending: usize,
+    /// The key-id index, the deadline heap and the transmit queue over
+    /// the peers (§7.3).
+    index: Index,
+    /// No slot below this one is free.
+    next_free: usize,
     /// The caller's last reading of its clock (§7).
     latest: Instant,
     /// What our challenges are made from (§4.5).
@@ -78,7 +83,7 @@ fn slot_of(index: SessionIndex) -> usize {
 
 /// The configured peer in `slot`, if any.
 fn peer_at<T: PeerTable>(peers: &mut T, slot: usize) -> Option<&mut Peer> {
-    peers.get_mut(slot)
+    table::get_mut(peers, slot)
 }
 
 impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
@@ -87,6 +92,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     pub fn new(config: Config, local: StaticKeypair, mut rng: R, peers: T) -> Self {
         let prologue = Prologue::new(VERSION, config.deployment_id());
         let challenge = ChallengeSecret::random(&mut rng);
+        let index = Index::new(rng.next_u64());
         Endpoint {
             mac1: OwnMac1::new(&local.public()),
             config,
@@ -96,7 +102,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             peers,
             events: EventQueue::new(),
             stats: EndpointStats::default(),
-            tx_pending: 0,
+            index,
+            next_free: 0,
             latest: Instant::ZERO,
             challenge,
         }
@@ -112,14 +119,17 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     fn observe(&mut self, now: Instant) {
         if now < self.latest {
             let c = self.config;
-            for (slot, p) in self.peers.slots_mut().iter_mut().enumerate() {
-                let Some(p) = p.peer_mut() else { continue };
+            for slot in 0..self.peers.slots().len() {
+                let Some(p) = peer_at(&mut self.peers, slot) else {
+                    continue;
+                };
                 p.clamp_time(now, &c);
                 if p.sessions.current.is_some()
                     && let Some(e) = p.want_handshake(peer_id(slot), HandshakeReason::Rekey, now)
                 {
                     self.events.push(e);
                 }
+                self.sync(slot);
             }
         }
         self.latest = now;
@@ -155,24 +165,15 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Err(AddPeerError::OwnKey);
         }
         let key_id = public.key_id();
-        for (slot, p) in self.peers.configured() {
-            if p.public == public {
-                return Err(AddPeerError::Duplicate(peer_id(slot)));
-            }
-            if p.key_id == key_id {
-                return Err(AddPeerError::KeyIdCollision(peer_id(slot)));
-            }
+        if let Some(slot) = self.index.find_key(&self.peers, key_id) {
+            let same = table::get(&self.peers, slot).is_some_and(|p| p.public == public);
+            return Err(if same {
+                AddPeerError::Duplicate(peer_id(slot))
+            } else {
+                AddPeerError::KeyIdCollision(peer_id(slot))
+            });
         }
-        let slot = match self.peers.slots().iter().position(|s| s.peer().is_none()) {
-            Some(s) => s,
-            None if self.peers.slots().len() < MAX_PEERS && self.peers.grow() => {
-                self.peers.slots().len() - 1
-            }
-            None => return Err(AddPeerError::TableFull),
-        };
-        if slot >= MAX_PEERS {
-            return Err(AddPeerError::TableFull);
-        }
+        let slot = self.free_slot().ok_or(AddPeerError::TableFull)?;
         self.stats.dh_operations += 1;
         let ss = StaticDh::new(&self.local, &public).map_err(|_| AddPeerError::LowOrderKey)?;
         let id = peer_id(slot);
@@ -181,11 +182,29 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if let Some(e) = peer.want_handshake(id, HandshakeReason::NoSession, now) {
             self.events.push(e);
         }
-        peer.rearm(&self.config);
         if let Some(s) = self.peers.slots_mut().get_mut(slot) {
             s.put(peer);
         }
+        self.next_free = slot + 1;
+        self.index.insert_key(&mut self.peers, key_id, slot);
+        self.rearm(slot);
         Ok(id)
+    }
+
+    /// The lowest free slot, growing the table (to twice its size, so
+    /// that growth costs O(1) per peer over time) if there is none.
+    fn free_slot(&mut self) -> Option<usize> {
+        let len = self.peers.slots().len();
+        let start = self.next_free.min(len);
+        if let Some(i) = self.peers.slots()[start..]
+            .iter()
+            .position(|s| s.peer().is_none())
+        {
+            return Some(start + i).filter(|&s| s < MAX_PEERS);
+        }
+        let target = len.saturating_mul(2).clamp(1, MAX_PEERS);
+        while self.peers.slots().len() < target && self.peers.grow() {}
+        (self.peers.slots().len() > len).then_some(len)
     }
 
     /// Starts a handshake with `peer` now, as a rekey would (for example
@@ -207,30 +226,31 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// Forgets a peer and erases all its keys. Returns false if there was
     /// no such peer.
     pub fn remove_peer(&mut self, peer: PeerId) -> bool {
-        let Some(slot) = self.peers.slots_mut().get_mut(peer.slot()) else {
+        let slot = peer.slot();
+        let Some(key_id) = table::get(&self.peers, slot).map(|p| p.key_id) else {
             return false;
         };
-        let Some(p) = slot.peer() else {
-            return false;
-        };
-        if !p.tx.is_empty() {
-            self.tx_pending -= 1;
+        self.index.remove_key(&mut self.peers, key_id);
+        self.index.set_deadline(&mut self.peers, slot, None);
+        self.index.set_queued(&mut self.peers, slot, false);
+        if let Some(s) = self.peers.slots_mut().get_mut(slot) {
+            s.clear();
         }
-        slot.clear();
+        self.next_free = self.next_free.min(slot);
         true
     }
 
     /// The peer configured with this key.
     pub fn peer_by_key(&self, public: &PublicKey) -> Option<PeerId> {
-        self.peers
-            .configured()
-            .find(|(_, p)| p.public == *public)
-            .map(|(i, _)| peer_id(i))
+        self.index
+            .find_key(&self.peers, public.key_id())
+            .filter(|&s| table::get(&self.peers, s).is_some_and(|p| p.public == *public))
+            .map(peer_id)
     }
 
     /// Every configured peer.
     pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
-        self.peers.configured().map(|(i, _)| peer_id(i))
+        table::configured(&self.peers).map(|(i, _)| peer_id(i))
     }
 
     /// Everything the endpoint reports about a peer, as of `now`.
@@ -239,16 +259,27 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     }
 
     fn peer(&self, peer: PeerId) -> Option<&Peer> {
-        self.peers.get(peer.slot())
+        table::get(&self.peers, peer.slot())
     }
 
     /// Re-arms the timers of the peer in `slot` after an operation changed
-    /// it.
+    /// it, and brings the indexes up to date.
     fn rearm(&mut self, slot: usize) {
         let c = self.config;
         if let Some(p) = peer_at(&mut self.peers, slot) {
             p.rearm(&c);
         }
+        self.sync(slot);
+    }
+
+    /// Brings the deadline heap and the transmit queue up to date with the
+    /// peer in `slot` (§7.3), after an operation that may have set one of
+    /// its timers or queued a datagram. O(log n).
+    fn sync(&mut self, slot: usize) {
+        let (next, queued) = table::get(&self.peers, slot)
+            .map_or((None, false), |p| (p.timers.next(), !p.tx.is_empty()));
+        self.index.set_deadline(&mut self.peers, slot, next);
+        self.index.set_queued(&mut self.peers, slot, queued);
     }
 
     /// The next event, if any. Poll until `None` after every call.
@@ -299,8 +330,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             Ok(r) => self.rearm(r.peer().slot()),
             Err(e) => {
                 self.stats.rejected.count(e.reason);
-                if let Some(p) = e.peer.and_then(|id| peer_at(&mut self.peers, id.slot())) {
+                if let Some(id) = e.peer
+                    && let Some(p) = peer_at(&mut self.peers, id.slot())
+                {
                     p.counters.rejected.count(e.reason);
+                    self.sync(id.slot());
                 }
             }
         }

@@ -103,6 +103,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         p.sealed.record(index, counter, now, c.stale_after());
         p.counters.probes_sealed += 1;
         p.arm_start_handshake(&c);
+        self.sync(peer.slot());
         self.stats.probes_sealed += 1;
         if let Some(epoch) = rotated {
             self.events.push(Event::EpochRotated {
@@ -164,7 +165,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             sent: u64::from_be_bytes(sent),
         };
         if p.validated(id, opened, now, c, &mut self.events) {
-            super::transmit::queue(&mut self.tx_pending, p, crate::peer::TxQueue::ANSWER);
+            p.tx.push(crate::peer::TxQueue::ANSWER);
         }
         if hdr.kind == ProbeKind::Keepalive {
             return Ok(Received::Keepalive { peer: id });

@@ -23,7 +23,6 @@ mod keys_and_nonces {
     use crate::error::SealError;
     use crate::event::HandshakeReason;
     use crate::keys::StaticKeypair;
-    use crate::peer::Peer;
     use crate::session::{COUNTER_LIMIT, REKEY_AFTER_COUNTER, Session};
     use crate::wire::ProbeHeader;
     use crate::wire::ProbeKind;
@@ -33,12 +32,17 @@ mod keys_and_nonces {
     use rand_core::SeedableRng;
     use std::collections::HashSet;
 
-    type E = Endpoint<ChaCha20Rng, [Option<Peer>; 1]>;
+    type E = Endpoint<ChaCha20Rng, crate::table::FixedTable<1>>;
 
     fn endpoint(secret: u8, peer: u8, seed: u64, c: Config) -> E {
         let key = StaticKeypair::from_secret_bytes([secret; 32]);
         let remote = StaticKeypair::from_secret_bytes([peer; 32]).public();
-        let mut e = Endpoint::new(c, key, ChaCha20Rng::seed_from_u64(seed), [None]);
+        let mut e = Endpoint::new(
+            c,
+            key,
+            ChaCha20Rng::seed_from_u64(seed),
+            crate::fixed_table(),
+        );
         e.add_peer(Instant::ZERO, remote).expect("distinct keys");
         e
     }
@@ -66,8 +70,7 @@ mod keys_and_nonces {
     }
 
     fn current(e: &E) -> &Session {
-        e.peers[0]
-            .as_ref()
+        crate::table::get(&e.peers, 0)
             .and_then(|p| p.sessions.current())
             .expect("a current session")
     }
@@ -133,8 +136,7 @@ mod keys_and_nonces {
         let mut now = Instant::from_millis(10);
         let (_, old_key) = round(&mut a, &mut b, now);
         // Near the end of the counter space a rekey is wanted...
-        let s = a.peers[0]
-            .as_mut()
+        let s = crate::table::get_mut(&mut a.peers, 0)
             .and_then(|p| p.sessions.current_mut())
             .expect("session");
         s.set_send_counter(REKEY_AFTER_COUNTER);
@@ -152,8 +154,7 @@ mod keys_and_nonces {
         ));
         // ...and the last counters are sealed, then sealing stops: the
         // counter never reaches 2^64 - 1, let alone wraps.
-        let s = a.peers[0]
-            .as_mut()
+        let s = crate::table::get_mut(&mut a.peers, 0)
             .and_then(|p| p.sessions.current_mut())
             .expect("session");
         s.set_send_counter(COUNTER_LIMIT - 1);
@@ -205,7 +206,7 @@ mod keys_and_nonces {
         let c = Config::default();
         let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
         a.handle_timeout(Instant::ZERO);
-        let p = a.peers[0].as_ref().expect("peer");
+        let p = crate::table::get(&a.peers, 0).expect("peer");
         assert!(
             p.handshake.in_flight.is_some(),
             "the initiation's ephemeral is held"
@@ -214,7 +215,7 @@ mod keys_and_nonces {
         // Confirmed both ways: no ephemeral secret, no handshake state
         // left on either side.
         for e in [&a, &b] {
-            let p = e.peers[0].as_ref().expect("peer");
+            let p = crate::table::get(&e.peers, 0).expect("peer");
             assert!(p.handshake.in_flight.is_none(), "ephemeral secret kept");
             assert!(p.handshake.want.is_none());
         }
@@ -228,7 +229,7 @@ mod keys_and_nonces {
             let mut buf = [0u8; 256];
             while a.poll_transmit(now, &mut buf).expect("room").is_some() {}
         }
-        let p = a.peers[0].as_ref().expect("peer");
+        let p = crate::table::get(&a.peers, 0).expect("peer");
         assert!(
             p.sessions.slots.iter().all(Option::is_none),
             "a session outlived reject_after_time"

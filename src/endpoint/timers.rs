@@ -6,7 +6,7 @@ use rand_core::CryptoRng;
 use super::{Endpoint, peer_at, peer_id};
 use crate::event::{Event, LinkDirection};
 use crate::peer::timers::Timer;
-use crate::table::PeerTable;
+use crate::table::{self, PeerTable};
 use crate::time::Instant;
 
 impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
@@ -14,30 +14,32 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// deadline in any peer's timer table; `None` when there are no peers.
     /// Already-due instants are returned as they are.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers
-            .configured()
-            .filter_map(|(_, p)| p.timers.next())
-            .min()
+        // The top of the deadline heap (§7.3): O(1).
+        let earliest = self.index.earliest(&self.peers);
+        debug_assert_eq!(
+            earliest,
+            table::configured(&self.peers)
+                .filter_map(|(_, p)| p.timers.next())
+                .min(),
+            "the deadline heap disagrees with the peers' timer tables"
+        );
+        earliest
     }
 
     /// Runs every timer due at `now`: expiries, staleness, handshake
-    /// triggers and retries. Cheap to call early or often.
+    /// triggers and retries. Cheap to call early or often: it visits only
+    /// the peers whose timers fired, each once (a timer that a visit sets
+    /// at or before `now` runs at the next call).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.observe(now);
-        for slot in 0..self.peers.slots().len() {
-            let due = self
-                .peers
-                .get(slot)
-                .and_then(|p| p.timers.next())
-                .is_some_and(|t| t <= now);
-            if !due {
-                continue;
-            }
+        let mut visits = self.index.timed();
+        while visits > 0
+            && let Some(slot) = self.index.due(&self.peers, now)
+        {
+            visits -= 1;
             for timer in Timer::ALL {
-                let expired = self
-                    .peers
-                    .get(slot)
-                    .is_some_and(|p| p.timers.is_expired(timer, now));
+                let expired =
+                    table::get(&self.peers, slot).is_some_and(|p| p.timers.is_expired(timer, now));
                 if expired {
                     self.run_timer(slot, timer, now);
                     self.rearm(slot);

@@ -40,14 +40,6 @@ pub struct Transmit {
     pub kind: TransmitKind,
 }
 
-/// Queues a datagram of kind `bit` for `p`, keeping the count of peers
-/// with something to send.
-pub(super) fn queue(tx_pending: &mut usize, p: &mut Peer, bit: u8) {
-    if p.tx.push(bit) {
-        *tx_pending += 1;
-    }
-}
-
 /// Writes the next datagram `p` has queued into `buf`: `None` if what was
 /// queued can no longer be sent.
 fn write_next(
@@ -131,27 +123,24 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         buf: &mut [u8],
     ) -> Result<Option<Transmit>, BufferTooSmall> {
         self.observe(now);
-        if self.tx_pending == 0 {
-            return Ok(None);
-        }
         let c = self.config;
-        for slot in 0..self.peers.slots().len() {
-            let Some(p) = peer_at(&mut self.peers, slot) else {
-                continue;
-            };
-            if p.tx.is_empty() {
-                continue;
-            }
-            let written = write_next(p, buf, now, &c, &self.challenge)?;
-            if p.tx.is_empty() {
-                self.tx_pending -= 1;
-            }
-            if let Some((len, kind)) = written {
-                if kind == TransmitKind::Keepalive {
-                    // A keepalive took a counter, which a rekey may be due on.
-                    p.arm_start_handshake(&c);
-                    self.stats.probes_sealed += 1;
+        // The transmit queue (§7.3): only peers with something queued.
+        while let Some(slot) = self.index.first_queued() {
+            let written = match peer_at(&mut self.peers, slot) {
+                Some(p) => {
+                    let written = write_next(p, buf, now, &c, &self.challenge)?;
+                    if written.is_some_and(|(_, kind)| kind == TransmitKind::Keepalive) {
+                        // A keepalive took a counter, which a rekey may be
+                        // due on.
+                        p.arm_start_handshake(&c);
+                        self.stats.probes_sealed += 1;
+                    }
+                    written
                 }
+                None => None,
+            };
+            self.sync(slot);
+            if let Some((len, kind)) = written {
                 return Ok(Some(Transmit {
                     peer: peer_id(slot),
                     len,

@@ -41,11 +41,9 @@ impl TxQueue {
     /// A challenge to an initiation that did not prove it is new (§4.5).
     pub(crate) const CHALLENGE: u8 = 16;
 
-    /// Queues `bit`; true if the queue was empty.
-    pub(crate) fn push(&mut self, bit: u8) -> bool {
-        let was_empty = self.0 == 0;
+    /// Queues `bit`.
+    pub(crate) fn push(&mut self, bit: u8) {
         self.0 |= bit;
-        was_empty
     }
 
     /// Takes `bit` if queued.

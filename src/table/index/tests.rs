@@ -1,0 +1,104 @@
+//! The indexes against a brute-force model, over random operations.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::vec::Vec;
+
+use super::*;
+use crate::table::{FixedTable, fixed_table};
+
+const N: usize = 24;
+
+struct Model {
+    keys: BTreeMap<KeyId, usize>,
+    deadlines: [Option<Instant>; N],
+    queue: VecDeque<usize>,
+}
+
+fn check(index: &Index, t: &FixedTable<N>, m: &Model) {
+    for (&key, &slot) in &m.keys {
+        assert_eq!(index.find_key(t, key), Some(slot));
+    }
+    assert_eq!(index.find_key(t, KeyId([0xee; 8])), None);
+    let earliest = m.deadlines.iter().flatten().min().copied();
+    assert_eq!(index.earliest(t), earliest);
+    if let Some(at) = earliest {
+        let slot = index.due(t, at).expect("a deadline is due at its instant");
+        assert_eq!(m.deadlines[slot], Some(at));
+        assert!(
+            at == Instant::ZERO
+                || index
+                    .due(t, Instant::from_nanos(at.as_nanos() - 1))
+                    .is_none()
+        );
+    }
+    // The queue, walked from its head, is the model's in order.
+    let mut walked = Vec::new();
+    let mut at = index.first_queued();
+    while let Some(s) = at {
+        walked.push(s);
+        let next = t[s].row.tx_next;
+        at = (next != NONE).then(|| usize_of(next));
+    }
+    assert_eq!(walked, m.queue.iter().copied().collect::<Vec<_>>());
+}
+
+#[test]
+fn indexes_agree_with_a_brute_force_model() {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let mut t: FixedTable<N> = fixed_table();
+    let mut index = Index::new(7);
+    let mut m = Model {
+        keys: BTreeMap::new(),
+        deadlines: [None; N],
+        queue: VecDeque::new(),
+    };
+    for _ in 0..20_000 {
+        let slot = usize::try_from(next(N as u64)).unwrap();
+        match next(4) {
+            0 => {
+                // A slot holds at most one key; re-key it.
+                if let Some((&old, _)) = m.keys.iter().find(|&(_, &s)| s == slot) {
+                    index.remove_key(&mut t, old);
+                    m.keys.remove(&old);
+                }
+                let key = KeyId(next(64).to_be_bytes());
+                if index.find_key(&t, key).is_none() {
+                    index.insert_key(&mut t, key, slot);
+                    m.keys.insert(key, slot);
+                }
+            }
+            1 => {
+                if let Some((&old, _)) = m.keys.iter().find(|&(_, &s)| s == slot) {
+                    index.remove_key(&mut t, old);
+                    m.keys.remove(&old);
+                }
+            }
+            2 => {
+                // Few distinct instants, so that ties are common.
+                let at = match next(5) {
+                    0 => None,
+                    n => Some(Instant::from_nanos(next(8) * n)),
+                };
+                index.set_deadline(&mut t, slot, at);
+                m.deadlines[slot] = at;
+            }
+            _ => {
+                let queued = next(2) == 0;
+                index.set_queued(&mut t, slot, queued);
+                let present = m.queue.contains(&slot);
+                if queued && !present {
+                    m.queue.push_back(slot);
+                } else if !queued {
+                    m.queue.retain(|&s| s != slot);
+                }
+            }
+        }
+        check(&index, &t, &m);
+    }
+}
