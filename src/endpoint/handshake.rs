@@ -168,7 +168,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         msg: &Initiation,
         datagram: &[u8],
     ) -> Result<Received<'static>, RecvError> {
-        // The key-id index (§7.3): a few probes, however many peers.
+        // The key-id index (§7.4): a few probes, however many peers.
         let slot = self
             .index
             .find_key(&self.peers, msg.key_id)

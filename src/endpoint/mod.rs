@@ -50,7 +50,7 @@ pub struct Endpoint<R, T> {
     events: EventQueue,
     stats: EndpointStats,
     /// The key-id index, the deadline heap and the transmit queue over
-    /// the peers (§7.3).
+    /// the peers (§7.4).
     index: Index,
     /// No slot below this one is free.
     next_free: usize,
@@ -273,7 +273,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     }
 
     /// Brings the deadline heap and the transmit queue up to date with the
-    /// peer in `slot` (§7.3), after an operation that may have set one of
+    /// peer in `slot` (§7.4), after an operation that may have set one of
     /// its timers or queued a datagram. O(log n).
     fn sync(&mut self, slot: usize) {
         let (next, queued) = table::get(&self.peers, slot)

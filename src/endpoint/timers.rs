@@ -14,7 +14,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// deadline in any peer's timer table; `None` when there are no peers.
     /// Already-due instants are returned as they are.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        // The top of the deadline heap (§7.3): O(1).
+        // The top of the deadline heap (§7.4): O(1).
         let earliest = self.index.earliest(&self.peers);
         debug_assert_eq!(
             earliest,

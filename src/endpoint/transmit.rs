@@ -124,7 +124,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     ) -> Result<Option<Transmit>, BufferTooSmall> {
         self.observe(now);
         let c = self.config;
-        // The transmit queue (§7.3): only peers with something queued.
+        // The transmit queue (§7.4): only peers with something queued.
         while let Some(slot) = self.index.first_queued() {
             let written = match peer_at(&mut self.peers, slot) {
                 Some(p) => {

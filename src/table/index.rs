@@ -1,5 +1,5 @@
 //! The endpoint's indexes over its peers, so that no path costs time
-//! linear in the number of peers (`docs/PROTOCOL.md` §7.3):
+//! linear in the number of peers (`docs/PROTOCOL.md` §7.4):
 //!
 //! - **the key-id index**, sorted, searched by every handshake initiation
 //!   (§3.2) in O(log n) before any cryptography;
