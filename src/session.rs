@@ -256,6 +256,14 @@ impl Session {
     /// Checks a probe and, only if it authenticates, decrypts `sealed`
     /// (ciphertext, then tag) in place and commits the replay bit and the
     /// epoch window (§5.4). Returns whether the receive epoch advanced.
+    /// Whether a probe for (`epoch`, `counter`) would reach the AEAD, read
+    /// without changing anything: the batch receive path runs it over a
+    /// whole batch first so that the cache misses of many sessions
+    /// overlap (§7.5).
+    pub(crate) fn would_open(&self, now: Instant, epoch: Epoch, counter: u64) -> bool {
+        self.recv.key_for(epoch, now).is_some() && self.replay.check(counter).is_ok()
+    }
+
     pub(crate) fn open(
         &mut self,
         now: Instant,

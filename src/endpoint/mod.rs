@@ -326,7 +326,40 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             },
             Err(e) => Err(malformed(e)),
         };
-        match &result {
+        self.after_datagram(&result);
+        result
+    }
+
+    /// Handles a batch of datagrams (as read with `recvmmsg` or GRO), in
+    /// order, calling `each` with every datagram's position in the batch
+    /// and its result, exactly as [`Self::handle_datagram`] would return
+    /// it. Worth it with many peers: the session state of every probe in
+    /// the batch is looked up before the first AEAD, so that the cache
+    /// misses overlap instead of each stalling its own open (§7.5).
+    /// Allocates nothing.
+    pub fn handle_datagrams<D, F>(&mut self, now: Instant, datagrams: &mut [D], mut each: F)
+    where
+        D: AsMut<[u8]>,
+        F: FnMut(usize, Result<Received<'_>, RecvError>),
+    {
+        self.observe(now);
+        const AHEAD: usize = 16;
+        for (chunk_no, chunk) in datagrams.chunks_mut(AHEAD).enumerate() {
+            let mut reachable = 0usize;
+            for d in chunk.iter_mut() {
+                reachable += usize::from(self.warm(now, d.as_mut()));
+            }
+            core::hint::black_box(reachable);
+            for (i, d) in chunk.iter_mut().enumerate() {
+                each(chunk_no * AHEAD + i, self.handle_datagram(now, d.as_mut()));
+            }
+        }
+    }
+
+    /// What every datagram's result does to the endpoint: the peer's timers
+    /// and the indexes follow an accepted one; a refused one is counted.
+    fn after_datagram(&mut self, result: &Result<Received<'_>, RecvError>) {
+        match result {
             Ok(r) => self.rearm(r.peer().slot()),
             Err(e) => {
                 self.stats.rejected.count(e.reason);
@@ -338,6 +371,5 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 }
             }
         }
-        result
     }
 }

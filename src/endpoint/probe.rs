@@ -115,6 +115,23 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         Ok(needed)
     }
 
+    /// Looks up, without changing anything, the session state a datagram
+    /// of probe layout would be opened with: the peer, the session, its
+    /// epoch key and replay window (§7.5). Returns whether it would reach
+    /// the AEAD.
+    pub(super) fn warm(&self, now: Instant, datagram: &[u8]) -> bool {
+        let Ok(probe) = SealedProbe::parse(datagram) else {
+            return false;
+        };
+        let hdr = probe.header;
+        crate::table::get(&self.peers, slot_of(hdr.receiver_index))
+            .and_then(|p| {
+                let i = p.sessions.find(hdr.receiver_index)?;
+                p.sessions.slots[i].as_ref()
+            })
+            .is_some_and(|s| s.would_open(now, hdr.epoch, hdr.counter))
+    }
+
     /// A datagram of probe layout (§5.4).
     pub(super) fn open_probe<'b>(
         &mut self,
