@@ -289,9 +289,17 @@ fn probes(c: &mut Criterion) {
     probe_group(c, 256);
 }
 
-/// An endpoint `b` with `n` established peers, and the peers.
+/// An endpoint `b` with `n` established peers, and the peers. The table
+/// is reserved for `n` peers, so that adding them never reallocates.
 fn many(n: usize) -> (Ep, Vec<(Ep, PeerId)>) {
-    let mut b = endpoint(0);
+    let mut rng = ChaCha20Rng::seed_from_u64(0);
+    let key = StaticKeypair::generate(&mut rng);
+    let mut b = Endpoint::new(
+        Config::default(),
+        key,
+        rng,
+        probekey::GrowableTable::with_capacity(n),
+    );
     let mut peers = Vec::with_capacity(n);
     for i in 0..n {
         let mut a = endpoint(10 + i as u64);
@@ -303,29 +311,144 @@ fn many(n: usize) -> (Ep, Vec<(Ep, PeerId)>) {
     (b, peers)
 }
 
-fn peers(c: &mut Criterion) {
+/// A hub with `n` peers that never answer: every peer has an initiation in
+/// flight and a retry timer, re-armed at each retry without a new
+/// initiation (so without a Diffie-Hellman) for as long as the bench runs.
+fn unanswered(n: usize) -> Ep {
+    let config = Config::builder()
+        .handshake_retry_initial(Duration::from_millis(1))
+        .handshake_retry_max(Duration::from_millis(1))
+        .handshake_rate_interval(Duration::from_millis(1))
+        .handshake_max_age(Duration::from_secs(300 * 24 * 3600))
+        .build()
+        .expect("config");
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let key = StaticKeypair::generate(&mut rng);
+    let mut hub = Endpoint::new(config, key, rng, probekey::GrowableTable::with_capacity(n));
+    for i in 0..n {
+        let key = StaticKeypair::generate(&mut ChaCha20Rng::seed_from_u64(1_000_000 + i as u64));
+        hub.add_peer(NOW, key.public()).expect("peer");
+    }
+    hub.handle_timeout(NOW);
+    hub
+}
+
+/// mac1 of a handshake message for `receiver` (§3.4): what anyone who knows
+/// the receiver's public key can compute.
+fn seal_mac1(receiver: &probekey::PublicKey, message: &mut [u8]) {
+    use hmac::{KeyInit, Mac};
+    use sha2::{Digest, Sha256};
+    let (m1, m2) = (probekey::wire::MAC1_OFFSET, probekey::wire::MAC2_OFFSET);
+    let mut h = Sha256::new();
+    h.update(b"probekey v1 mac1");
+    h.update(receiver.as_bytes());
+    let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&h.finalize()).expect("key");
+    m.update(&message[..m1]);
+    message[m1..m2].copy_from_slice(&m.finalize().into_bytes()[..16]);
+}
+
+/// Batch size of the one-by-one and batch opens.
+const BATCH: usize = 16;
+
+/// `BATCH` probes from peers drawn at random.
+fn random_probes(peers: &mut [(Ep, PeerId)], x: &mut u64, body: &[u8]) -> [Datagram; BATCH] {
+    core::array::from_fn(|_| {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        let n = peers.len() as u64;
+        let (a, to) = &mut peers[(*x % n) as usize];
+        seal(a, *to, body)
+    })
+}
+
+fn scale(c: &mut Criterion) {
     let body = [0x5Au8; 16];
-    let mut g = c.benchmark_group("peers");
-    for (id, n) in [
-        ("open_1_peer", 1),
-        ("open_1k_peers", 1_000),
-        ("open_10k_peers", 10_000),
-    ] {
+    let mut g = c.benchmark_group("scale");
+    // PROBEKEY_BENCH_MAX_PEERS bounds the sizes (the 100,000-peer setup
+    // runs a million Diffie-Hellmans).
+    let max: usize = std::env::var("PROBEKEY_BENCH_MAX_PEERS")
+        .map(|v| v.parse().expect("PROBEKEY_BENCH_MAX_PEERS: a number"))
+        .unwrap_or(100_000);
+    for n in [1, 1_000, 10_000, 100_000].into_iter().filter(|&n| n <= max) {
         let (mut b, mut peers) = many(n);
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        g.bench_function(id, |bench| {
+        // Probes arrive from peers in random order.
+        g.bench_function(format!("open/{n}"), |bench| {
             bench.iter_batched_ref(
-                || {
-                    // Probes arrive from peers in random order.
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let (a, to) = &mut peers[(x % n as u64) as usize];
-                    seal(a, *to, &body)
-                },
+                || random_probes(&mut peers[..], &mut x, &body)[0],
                 |d| black_box(b.handle_datagram(NOW, d.bytes()).is_ok()),
                 BatchSize::SmallInput,
             )
+        });
+        g.bench_function(format!("open_{BATCH}_one_by_one/{n}"), |bench| {
+            bench.iter_batched_ref(
+                || random_probes(&mut peers[..], &mut x, &body),
+                |ds| {
+                    let mut ok = 0;
+                    for d in ds.iter_mut() {
+                        ok += usize::from(b.handle_datagram(NOW, d.bytes()).is_ok());
+                    }
+                    black_box(ok)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        g.bench_function(format!("open_{BATCH}_batch/{n}"), |bench| {
+            bench.iter_batched_ref(
+                || random_probes(&mut peers[..], &mut x, &body),
+                |ds| {
+                    let mut bufs: [&mut [u8]; BATCH] = ds.each_mut().map(|d| d.bytes());
+                    let mut ok = 0;
+                    b.handle_datagrams(NOW, &mut bufs, |_, r| ok += usize::from(r.is_ok()));
+                    black_box(ok)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        // The last peer's initiation, replayed: after the first copies earn
+        // challenges, each is refused by the rate limit (the clock stands
+        // still), after mac1, the key-id lookup and the mac2 checks.
+        let (last, to) = peers.last_mut().expect("peers");
+        last.initiate_handshake(NOW, *to);
+        let mut buf = [0u8; MAX];
+        let t = last
+            .poll_transmit(NOW, &mut buf)
+            .expect("room")
+            .expect("initiation");
+        let mut replayed = buf[..t.len].to_vec();
+        for _ in 0..100 {
+            let _ = b.handle_datagram(NOW, &mut replayed);
+        }
+        g.bench_function(format!("replayed_initiation_last_slot/{n}"), |bench| {
+            bench.iter(|| black_box(b.handle_datagram(NOW, &mut replayed).is_err()))
+        });
+        // A forged initiation with a valid mac1 and a key id nobody has.
+        let mut forged = replayed.clone();
+        forged[8..16].copy_from_slice(&[0xA5; 8]);
+        seal_mac1(&b.public_key(), &mut forged);
+        assert!(matches!(
+            b.handle_datagram(NOW, &mut forged),
+            Err(probekey::RecvError {
+                reason: probekey::RejectReason::UnknownPeer,
+                ..
+            })
+        ));
+        g.bench_function(format!("forged_initiation/{n}"), |bench| {
+            bench.iter(|| black_box(b.handle_datagram(NOW, &mut forged).is_err()))
+        });
+        drop((b, peers));
+
+        let mut hub = unanswered(n);
+        g.bench_function(format!("poll_timeout/{n}"), |bench| {
+            bench.iter(|| black_box(hub.poll_timeout()))
+        });
+        // Each call runs the one retry due (jittered deadlines are distinct).
+        g.bench_function(format!("handle_timeout_one_due/{n}"), |bench| {
+            bench.iter(|| {
+                let due = hub.poll_timeout().expect("a retry is armed");
+                hub.handle_timeout(due);
+            })
         });
     }
     g.finish();
@@ -411,5 +534,5 @@ fn handshakes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, probes, peers, handshakes);
+criterion_group!(benches, probes, scale, handshakes);
 criterion_main!(benches);

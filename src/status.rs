@@ -202,6 +202,10 @@ pub struct EndpointStats {
     pub dh_operations: u64,
     /// Events dropped because the queue was full.
     pub events_dropped: u64,
+    /// Initiations refused because the endpoint's Diffie-Hellman budget
+    /// (`handshake_dh_per_second`) was spent (also counted as
+    /// `RateLimited` rejections).
+    pub dh_budget_refusals: u64,
     /// Probes that validated.
     pub probes_opened: u64,
     /// Probes sealed.

@@ -49,6 +49,7 @@ fn build(
             V::HandshakeMaxAge,
             V::HandshakeRateBurst,
             V::HandshakeRateInterval,
+            V::HandshakeDhPerSecond,
         ])?;
         set.push(value);
         b = match value {
@@ -70,6 +71,7 @@ fn build(
             V::HandshakeMaxAge => b.handshake_max_age(duration(u)?),
             V::HandshakeRateBurst => b.handshake_rate_burst(u.arbitrary()?),
             V::HandshakeRateInterval => b.handshake_rate_interval(duration(u)?),
+            V::HandshakeDhPerSecond => b.handshake_dh_per_second(u.arbitrary()?),
             _ => b,
         };
     }
@@ -155,6 +157,7 @@ fn invariants(c: &Config) {
     assert!(c.deployment_id().len() <= 32);
     assert!(c.rotate_after_packets() >= 1);
     assert!(c.handshake_rate_burst() >= 2);
+    assert!(c.handshake_dh_per_second() >= 3);
     assert!(c.handshake_retry_jitter_percent() <= 50);
     assert!(c.epoch_grace() >= c.max_reorder_delay());
     assert!(c.rotate_after_time() >= c.epoch_grace());

@@ -31,7 +31,8 @@
 //! # rotate_after_packets, rekey_after_time_ms, reject_after_time_ms,
 //! # handshake_retry_initial_ms, handshake_retry_max_ms,
 //! # handshake_retry_jitter_percent, handshake_max_age_ms,
-//! # handshake_rate_burst, handshake_rate_interval_ms
+//! # handshake_rate_burst, handshake_rate_interval_ms,
+//! # handshake_dh_per_second
 //!
 //! [neighbours.us-east]
 //! public_key = "3f1c…"             # 64 hex digits, from `linkmon keygen`

@@ -32,6 +32,7 @@ pub struct Config {
     handshake_max_age: Duration,
     handshake_rate_burst: u32,
     handshake_rate_interval: Duration,
+    handshake_dh_per_second: u32,
 }
 
 /// The names of the configuration values, used in [`ConfigError`].
@@ -54,6 +55,7 @@ pub enum ConfigValue {
     HandshakeMaxAge,
     HandshakeRateBurst,
     HandshakeRateInterval,
+    HandshakeDhPerSecond,
     /// The replay window size, a compile-time constant ([`REPLAY_WINDOW`]).
     ReplayWindow,
 }
@@ -236,6 +238,7 @@ const DEFAULT: Config = Config {
     handshake_max_age: Duration::from_secs(120),
     handshake_rate_burst: 4,
     handshake_rate_interval: Duration::from_millis(250),
+    handshake_dh_per_second: 3_000,
 };
 
 /// A type a value of [`ConfigBuilder::set`] can hold.
@@ -399,6 +402,12 @@ setters! {
     /// One more such message is allowed per this interval. Default 250 ms,
     /// i.e. at most 4 per peer per second sustained.
     handshake_rate_interval / HandshakeRateInterval: Duration,
+    /// Diffie-Hellmans per second the endpoint spends answering
+    /// initiations, all peers together (§4.5): three per initiation read,
+    /// in a burst of one second's worth. Responses to our own initiations
+    /// never count against it. Default 3,000 (1,000 initiations a second,
+    /// about a tenth of a core).
+    handshake_dh_per_second / HandshakeDhPerSecond: u32,
 }
 
 impl ConfigBuilder {
@@ -471,6 +480,12 @@ impl ConfigBuilder {
             return out_of_range(
                 V::HandshakeRateBurst,
                 "must be at least 2: an honest crossing handshake spends two within one round trip",
+            );
+        }
+        if c.handshake_dh_per_second < 3 {
+            return out_of_range(
+                V::HandshakeDhPerSecond,
+                "must be at least 3: reading one initiation takes three",
             );
         }
         if c.handshake_retry_jitter_percent > 50 {
@@ -547,6 +562,7 @@ impl fmt::Debug for Config {
             .field("handshake_max_age", &self.handshake_max_age)
             .field("handshake_rate_burst", &self.handshake_rate_burst)
             .field("handshake_rate_interval", &self.handshake_rate_interval)
+            .field("handshake_dh_per_second", &self.handshake_dh_per_second)
             .finish()
     }
 }

@@ -227,6 +227,17 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             p.tx.push(TxQueue::CHALLENGE);
             return Ok(Received::Handshake { peer: id });
         }
+        // The endpoint's Diffie-Hellman budget, all peers together (§4.5):
+        // refused, the challenge stays unanswered, and the initiator's
+        // retry earns it again and is read when the budget allows.
+        let per_second = c.handshake_dh_per_second();
+        let cost = Responder::READ_INITIATION_DH + Responder::WRITE_RESPONSE_DH;
+        let interval = 1_000_000_000 / u64::from(per_second).max(1);
+        let cost = u32::try_from(cost).unwrap_or(u32::MAX);
+        if !self.dh_budget.try_take_n(now, cost, interval, per_second) {
+            self.stats.dh_budget_refusals += 1;
+            return Err(reject(RejectReason::RateLimited, Some(id)));
+        }
         // The challenge is answered, once: a copy of this initiation is an
         // exact copy (above) or bound to a spent challenge (bad mac).
         p.handshake.challenges_answered = p.handshake.challenges_answered.saturating_add(1);

@@ -22,6 +22,7 @@ use crate::keys::{PublicKey, StaticKeypair};
 use crate::mac::{ChallengeSecret, OwnMac1};
 use crate::noise::{Prologue, StaticDh};
 use crate::peer::Peer;
+use crate::peer::handshake::TokenBucket;
 use crate::status::{EndpointStats, PeerStatus};
 use crate::table::index::Index;
 use crate::table::sealed::Sealed;
@@ -58,6 +59,9 @@ pub struct Endpoint<R, T> {
     latest: Instant,
     /// What our challenges are made from (§4.5).
     challenge: ChallengeSecret,
+    /// Diffie-Hellmans left for answering initiations, all peers together
+    /// (§4.5).
+    dh_budget: TokenBucket,
 }
 
 impl<R, T> fmt::Debug for Endpoint<R, T> {
@@ -91,6 +95,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// peer table (empty: a [`Peer`] is made only by [`Self::add_peer`]).
     pub fn new(config: Config, local: StaticKeypair, mut rng: R, peers: T) -> Self {
         let prologue = Prologue::new(VERSION, config.deployment_id());
+        let dh_budget = TokenBucket::new(config.handshake_dh_per_second(), Instant::ZERO);
         let challenge = ChallengeSecret::random(&mut rng);
         let index = Index::new(rng.next_u64());
         Endpoint {
@@ -106,6 +111,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             next_free: 0,
             latest: Instant::ZERO,
             challenge,
+            dh_budget,
         }
     }
 
@@ -119,6 +125,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     fn observe(&mut self, now: Instant) {
         if now < self.latest {
             let c = self.config;
+            self.dh_budget.clamp_time(now);
             for slot in 0..self.peers.slots().len() {
                 let Some(p) = peer_at(&mut self.peers, slot) else {
                     continue;

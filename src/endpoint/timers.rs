@@ -11,17 +11,19 @@ use crate::time::Instant;
 
 impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// When [`Self::handle_timeout`] must next be called: the earliest
-    /// deadline in any peer's timer table; `None` when there are no peers.
-    /// Already-due instants are returned as they are.
+    /// deadline in any peer's timer table, or earlier (a deadline that
+    /// moved later is found out when it is reached, §7.4); `None` when no
+    /// peer has a timer set. Already-due instants are returned as they
+    /// are.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        // The top of the deadline heap (§7.4): O(1).
+        // The top of the deadline heap (§7.4): O(1), early at worst.
         let earliest = self.index.earliest(&self.peers);
-        debug_assert_eq!(
-            earliest,
+        debug_assert!(
             table::configured(&self.peers)
                 .filter_map(|(_, p)| p.timers.next())
-                .min(),
-            "the deadline heap disagrees with the peers' timer tables"
+                .min()
+                .is_none_or(|t| earliest.is_some_and(|e| e <= t)),
+            "the deadline heap is later than a peer's timer table"
         );
         earliest
     }
@@ -45,6 +47,10 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                     self.rearm(slot);
                 }
             }
+            // The entry was due; the peer's next deadline may be later
+            // (or the entry was early: §7.4).
+            let next = table::get(&self.peers, slot).and_then(|p| p.timers.next());
+            self.index.refresh(&mut self.peers, slot, next);
         }
     }
 

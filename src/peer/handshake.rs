@@ -50,25 +50,35 @@ impl TokenBucket {
         }
     }
 
+    /// Takes a token of a peer's bucket (§4.5).
     pub(crate) fn try_take(&mut self, now: Instant, config: &Config) -> bool {
-        let interval = crate::time::duration_nanos(config.handshake_rate_interval()).max(1);
+        let interval = crate::time::duration_nanos(config.handshake_rate_interval());
+        self.try_take_n(now, 1, interval, config.handshake_rate_burst())
+    }
+
+    /// Takes `n` tokens if there are that many, one more coming every
+    /// `interval` nanoseconds, at most `burst` held.
+    pub(crate) fn try_take_n(&mut self, now: Instant, n: u32, interval: u64, burst: u32) -> bool {
+        let interval = interval.max(1);
         let elapsed = now.saturating_duration_since(self.refilled_at);
         let add = crate::time::duration_nanos(elapsed) / interval;
         if add > 0 {
             let add32 = u32::try_from(add).unwrap_or(u32::MAX);
-            self.tokens = self
-                .tokens
-                .saturating_add(add32)
-                .min(config.handshake_rate_burst());
+            self.tokens = self.tokens.saturating_add(add32).min(burst);
             self.refilled_at = self
                 .refilled_at
                 .saturating_add(Duration::from_nanos(add.saturating_mul(interval)));
         }
-        if self.tokens == 0 {
+        if self.tokens < n {
             return false;
         }
-        self.tokens -= 1;
+        self.tokens -= n;
         true
+    }
+
+    /// The caller's clock went back to `now` (§7).
+    pub(crate) fn clamp_time(&mut self, now: Instant) {
+        self.refilled_at = self.refilled_at.min(now);
     }
 }
 
@@ -136,7 +146,7 @@ impl Handshake {
             f.created_at = f.created_at.min(now);
             f.first_sent_at = f.first_sent_at.min(now);
         }
-        self.bucket.refilled_at = self.bucket.refilled_at.min(now);
+        self.bucket.clamp_time(now);
     }
 
     /// The handshake is over: nothing left to retry, the ephemeral secret

@@ -5,9 +5,12 @@
 //!   (§3.2) in O(log n) before any cryptography;
 //! - **the deadline heap**, a binary min-heap of each peer's earliest
 //!   timer (its [`crate::peer::timers::TimerTable`]), with each peer's
-//!   position kept so that a peer re-armed moves in O(log n):
-//!   `poll_timeout` reads its top and `handle_timeout` visits only the
-//!   peers whose timers fired;
+//!   position kept so that a peer whose deadline comes earlier moves up in
+//!   O(log n); a deadline that moves later is left early in the heap
+//!   until it reaches the top, so the probe path (which pushes staleness
+//!   back on every probe) does not touch the heap: `poll_timeout` reads
+//!   its top (early, never late) and `handle_timeout` visits only the
+//!   peers whose entries are due;
 //! - **the transmit queue**, a doubly linked list of the peers with
 //!   something queued for `poll_transmit`.
 //!
@@ -249,7 +252,8 @@ impl Index {
     }
 
     /// Sets the earliest deadline of the peer in `slot` (`None`: it has
-    /// none, or the slot is freed).
+    /// none, or the slot is freed). A deadline later than the entry's is
+    /// left for [`Self::refresh`].
     pub(crate) fn set_deadline<T: PeerTable>(
         &mut self,
         t: &mut T,
@@ -270,7 +274,11 @@ impl Index {
             }
             (pos, Some(at)) => {
                 let i = usize_of(pos);
-                if row(t, i).due == at {
+                // A deadline that moves later (a probe pushing staleness
+                // back, the commonest change by far) stays where it is: the
+                // entry is then early, never late, and is moved when it
+                // reaches the top and its peer is visited (§7.4).
+                if at >= row(t, i).due {
                     return;
                 }
                 self.place(t, i, slot, at);
@@ -293,6 +301,25 @@ impl Index {
                     r.due = Instant::MAX;
                 });
             }
+        }
+    }
+
+    /// Sets the entry of the peer in `slot` to exactly `at`, later or not:
+    /// for a peer just visited at its entry's instant.
+    pub(crate) fn refresh<T: PeerTable>(&mut self, t: &mut T, slot: usize, at: Option<Instant>) {
+        let pos = row(t, slot).heap_pos;
+        match at {
+            Some(at) if pos != NONE => {
+                let i = usize_of(pos);
+                let earlier = at < row(t, i).due;
+                self.place(t, i, slot, at);
+                if earlier {
+                    self.sift_up(t, i);
+                } else {
+                    self.sift_down(t, i);
+                }
+            }
+            _ => self.set_deadline(t, slot, at),
         }
     }
 

@@ -19,18 +19,28 @@ fn check(index: &Index, t: &FixedTable<N>, m: &Model) {
         assert_eq!(index.find_key(t, key), Some(slot));
     }
     assert_eq!(index.find_key(t, KeyId([0xee; 8])), None);
-    let earliest = m.deadlines.iter().flatten().min().copied();
-    assert_eq!(index.earliest(t), earliest);
-    if let Some(at) = earliest {
-        let slot = index.due(t, at).expect("a deadline is due at its instant");
-        assert_eq!(m.deadlines[slot], Some(at));
-        assert!(
-            at == Instant::ZERO
-                || index
-                    .due(t, Instant::from_nanos(at.as_nanos() - 1))
-                    .is_none()
-        );
+    // Every peer with a deadline has an entry, never later than it; the
+    // others have none; the heap is ordered and its top is the earliest.
+    let mut entries = 0;
+    for (slot, d) in m.deadlines.iter().enumerate() {
+        let pos = t[slot].row.heap_pos;
+        match d {
+            None => assert_eq!(pos, NONE, "slot {slot} has an entry"),
+            Some(d) => {
+                let entry = t[usize_of(pos)].row;
+                assert_eq!(usize_of(entry.heap_slot), slot);
+                assert!(entry.due <= *d, "slot {slot}: entry late");
+                entries += 1;
+            }
+        }
     }
+    assert_eq!(entries, index.timed());
+    for i in 1..index.timed() {
+        assert!(t[(i - 1) / 2].row.due <= t[i].row.due, "heap order at {i}");
+    }
+    let earliest = m.deadlines.iter().flatten().min().copied();
+    assert!(index.earliest(t) <= earliest.or(index.earliest(t)));
+    assert_eq!(index.earliest(t).is_some(), earliest.is_some());
     // The queue, walked from its head, is the model's in order.
     let mut walked = Vec::new();
     let mut at = index.first_queued();
@@ -60,7 +70,7 @@ fn indexes_agree_with_a_brute_force_model() {
     };
     for _ in 0..20_000 {
         let slot = usize::try_from(next(N as u64)).unwrap();
-        match next(4) {
+        match next(5) {
             0 => {
                 // A slot holds at most one key; re-key it.
                 if let Some((&old, _)) = m.keys.iter().find(|&(_, &s)| s == slot) {
@@ -87,6 +97,13 @@ fn indexes_agree_with_a_brute_force_model() {
                 };
                 index.set_deadline(&mut t, slot, at);
                 m.deadlines[slot] = at;
+            }
+            3 => {
+                // A visit to the peer at the top, as handle_timeout makes.
+                if let Some(at) = index.earliest(&t) {
+                    let slot = index.due(&t, at).expect("the top is due at its instant");
+                    index.refresh(&mut t, slot, m.deadlines[slot]);
+                }
             }
             _ => {
                 let queued = next(2) == 0;
