@@ -121,7 +121,10 @@ fn many_peers_asking_at_once_are_answered_at_the_budgets_pace_and_all_in_the_end
         let n = established(&hub, &spokes, now);
         // The burst, then one every half second.
         let allowed = 2 + usize::try_from(now.as_nanos() / 500_000_000).expect("small");
-        assert!(n <= allowed, "{n} sessions at {now:?}, budget allows {allowed}");
+        assert!(
+            n <= allowed,
+            "{n} sessions at {now:?}, budget allows {allowed}"
+        );
         if n == SPOKES {
             all_at = Some(now);
             break;
@@ -136,7 +139,10 @@ fn many_peers_asking_at_once_are_answered_at_the_budgets_pace_and_all_in_the_end
     let stats = hub.stats();
     assert!(stats.dh_budget_refusals > 0, "{stats:?}");
     // Each refusal is also a rate-limited rejection.
-    assert!(stats.rejected.rate_limited >= stats.dh_budget_refusals, "{stats:?}");
+    assert!(
+        stats.rejected.rate_limited >= stats.dh_budget_refusals,
+        "{stats:?}"
+    );
 }
 
 #[test]

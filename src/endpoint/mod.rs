@@ -367,6 +367,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     /// and the indexes follow an accepted one; a refused one is counted.
     fn after_datagram(&mut self, result: &Result<Received<'_>, RecvError>) {
         match result {
+            // A probe's timers were re-armed on its path (§5.4).
+            Ok(Received::Probe { .. } | Received::Keepalive { .. }) => {}
             Ok(r) => self.rearm(r.peer().slot()),
             Err(e) => {
                 self.stats.rejected.count(e.reason);

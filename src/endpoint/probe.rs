@@ -181,9 +181,12 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             advanced,
             sent: u64::from_be_bytes(sent),
         };
-        if p.validated(id, opened, now, c, &mut self.events) {
+        let v = p.validated(id, opened, now, c, &mut self.events);
+        if v.answer {
             p.tx.push(crate::peer::TxQueue::ANSWER);
         }
+        p.rearm_after_probe(si, v.quiet, c);
+        self.sync(slot);
         if hdr.kind == ProbeKind::Keepalive {
             return Ok(Received::Keepalive { peer: id });
         }

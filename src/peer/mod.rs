@@ -72,6 +72,17 @@ pub(crate) struct Opened<'a> {
     pub(crate) sent: u64,
 }
 
+/// What validating a probe did to the peer.
+#[derive(Default)]
+pub(crate) struct Validated {
+    /// A keepalive answers it (§4.4).
+    pub(crate) answer: bool,
+    /// It moved only freshness, acknowledgements and its own session's
+    /// keys: the sole session, current, already proven, none awaiting
+    /// confirmation.
+    pub(crate) quiet: bool,
+}
+
 /// The state of one configured peer. Opaque: read it through
 /// [`crate::Endpoint::peer_status`].
 pub struct Peer {
@@ -312,7 +323,7 @@ impl Peer {
         now: Instant,
         c: &Config,
         events: &mut EventQueue,
-    ) -> bool {
+    ) -> Validated {
         let Opened {
             slot: si,
             header: hdr,
@@ -321,7 +332,7 @@ impl Peer {
         } = opened;
         self.counters.probes_opened += 1;
         let Some(s) = self.sessions.slots[si].as_mut() else {
-            return false;
+            return Validated::default();
         };
         let stamped_before_step = s.stamped_before_step;
         let (proven_now, created_at, role, remote_index, recv_next) = (
@@ -341,9 +352,11 @@ impl Peer {
             s.prove(now);
             self.handshake.cached_response = None;
         }
+        let mut quiet = !proven_now && self.sessions.current == Some(si) && self.sessions.only(si);
         if let Some((slot, first_sent_at)) = self.sessions.unconfirmed
             && usize::from(slot) == si
         {
+            quiet = false;
             // The peer holds the session we initiated: the handshake is
             // complete (§4.3), unless the peer dates our probes in it
             // against a clock reading we have since gone back from (§7).
@@ -399,10 +412,14 @@ impl Peer {
         // New to the session it names, the acknowledgement moves the send
         // schedule, which rotates on it (§5.3), and an exact one of our
         // latest probe gives the round trip.
+        // Most acknowledge the session the probe came in.
+        let ai = if hdr.ack_index == hdr.receiver_index {
+            Some(si)
+        } else {
+            self.sessions.find(hdr.ack_index)
+        };
         let new = hdr.ack_counter != 0
-            && self
-                .sessions
-                .find(hdr.ack_index)
+            && ai
                 .and_then(|ai| self.sessions.slots[ai].as_mut())
                 .is_some_and(|s| s.acknowledge(hdr.ack_counter));
         // The evidence itself is dated by the seal log alone: an
@@ -421,7 +438,35 @@ impl Peer {
                 });
             }
         }
-        answer
+        Validated { answer, quiet }
+    }
+
+    /// Re-arms the timers after a probe validated in session `si`: only
+    /// those a probe moves (that session's, both stale timers, the
+    /// handshake trigger) if it changed nothing else (`quiet`), else all.
+    /// The hot path: the other sessions and the handshake state stay out
+    /// of cache. Debug builds check it against the full re-arm.
+    pub(crate) fn rearm_after_probe(&mut self, si: usize, quiet: bool, c: &Config) {
+        if !quiet {
+            self.rearm(c);
+            return;
+        }
+        if let Some(s) = &self.sessions.slots[si] {
+            let slot = u8::try_from(si).unwrap_or(u8::MAX);
+            self.timers
+                .set(Timer::Session(slot), Some(s.next_deadline(c)));
+        }
+        self.timers
+            .set(Timer::InboundStale, self.inbound.stale_at(c));
+        self.timers
+            .set(Timer::OutboundStale, self.outbound.stale_at(c));
+        self.arm_start_handshake(c);
+        #[cfg(debug_assertions)]
+        {
+            let targeted = self.timers.clone();
+            self.rearm(c);
+            debug_assert_eq!(targeted, self.timers, "a quiet probe moved another timer");
+        }
     }
 
     /// Whether `index` is used by a session or the initiation in flight.

@@ -13,6 +13,10 @@ pub(crate) const SESSIONS: usize = 3;
 /// The sessions held with one peer.
 #[derive(Default)]
 pub(crate) struct Sessions {
+    /// The local index of the session in each slot, beside the slot
+    /// numbers below: a probe finds its session reading one cache line,
+    /// not the three sessions (§7.4).
+    indexes: [Option<SessionIndex>; SESSIONS],
     pub(crate) slots: [Option<Session>; SESSIONS],
     /// The slot we send on.
     pub(crate) current: Option<usize>,
@@ -38,6 +42,7 @@ impl Sessions {
             self.current = None;
         }
         self.forget(i);
+        self.indexes[i] = Some(session.local_index);
         self.slots[i] = Some(session);
     }
 
@@ -48,6 +53,7 @@ impl Sessions {
             self.current = None;
         }
         self.forget(i);
+        self.indexes[i] = None;
         self.slots[i] = None;
         if self.current.is_none() {
             self.current = self.best_proven();
@@ -97,9 +103,15 @@ impl Sessions {
     }
 
     pub(crate) fn find(&self, index: SessionIndex) -> Option<usize> {
-        self.slots
+        self.indexes.iter().position(|&i| i == Some(index))
+    }
+
+    /// Whether slot `si` holds the only session.
+    pub(crate) fn only(&self, si: usize) -> bool {
+        self.indexes
             .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.local_index == index))
+            .enumerate()
+            .all(|(i, x)| (i == si) == x.is_some())
     }
 
     /// Whether the session in slot `i` would take over from the current

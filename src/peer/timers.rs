@@ -58,7 +58,7 @@ impl Timer {
 /// One deadline per [`Timer`]; [`Instant::MAX`] for a timer that is not
 /// set (it would never expire either way), which keeps the table at 8
 /// bytes a timer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TimerTable {
     deadlines: [Instant; COUNT],
 }
