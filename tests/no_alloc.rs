@@ -292,7 +292,7 @@ fn exchange<T: PeerTable>(
         }
     };
     // One by one and as a batch, in turns: the same results.
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         for (k, d) in batch.iter_mut().enumerate() {
             each(k, to.handle_datagram(now, d));
         }
