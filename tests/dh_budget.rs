@@ -114,7 +114,7 @@ fn many_peers_asking_at_once_are_answered_at_the_budgets_pace_and_all_in_the_end
         for (s, _, _) in spokes.iter_mut() {
             s.handle_timeout(now);
         }
-        if now.as_nanos() % 250_000_000 == 0 {
+        if now.as_nanos().is_multiple_of(250_000_000) {
             probe(&mut hub, &mut spokes, now);
         }
         exchange(&mut hub, &mut spokes, now, false);
