@@ -385,7 +385,9 @@ impl Peer {
                     epoch: s.recv_epoch(),
                 });
             }
-            self.sessions.supersede_below(si, now, c);
+            if !self.sessions.only(si) {
+                self.sessions.supersede_below(si, now, c);
+            }
         }
         // When we sealed the probe of ours the peer acknowledges, if a
         // sample reaches it: dates both the outbound evidence and whether
