@@ -18,6 +18,18 @@ fn median_ns(dir: &Path, group: &str, id: &str) -> Option<f64> {
     v["median"]["point_estimate"].as_f64()
 }
 
+/// The scale group's benchmarks and sizes (`benches/probe.rs`).
+const SCALE: [&str; 7] = [
+    "open",
+    "open_16_one_by_one",
+    "open_16_batch",
+    "replayed_initiation_last_slot",
+    "forged_initiation",
+    "poll_timeout",
+    "handle_timeout_one_due",
+];
+const PEERS: [u32; 4] = [1, 1_000, 10_000, 100_000];
+
 fn show(ns: Option<f64>) -> String {
     match ns {
         Some(ns) if ns >= 1000.0 => format!("{:>9.3} µs", ns / 1000.0),
@@ -77,7 +89,7 @@ fn main() -> ExitCode {
     let names = ["default", "portable"];
     println!("machine: {}", cpu());
     println!();
-    print!("{:<42}", "median");
+    print!("{:<48}", "median");
     for (i, _) in dirs.iter().enumerate() {
         print!("{:>14}", names.get(i).copied().unwrap_or("?"));
     }
@@ -102,14 +114,16 @@ fn main() -> ExitCode {
             rows.push((group.into(), id.into()));
         }
     }
-    for id in ["open_1_peer", "open_1k_peers", "open_10k_peers"] {
-        rows.push(("peers".into(), id.into()));
+    for bench in SCALE {
+        for n in PEERS {
+            rows.push(("scale".into(), format!("{bench}/{n}")));
+        }
     }
     for id in ["initiate", "respond", "complete", "full", "rotate_epoch"] {
         rows.push(("handshake".into(), id.into()));
     }
     for (group, id) in &rows {
-        print!("{:<42}", format!("{group}/{id}"));
+        print!("{:<48}", format!("{group}/{id}"));
         for d in &dirs {
             print!("  {}", show(median_ns(d, group, id)));
         }
@@ -160,12 +174,29 @@ fn main() -> ExitCode {
                 1.05,
             );
         }
-        ratio(
-            "peers: open_10k_peers/open_1_peer".into(),
-            m("peers", "open_10k_peers"),
-            m("peers", "open_1_peer"),
-            1.20,
-        );
+        // Flat cost in the number of peers: each at 10,000 (and the open
+        // at 100,000) against the same at one peer.
+        let at = |bench: &str, n: u32| m("scale", &format!("{bench}/{n}"));
+        for (bench, n, target) in [
+            ("open", 10_000, 1.20),
+            ("open", 100_000, 1.50),
+            ("poll_timeout", 10_000, 2.0),
+            ("handle_timeout_one_due", 10_000, 2.0),
+            ("replayed_initiation_last_slot", 10_000, 2.0),
+            ("forged_initiation", 10_000, 2.0),
+        ] {
+            ratio(format!("scale: {bench}/{n} / {bench}/1"), at(bench, n), at(bench, 1), target);
+        }
+        // The batch path against one by one (no target: worth having when
+        // below 1).
+        for n in PEERS {
+            if let (Some(b), Some(o)) = (
+                at("open_16_batch", n),
+                at("open_16_one_by_one", n),
+            ) {
+                println!("  scale: open_16_batch/{n} / open_16_one_by_one/{n} = {:.2}", b / o);
+            }
+        }
         for g in ["probe_64B", "probe_256B"] {
             for id in [
                 "reject_malformed",
@@ -184,10 +215,10 @@ fn main() -> ExitCode {
             }
         }
     }
-    let peer = core::mem::size_of::<Option<Peer>>();
+    let peer = core::mem::size_of::<Peer>() + core::mem::size_of::<probekey::Slot<Box<Peer>>>();
     println!();
     println!(
-        "per-peer state: {peer} bytes (size_of Option<Peer>: sessions, windows, handshake state; goal <= 1024)"
+        "per-peer state: {peer} bytes in the growable table (the boxed Peer and its slot: sessions, windows, handshake state; goal <= 1024), plus the AEAD provider's prepared keys (aws-lc-rs keeps each on the C heap)"
     );
     let (dh_i, dh_r) = dh_per_side();
     println!(
