@@ -12,7 +12,12 @@ use probekey::rand_core::SeedableRng;
 use probekey::{Config, Endpoint, Instant, Peer, StaticKeypair};
 
 fn median_ns(dir: &Path, group: &str, id: &str) -> Option<f64> {
-    let path = dir.join(group).join(id).join("new").join("estimates.json");
+    // criterion names a benchmark's directory with '/' replaced by '_'.
+    let path = dir
+        .join(group)
+        .join(id.replace('/', "_"))
+        .join("new")
+        .join("estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["median"]["point_estimate"].as_f64()
