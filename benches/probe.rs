@@ -304,7 +304,12 @@ fn probes(c: &mut Criterion) {
 fn many(n: usize) -> (Ep, Vec<(Ep, PeerId)>) {
     let mut rng = ChaCha20Rng::seed_from_u64(0);
     let key = StaticKeypair::generate(&mut rng);
-    let mut b = Endpoint::new(config(), key, rng, probekey::GrowableTable::with_capacity(n));
+    let mut b = Endpoint::new(
+        config(),
+        key,
+        rng,
+        probekey::GrowableTable::with_capacity(n),
+    );
     let mut peers = Vec::with_capacity(n);
     for i in 0..n {
         let mut a = endpoint(10 + i as u64);

@@ -190,16 +190,21 @@ fn main() -> ExitCode {
             ("replayed_initiation_last_slot", 10_000, 2.0),
             ("forged_initiation", 10_000, 2.0),
         ] {
-            ratio(format!("scale: {bench}/{n} / {bench}/1"), at(bench, n), at(bench, 1), target);
+            ratio(
+                format!("scale: {bench}/{n} / {bench}/1"),
+                at(bench, n),
+                at(bench, 1),
+                target,
+            );
         }
         // The batch path against one by one (no target: worth having when
         // below 1).
         for n in PEERS {
-            if let (Some(b), Some(o)) = (
-                at("open_16_batch", n),
-                at("open_16_one_by_one", n),
-            ) {
-                println!("  scale: open_16_batch/{n} / open_16_one_by_one/{n} = {:.2}", b / o);
+            if let (Some(b), Some(o)) = (at("open_16_batch", n), at("open_16_one_by_one", n)) {
+                println!(
+                    "  scale: open_16_batch/{n} / open_16_one_by_one/{n} = {:.2}",
+                    b / o
+                );
             }
         }
         for g in ["probe_64B", "probe_256B"] {
