@@ -138,12 +138,72 @@ fn unreachable_key() -> aws_lc_rs::aead::LessSafeKey {
     }
 }
 
-/// The provider this build seals and opens probes with.
+/// The provider the build's features choose.
 #[cfg(feature = "aws-lc-rs")]
-pub type Provider = AwsLc;
-/// The provider this build seals and opens probes with.
+type Chosen = AwsLc;
+/// The provider the build's features choose.
 #[cfg(not(feature = "aws-lc-rs"))]
-pub type Provider = RustCrypto;
+type Chosen = RustCrypto;
+
+/// The provider this build seals and opens probes with: the one its
+/// features choose, except in a fuzzing build.
+#[cfg(not(fuzzing))]
+pub type Provider = Chosen;
+/// The provider this build seals and opens probes with: in a fuzzing build,
+/// the stand-in, or the features' choice with `PROBEKEY_FUZZ_CRYPTO=real`
+/// (see `crate::primitives`).
+#[cfg(fuzzing)]
+pub type Provider = Fuzzing;
+
+/// The fuzzing build's provider (`cfg(fuzzing)` only): the stand-in AEAD
+/// of `crate::primitives::fake`, or the real one.
+#[cfg(fuzzing)]
+#[derive(Copy, Clone, Debug)]
+pub struct Fuzzing;
+
+/// A [`Fuzzing`] key.
+#[cfg(fuzzing)]
+pub enum FuzzingKey {
+    /// The real provider's.
+    Real(<Chosen as AeadProvider>::Key),
+    /// The stand-in's: the key itself.
+    Fake(SymmetricKey),
+}
+
+#[cfg(fuzzing)]
+impl AeadProvider for Fuzzing {
+    type Key = FuzzingKey;
+
+    fn prepare(key: &SymmetricKey) -> Self::Key {
+        if crate::primitives::faked() {
+            FuzzingKey::Fake(SymmetricKey::from_bytes(*key.as_bytes()))
+        } else {
+            FuzzingKey::Real(Chosen::prepare(key))
+        }
+    }
+
+    fn seal(key: &Self::Key, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        match key {
+            FuzzingKey::Real(k) => Chosen::seal(k, counter, ad, buf),
+            FuzzingKey::Fake(k) => crate::primitives::fake::seal(k.as_bytes(), counter, ad, buf),
+        }
+    }
+
+    fn open<'a>(key: &Self::Key, counter: u64, ad: &[u8], sealed: &'a mut [u8]) -> Opened<'a> {
+        match key {
+            FuzzingKey::Real(k) => Chosen::open(k, counter, ad, sealed),
+            FuzzingKey::Fake(k) => {
+                let at = sealed.len().checked_sub(TAG_LEN).ok_or(Unauthentic)?;
+                let (body, tag) = sealed.split_at_mut(at);
+                if crate::primitives::fake::open(k.as_bytes(), counter, ad, body, tag) {
+                    Ok(body)
+                } else {
+                    Err(Unauthentic)
+                }
+            }
+        }
+    }
+}
 
 /// An epoch key, prepared for [`Provider`] (§5.2).
 pub(crate) struct EpochKey(<Provider as AeadProvider>::Key);
@@ -175,6 +235,10 @@ impl EpochKey {
 /// Encrypts `buf` in place under a one-shot key (the handshake's) and
 /// returns the tag.
 pub(crate) fn seal(key: &SymmetricKey, counter: u64, ad: &[u8], buf: &mut [u8]) -> [u8; TAG_LEN] {
+    #[cfg(fuzzing)]
+    if crate::primitives::faked() {
+        return crate::primitives::fake::seal(key.as_bytes(), counter, ad, buf);
+    }
     RustCrypto::seal(&RustCrypto::prepare(key), counter, ad, buf)
 }
 
@@ -187,6 +251,12 @@ pub(crate) fn open(
     buf: &mut [u8],
     tag: &[u8; TAG_LEN],
 ) -> Result<(), ()> {
+    #[cfg(fuzzing)]
+    if crate::primitives::faked() {
+        return crate::primitives::fake::open(key.as_bytes(), counter, ad, buf, tag)
+            .then_some(())
+            .ok_or(());
+    }
     RustCrypto::prepare(key)
         .decrypt_inout_detached(
             &Nonce::from(nonce(counter)),

@@ -7,7 +7,6 @@
 use core::fmt;
 
 use rand_core::CryptoRng;
-use sha2::{Digest, Sha256};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -88,18 +87,12 @@ impl PublicKey {
     /// The 8-byte identifier sent in clear in a handshake initiation so the
     /// responder can find the configured peer before any Diffie-Hellman.
     pub fn key_id(&self) -> KeyId {
-        let mut h = Sha256::new();
-        h.update(LABEL_KEY_ID);
-        h.update(self.0);
-        let digest = h.finalize();
+        let digest = crate::primitives::sha256(&[LABEL_KEY_ID, &self.0]);
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);
         KeyId(id)
     }
 
-    pub(crate) fn to_dalek(self) -> x25519_dalek::PublicKey {
-        x25519_dalek::PublicKey::from(self.0)
-    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -144,7 +137,7 @@ impl StaticKeypair {
     pub fn from_secret_bytes(mut bytes: [u8; 32]) -> Self {
         let secret = StaticSecret::from(bytes);
         bytes.zeroize();
-        let public = PublicKey(x25519_dalek::PublicKey::from(&secret).to_bytes());
+        let public = PublicKey(crate::primitives::x25519_public(&secret));
         StaticKeypair { secret, public }
     }
 

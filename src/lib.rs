@@ -107,6 +107,7 @@ mod ids;
 mod keys;
 mod mac;
 mod peer;
+mod primitives;
 mod session;
 mod status;
 mod table;

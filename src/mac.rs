@@ -2,8 +2,6 @@
 //! sealing a message with both, the two checks, and the challenges that
 //! bind an initiation to the moment it was asked for.
 
-use hmac::{KeyInit, Mac};
-use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::keys::KeyId;
@@ -23,34 +21,15 @@ impl MacKey {
     /// mac1's key: `SHA-256(LABEL_MAC1 || receiver public key)`. Not
     /// secret: it only proves the sender knew whom it wrote to.
     pub(crate) fn for_receiver(public: &PublicKey) -> Self {
-        let mut h = Sha256::new();
-        h.update(LABEL_MAC1);
-        h.update(public.as_bytes());
-        let mut k = [0u8; 32];
-        k.copy_from_slice(&h.finalize());
-        MacKey(k)
+        MacKey(crate::primitives::sha256(&[LABEL_MAC1, public.as_bytes()]))
     }
 
     /// mac2's key: HKDF-SHA-256 of the static-static Diffie-Hellman result
     /// (salt `LABEL_MAC2`, empty info). Only the two peers can compute it.
     pub(crate) fn for_pair(static_dh: &[u8; 32]) -> Self {
         let mut k = [0u8; 32];
-        let hk = hkdf::Hkdf::<Sha256>::new(Some(LABEL_MAC2), static_dh);
-        // 32 bytes is within HKDF's output limit.
-        if hk.expand(&[], &mut k).is_err() {
-            k = [0; 32];
-        }
+        crate::primitives::hkdf(LABEL_MAC2, static_dh, &mut k);
         MacKey(k)
-    }
-
-    fn mac(&self) -> hmac::Hmac<Sha256> {
-        // HMAC pads a short key with zeros to the block size; doing it here
-        // makes construction infallible.
-        let mut block = [0u8; 64];
-        block[..32].copy_from_slice(&self.0);
-        let mac = <hmac::Hmac<Sha256> as KeyInit>::new(&block.into());
-        block.zeroize();
-        mac
     }
 
     /// A random key (the challenge secret, §4.5).
@@ -62,13 +41,7 @@ impl MacKey {
 
     /// The first 16 bytes of HMAC-SHA-256 over `msg` then `binding`.
     pub(crate) fn compute(&self, msg: &[u8], binding: &[u8]) -> [u8; 16] {
-        let mut m = self.mac();
-        m.update(msg);
-        m.update(binding);
-        let full = m.finalize().into_bytes();
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&full[..16]);
-        out
+        crate::primitives::hmac16(&self.0, &[msg, binding])
     }
 
     /// Writes the MAC of `message[..at]` then `binding` into
@@ -87,10 +60,7 @@ impl MacKey {
 
     /// Constant-time check of a 16-byte MAC over `msg` then `binding`.
     pub(crate) fn verify(&self, msg: &[u8], binding: &[u8], tag: &[u8]) -> bool {
-        let mut m = self.mac();
-        m.update(msg);
-        m.update(binding);
-        m.verify_truncated_left(tag).is_ok()
+        crate::primitives::hmac16_verify(&self.0, &[msg, binding], tag)
     }
 }
 

@@ -66,10 +66,7 @@ fn initiation_ephemeral(datagram: &[u8]) -> &[u8] {
 /// SHA-256 of an initiation up to its MACs: the same for every copy of
 /// one initiation, whatever challenge its mac2 binds (§4.2, §4.5).
 fn initiation_fingerprint(datagram: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&Sha256::digest(&datagram[..MAC1_OFFSET]));
-    out
+    crate::primitives::sha256(&[&datagram[..MAC1_OFFSET]])
 }
 
 impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {

@@ -1,5 +1,13 @@
 //! Internals, public for the benchmarks, the fuzz targets and the
 //! interoperability tests only: no stability promise.
+//!
+//! The fuzzing stand-ins of the primitives (`fuzzing`) exist only in a
+//! build with `--cfg fuzzing`, as cargo-fuzz makes; a normal build cannot
+//! name them, let alone select them:
+//!
+//! ```compile_fail
+//! let _ = probekey::internals::fuzzing::active();
+//! ```
 
 /// The AEAD provider seam (`docs/PROTOCOL.md` §3.3).
 pub mod aead {
@@ -10,3 +18,15 @@ pub mod aead {
 pub mod noise;
 pub mod replay;
 pub mod schedule;
+
+/// The fuzzing stand-ins of the primitives (`cfg(fuzzing)` only; see
+/// `src/primitives/fake.rs`), for a harness that crafts what passes the
+/// checks.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// Whether the stand-ins are in use (not with
+    /// `PROBEKEY_FUZZ_CRYPTO=real`).
+    pub fn active() -> bool {
+        crate::primitives::faked()
+    }
+}

@@ -19,8 +19,6 @@
 
 use core::fmt;
 
-use hkdf::Hkdf;
-use sha2::{Digest, Sha256};
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -151,22 +149,14 @@ impl fmt::Debug for StaticDh {
 }
 
 fn dh(secret: &StaticSecret, public: &PublicKey) -> Result<[u8; 32], NoiseError> {
-    let shared = secret.diffie_hellman(&public.to_dalek());
-    if !shared.was_contributory() {
-        return Err(NoiseError::NonContributory);
-    }
-    Ok(shared.to_bytes())
+    crate::primitives::x25519(secret, public.as_bytes()).ok_or(NoiseError::NonContributory)
 }
 
 /// Noise's `HKDF(ck, ikm)` with two outputs: RFC 5869 with salt `ck` and
 /// empty info.
 fn hkdf2(ck: &[u8; 32], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
     let mut okm = [0u8; 64];
-    let hk = Hkdf::<Sha256>::new(Some(ck), ikm);
-    // 64 bytes is far below HKDF's 8160-byte output limit.
-    if hk.expand(&[], &mut okm).is_err() {
-        okm = [0; 64];
-    }
+    crate::primitives::hkdf(ck, ikm, &mut okm);
     let mut a = [0u8; 32];
     let mut b = [0u8; 32];
     a.copy_from_slice(&okm[..32]);
@@ -202,10 +192,7 @@ impl SymmetricState {
     }
 
     fn mix_hash(&mut self, data: &[u8]) {
-        let mut hasher = Sha256::new();
-        hasher.update(self.h);
-        hasher.update(data);
-        self.h.copy_from_slice(&hasher.finalize());
+        self.h = crate::primitives::sha256(&[&self.h, data]);
     }
 
     fn mix_key(&mut self, mut ikm: [u8; 32]) {
@@ -383,7 +370,7 @@ impl Initiator {
             return Err(NoiseError::Length);
         }
         let mut state = SymmetricState::initialize(prologue, &local.public(), remote);
-        let e_pub = x25519_dalek::PublicKey::from(&ephemeral).to_bytes();
+        let e_pub = crate::primitives::x25519_public(&ephemeral);
         out[..DH_LEN].copy_from_slice(&e_pub);
         state.mix_hash(&e_pub);
         state.mix_key(dh(&ephemeral, remote)?);
@@ -396,7 +383,7 @@ impl Initiator {
 
     /// The ephemeral public key sent in message 1.
     pub fn ephemeral_public(&self) -> PublicKey {
-        PublicKey::from_bytes(x25519_dalek::PublicKey::from(&self.ephemeral).to_bytes())
+        PublicKey::from_bytes(crate::primitives::x25519_public(&self.ephemeral))
     }
 
     /// Reads message 2 (`e, ee, se`), writing its payload to `payload_out`
@@ -499,7 +486,7 @@ impl Responder {
         if out.len() != message_len(payload.len()) {
             return Err(NoiseError::Length);
         }
-        let e_pub = x25519_dalek::PublicKey::from(&ephemeral).to_bytes();
+        let e_pub = crate::primitives::x25519_public(&ephemeral);
         out[..DH_LEN].copy_from_slice(&e_pub);
         self.state.mix_hash(&e_pub);
         self.state.mix_key(dh(&ephemeral, &self.remote_ephemeral)?);

@@ -8,8 +8,6 @@
 
 use core::time::Duration;
 
-use hkdf::Hkdf;
-use sha2::Sha256;
 use zeroize::Zeroize;
 
 use crate::aead::EpochKey;
@@ -24,12 +22,7 @@ pub const LABEL_EPOCH_CHAIN: &[u8] = b"probekey v1 epoch chain";
 
 fn expand(prk: &SymmetricKey, info: &[u8]) -> SymmetricKey {
     let mut out = [0u8; 32];
-    // A 32-byte PRK and a 32-byte output are always within HKDF's limits.
-    if let Ok(hk) = Hkdf::<Sha256>::from_prk(prk.as_bytes())
-        && hk.expand(info, &mut out).is_err()
-    {
-        out = [0; 32];
-    }
+    crate::primitives::hkdf_expand(prk.as_bytes(), info, &mut out);
     let key = SymmetricKey::from_bytes(out);
     out.zeroize();
     key
