@@ -92,7 +92,6 @@ impl PublicKey {
         id.copy_from_slice(&digest[..8]);
         KeyId(id)
     }
-
 }
 
 impl fmt::Debug for PublicKey {

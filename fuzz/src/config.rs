@@ -186,5 +186,5 @@ fn works(c: &Config) {
         return;
     }
     let mut net = Net::new(*c, 2);
-    net.quiet(bound, hold);
+    net.quiet(bound);
 }

@@ -89,5 +89,5 @@ pub fn run(data: &[u8]) {
     if net.crafted {
         bound += config.stale_after();
     }
-    net.quiet(bound, 2 * config.stale_after());
+    net.quiet(bound);
 }

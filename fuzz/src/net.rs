@@ -987,17 +987,20 @@ impl Net {
     }
 
     /// Runs a good network (one-way delay 10 ms, no loss) from now in the
-    /// simulator (`probekey_sim::Sim::settle`), every node probing every
-    /// other at the probe interval and echoing every probe, until every
-    /// direction of every link has been fresh at both ends for `hold`
-    /// without a gap, and returns how long until that began. Panics if it
-    /// takes longer than `bound`, if any direction goes stale after `bound`,
-    /// or if the simulator's oracle sees a forged, altered or replayed
-    /// probe or a refusal that changed state. (A direction may be fresh at
-    /// first on the strength of probes from before the faults and lapse:
-    /// what counts is when every direction is fresh for good.) The
-    /// endpoints come back afterwards; what was in flight is dropped.
-    pub fn quiet(&mut self, bound: Duration, hold: Duration) -> Duration {
+    /// simulator (`probekey_sim::Sim::settle_until_settled`), every node
+    /// probing every other at the probe interval and echoing every probe,
+    /// until every link is settled: fresh both ways at both ends on
+    /// evidence the good network carried, with no resync pending. From
+    /// there a good network only refreshes what is fresh, so no more is
+    /// simulated (the tail is as short as the property needs). Returns how
+    /// long that took. Panics if any direction is stale after `bound`, if
+    /// settling takes longer than `bound` plus one `stale_after` (a
+    /// direction fresh on evidence from before the faults may be renewed
+    /// that late, but never go stale), or if the simulator's
+    /// oracle sees a forged, altered or replayed probe or a refusal that
+    /// changed state. The endpoints come back afterwards; what was in
+    /// flight is dropped.
+    pub fn quiet(&mut self, bound: Duration) -> Duration {
         self.freshness = None;
         let mut bound = bound;
         for i in 0..self.nodes.len() {
@@ -1014,6 +1017,13 @@ impl Net {
                 );
             }
         }
+        // One `stale_after` on the slowest clock.
+        let stale = self
+            .nodes
+            .iter()
+            .map(|n| n.clock.to_global(self.config.stale_after()))
+            .max()
+            .unwrap_or(self.config.stale_after());
         self.in_flight.clear();
         self.held.clear();
         let mut cfg = SimConfig::mesh(self.nodes.len(), self.config, 0);
@@ -1041,7 +1051,7 @@ impl Net {
             .collect();
         let oracle = core::mem::take(&mut self.oracle);
         let mut sim = Sim::adopt(cfg, self.now, nodes, oracle);
-        let settled = sim.settle(bound, hold);
+        let settled = sim.settle_until_settled(bound, bound + stale);
         if let Err(e) = &settled {
             panic!("{e}: {}", sim.describe());
         }

@@ -5,7 +5,6 @@
 //! replay window, the epoch keys and the AEAD.
 
 use arbitrary::Unstructured;
-use core::time::Duration;
 
 use super::net::{Net, Op};
 
@@ -31,6 +30,6 @@ pub fn run(data: &[u8]) {
     let mut net = Net::new(config, 3);
     // Sessions up and probes flowing both ways on every link.
     let bound = net.recovery_bound();
-    net.quiet(bound, Duration::ZERO);
+    net.quiet(bound);
     net.run(&mut u, &OPS);
 }

@@ -54,5 +54,5 @@ pub fn run(data: &[u8]) {
     let mut net = Net::new(config, n);
     net.run(&mut u, &OPS);
     let bound = net.recovery_bound();
-    net.quiet(bound, 2 * config.stale_after());
+    net.quiet(bound);
 }

@@ -737,6 +737,71 @@ impl Sim {
         })
     }
 
+    /// Whether every link is settled: fresh both ways at both ends, with
+    /// no resync pending at either end (a handshake for no session or a
+    /// stale direction; a scheduled rekey is not one). From there a good
+    /// network only refreshes what is fresh.
+    /// `since`: and every direction's evidence is dated after that instant
+    /// (on each node's clock), so that none is fresh only on evidence from
+    /// before it.
+    pub fn all_settled(&self, since: Instant) -> bool {
+        self.all_fresh()
+            && self.links.iter().all(|&(a, b)| {
+                [(a, b), (b, a)].iter().all(|&(at, peer)| {
+                    let node = &self.nodes[at];
+                    let local = node.clock.local(self.now);
+                    let after = node.clock.local(since);
+                    node.peer_of
+                        .get(&peer)
+                        .and_then(|&id| node.endpoint.peer_status(id, local))
+                        .is_some_and(|s| {
+                            let resync = matches!(
+                                s.handshake,
+                                probekey::HandshakeState::Initiating { reason, .. }
+                                    if reason != probekey::HandshakeReason::Rekey
+                            );
+                            !resync
+                                && s.inbound.last.is_some_and(|t| t > after)
+                                && s.outbound.last.is_some_and(|t| t > after)
+                        })
+                })
+            })
+    }
+
+    /// Runs until every link is settled ([`Self::all_settled`] on evidence
+    /// from now on) and returns how long that took. An error if any
+    /// direction is stale after `bound` (the recovery bound), or if the
+    /// links are not settled by `limit` (evidence from before now may keep
+    /// a direction fresh, and be renewed, until a `stale_after` later).
+    /// The fuzz targets' good-network tail: as short as the property
+    /// needs, no idle time simulated after it holds.
+    pub fn settle_until_settled(
+        &mut self,
+        bound: Duration,
+        limit: Duration,
+    ) -> Result<Duration, String> {
+        let start = self.now;
+        loop {
+            if self.now > start + bound && !self.all_fresh() {
+                return Err(format!(
+                    "a direction stale {:?} after the network became good (bound {bound:?})",
+                    self.now - start
+                ));
+            }
+            if self.all_settled(start) {
+                return Ok(self.now - start);
+            }
+            match self.next_time().filter(|&t| t <= start + limit) {
+                Some(t) => self.step(t),
+                None => {
+                    return Err(format!(
+                        "links not settled (fresh both ways, no resync pending) within {limit:?} of the network becoming good"
+                    ));
+                }
+            }
+        }
+    }
+
     /// The recovery bound of this network: the configuration's bound at the
     /// slowest link's round trip, in simulated time on the slowest clock.
     pub fn recovery_bound(&self) -> Duration {

@@ -62,7 +62,9 @@ fn absorb(state: &mut [u64; 4], bytes: &[u8]) {
     // The length separates `ab|c` from `a|bc`.
     let len = bytes.len() as u64;
     for h in state.iter_mut() {
-        *h = (*h ^ len).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31);
+        *h = (*h ^ len)
+            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+            .rotate_left(31);
     }
 }
 
@@ -117,7 +119,11 @@ pub(crate) fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Option<[u8; 32]> {
 
 fn keystream(key: &[u8; 32], counter: u64, buf: &mut [u8]) {
     for (j, block) in buf.chunks_mut(32).enumerate() {
-        let mut ks = hash(b"stream", key, &[&counter.to_le_bytes(), &(j as u64).to_le_bytes()]);
+        let mut ks = hash(
+            b"stream",
+            key,
+            &[&counter.to_le_bytes(), &(j as u64).to_le_bytes()],
+        );
         for (b, k) in block.iter_mut().zip(&ks) {
             *b ^= k;
         }
