@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use probekey::{EndpointStats, Instant, PeerId, PeerStatus, RecvError};
+use probekey::{EndpointStats, Instant, PeerId, PeerStatus, RecvError, RejectReason};
 
 use crate::SimEndpoint;
 
@@ -88,8 +88,9 @@ impl EndpointView {
 
     /// Checks that a refusal (`err`) between `self` and `after` changed
     /// nothing but the rejection counters, counted once and against the
-    /// peer it names, and the Diffie-Hellman count of a handshake message
-    /// that failed behind its MACs.
+    /// peer it names, the Diffie-Hellman count of a handshake message
+    /// that failed behind its MACs, and the count of refusals by the
+    /// Diffie-Hellman budget.
     pub fn refusal_changed_nothing(
         &self,
         after: &EndpointView,
@@ -108,8 +109,20 @@ impl EndpointView {
                 "a refusal ({err}) lowered the Diffie-Hellman count"
             ));
         }
+        // Only a rate-limited refusal may be one of the Diffie-Hellman
+        // budget's (`docs/PROTOCOL.md` §4.5), and counts there once more.
+        let budget = after
+            .stats
+            .dh_budget_refusals
+            .checked_sub(self.stats.dh_budget_refusals);
+        if budget.is_none_or(|n| n > u64::from(err.reason == RejectReason::RateLimited)) {
+            return Err(format!(
+                "a refusal ({err}) was miscounted against the Diffie-Hellman budget"
+            ));
+        }
         after.stats.rejected = self.stats.rejected;
         after.stats.dh_operations = self.stats.dh_operations;
+        after.stats.dh_budget_refusals = self.stats.dh_budget_refusals;
         let mut attributed = 0;
         for (a, b) in after.peers.iter_mut().zip(&self.peers) {
             if let (Some(a), Some(b)) = (a.as_mut(), b) {
