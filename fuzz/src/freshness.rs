@@ -8,9 +8,11 @@
 //!   accepted. Inbound (`a` hears `b`) needs a probe of `b`'s accepted by
 //!   `a` whose true age (the network's time since `b` sealed it, measured
 //!   on `a`'s clock from the arrival on) is within `stale_after`, plus what
-//!   §6.2 concedes to delay: the smallest delay of that session (an
-//!   attacker may shift fresh time by what it withheld from the first
-//!   probe on), the 2 % drift allowance over the session's life, and any
+//!   §6.2 concedes to delay: the smallest delay of that session since
+//!   either clock was last stepped or stopped (an attacker may shift fresh
+//!   time by what it withheld from the first probe on, and from the first
+//!   after such a disturbance, which resets the endpoint's measure of the
+//!   fastest delivery), the 2 % drift allowance over the session's life, and any
 //!   time `a`'s own clock lost while the session ran (a suspended host or a
 //!   clock stepped back cannot see what passed meanwhile);
 //! - **fresh whenever delivering**: a direction that delivered real
@@ -81,6 +83,12 @@ struct SessionTimes {
     lost_first: Duration,
     /// Both clocks' disturbances then; `None` before the first probe.
     disturbed_first: u64,
+    /// The smallest delay of any probe accepted since either clock was
+    /// last disturbed, and the disturbances then: a clock stepped or
+    /// stopped moves the endpoint's measure of the fastest delivery
+    /// (§6.2), and the first probe after it may be one an attacker held.
+    fastest_since: Duration,
+    disturbed_since: u64,
 }
 
 /// What node `a` may and must report about peer `b`, on `a`'s clock.
@@ -282,10 +290,20 @@ impl FreshnessOracle {
                 fastest: delay,
                 lost_first: me.lost,
                 disturbed_first: disturbed_now,
+                fastest_since: delay,
+                disturbed_since: disturbed_now,
             });
         let on_time = delay <= session.fastest && session.disturbed_first == disturbed_now;
         session.fastest = session.fastest.min(delay);
-        let late = delay - session.fastest;
+        if session.disturbed_since == disturbed_now {
+            session.fastest_since = session.fastest_since.min(delay);
+        } else {
+            session.fastest_since = delay;
+            session.disturbed_since = disturbed_now;
+        }
+        // Late against the fastest delivery since the clocks were last
+        // disturbed: never more than against the session's fastest.
+        let late = delay - session.fastest_since;
         let stretch = percent(global.saturating_duration_since(session.first), 3)
             + percent(session.fastest, 1)
             + percent(late, 1)
