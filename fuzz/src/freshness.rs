@@ -38,8 +38,9 @@ use probekey::wire::{Initiation, Response};
 use probekey::{Instant, PeerStatus};
 
 /// One sealed probe: sender, receiver, the receiver's session index, the
-/// counter (header bytes 4..8 and 12..20, `docs/PROTOCOL.md` §2.4).
-type ProbeKey = (usize, usize, [u8; 4], u64);
+/// counter (header bytes 4..8 and 12..20, `docs/PROTOCOL.md` §2.4), the
+/// tag (the last 16 bytes).
+type ProbeKey = (usize, usize, [u8; 4], u64, [u8; 16]);
 
 /// Tolerance for rounding between the network's time and a node's clock.
 const SLACK: Duration = Duration::from_millis(2);
@@ -124,10 +125,14 @@ pub struct FreshnessOracle {
     sessions: HashMap<(usize, u64, [u8; 4]), SessionTimes>,
 }
 
+/// A probe's identity: sender, receiver, the receiver's session index, the
+/// counter, and the tag, which tells apart probes of two sessions that
+/// share an index (one made after the receiver restarted).
 fn header_key(from: usize, to: usize, bytes: &[u8]) -> Option<ProbeKey> {
     let index: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
     let counter = u64::from_be_bytes(bytes.get(12..20)?.try_into().ok()?);
-    Some((from, to, index, counter))
+    let tag: [u8; 16] = bytes.get(bytes.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some((from, to, index, counter, tag))
 }
 
 fn ack_counter(bytes: &[u8]) -> Option<u64> {

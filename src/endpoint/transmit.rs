@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::ids::PeerId;
 use crate::mac::ChallengeSecret;
 use crate::peer::{Peer, TxQueue};
-use crate::table::PeerTable;
+use crate::table::{self, PeerTable};
 use crate::time::Instant;
 use crate::wire::{
     BufferTooSmall, CHALLENGE_LEN, Challenge, INITIATION_LEN, MAC1_LEN, PROBE_OVERHEAD, ProbeKind,
@@ -148,6 +148,10 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 }));
             }
         }
+        debug_assert!(
+            table::configured(&self.peers).all(|(_, p)| p.tx.is_empty()),
+            "a peer has a datagram queued outside the transmit queue"
+        );
         Ok(None)
     }
 }
