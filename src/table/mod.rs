@@ -69,6 +69,21 @@ pub(crate) mod sealed {
         fn row_mut(&mut self) -> &mut Row;
     }
 
+    /// What both slot kinds do the same way: the slot's own fields.
+    macro_rules! slot_fields {
+        () => {
+            fn clear(&mut self) {
+                self.peer = None;
+            }
+            fn row(&self) -> &Row {
+                &self.row
+            }
+            fn row_mut(&mut self) -> &mut Row {
+                &mut self.row
+            }
+        };
+    }
+
     impl Sealed for Slot<Peer> {
         fn peer(&self) -> Option<&Peer> {
             self.peer.as_ref()
@@ -79,15 +94,7 @@ pub(crate) mod sealed {
         fn put(&mut self, peer: Peer) {
             self.peer = Some(peer);
         }
-        fn clear(&mut self) {
-            self.peer = None;
-        }
-        fn row(&self) -> &Row {
-            &self.row
-        }
-        fn row_mut(&mut self) -> &mut Row {
-            &mut self.row
-        }
+        slot_fields!();
     }
 
     #[cfg(feature = "alloc")]
@@ -101,15 +108,7 @@ pub(crate) mod sealed {
         fn put(&mut self, peer: Peer) {
             self.peer = Some(alloc::boxed::Box::new(peer));
         }
-        fn clear(&mut self) {
-            self.peer = None;
-        }
-        fn row(&self) -> &Row {
-            &self.row
-        }
-        fn row_mut(&mut self) -> &mut Row {
-            &mut self.row
-        }
+        slot_fields!();
     }
 }
 
