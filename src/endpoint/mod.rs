@@ -53,8 +53,6 @@ pub struct Endpoint<R, T> {
     /// The key-id index, the deadline heap and the transmit queue over
     /// the peers (§7.4).
     index: Index,
-    /// No slot below this one is free.
-    next_free: usize,
     /// The caller's last reading of its clock (§7).
     latest: Instant,
     /// What our challenges are made from (§4.5).
@@ -108,7 +106,6 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             events: EventQueue::new(),
             stats: EndpointStats::default(),
             index,
-            next_free: 0,
             latest: Instant::ZERO,
             challenge,
             dh_budget,
@@ -182,7 +179,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         }
         let slot = self.free_slot().ok_or(AddPeerError::TableFull)?;
         self.stats.dh_operations += 1;
-        let ss = StaticDh::new(&self.local, &public).map_err(|_| AddPeerError::LowOrderKey)?;
+        let Ok(ss) = StaticDh::new(&self.local, &public) else {
+            // The slot goes back to the free list: nothing changed.
+            self.index.put_free(&mut self.peers, slot);
+            return Err(AddPeerError::LowOrderKey);
+        };
         let id = peer_id(slot);
         let local_larger = self.local.public() > public;
         let mut peer = Peer::new(public, ss, local_larger, &self.config, now);
@@ -192,26 +193,29 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if let Some(s) = self.peers.slots_mut().get_mut(slot) {
             s.put(peer);
         }
-        self.next_free = slot + 1;
         self.index.insert_key(&mut self.peers, key_id, slot);
         self.rearm(slot);
         Ok(id)
     }
 
-    /// The lowest free slot, growing the table (to twice its size, so
-    /// that growth costs O(1) per peer over time) if there is none.
+    /// A free slot (the last freed, else the first never used: O(1)),
+    /// growing the table (to twice its size, so that growth costs O(1) per
+    /// peer over time) if there is none.
     fn free_slot(&mut self) -> Option<usize> {
-        let len = self.peers.slots().len();
-        let start = self.next_free.min(len);
-        if let Some(i) = self.peers.slots()[start..]
-            .iter()
-            .position(|s| s.peer().is_none())
-        {
-            return Some(start + i).filter(|&s| s < MAX_PEERS);
+        if let Some(slot) = self.index.take_free(&mut self.peers) {
+            return Some(slot);
         }
+        let len = self.peers.slots().len();
         let target = len.saturating_mul(2).clamp(1, MAX_PEERS);
-        while self.peers.slots().len() < target && self.peers.grow() {}
-        (self.peers.slots().len() > len).then_some(len)
+        while self.peers.slots().len() < target {
+            let before = self.peers.slots().len();
+            if !self.peers.grow() || self.peers.slots().len() == before {
+                break;
+            }
+        }
+        self.index
+            .take_free(&mut self.peers)
+            .filter(|&slot| slot < MAX_PEERS)
     }
 
     /// Starts a handshake with `peer` now, as a rekey would (for example
@@ -243,7 +247,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if let Some(s) = self.peers.slots_mut().get_mut(slot) {
             s.clear();
         }
-        self.next_free = self.next_free.min(slot);
+        self.index.put_free(&mut self.peers, slot);
         true
     }
 

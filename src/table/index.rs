@@ -12,13 +12,15 @@
 //!   its top (early, never late) and `handle_timeout` visits only the
 //!   peers whose entries are due;
 //! - **the transmit queue**, a doubly linked list of the peers with
-//!   something queued for `poll_transmit`.
+//!   something queued for `poll_transmit`;
+//! - **the free slots**, a list of the slots `remove_peer` freed, then the
+//!   slots never used, so that `add_peer` finds one in O(1).
 //!
 //! Entry `i` of the key index and of the heap lives in row `i` of the
 //! table (one row per slot, whatever the slot holds): there are never more
 //! entries than configured peers, so the rows always suffice, and a table
 //! that grows grows its indexes with it. A slot's own heap position and
-//! queue links live in that slot's row.
+//! queue and free-list links live in that slot's row.
 
 use core::fmt;
 
@@ -47,6 +49,9 @@ pub(crate) struct Row {
     tx_prev: u32,
     tx_next: u32,
     queued: bool,
+    /// The next free slot after this one, while this slot is free and in
+    /// the free list.
+    free_next: u32,
 }
 
 impl Row {
@@ -58,6 +63,7 @@ impl Row {
         tx_prev: NONE,
         tx_next: NONE,
         queued: false,
+        free_next: NONE,
     };
 }
 
@@ -79,6 +85,10 @@ pub(crate) struct Index {
     heap: usize,
     tx_head: Option<u32>,
     tx_tail: Option<u32>,
+    /// Slots freed by a removal, last freed first; and how many slots have
+    /// ever held a peer (every slot from there on is free).
+    free_head: Option<u32>,
+    used: usize,
 }
 
 impl fmt::Debug for Index {
@@ -119,6 +129,8 @@ impl Index {
             heap: 0,
             tx_head: None,
             tx_tail: None,
+            free_head: None,
+            used: 0,
         }
     }
 
@@ -366,6 +378,31 @@ impl Index {
             self.swap(t, i, least);
             i = least;
         }
+    }
+
+    // ---- free slots ----
+
+    /// A free slot, if the table has one: the last one freed, else the
+    /// first never used. O(1).
+    pub(crate) fn take_free<T: PeerTable>(&mut self, t: &mut T) -> Option<usize> {
+        if let Some(head) = self.free_head {
+            let slot = usize_of(head);
+            let next = row(t, slot).free_next;
+            with_row(t, slot, |r| r.free_next = NONE);
+            self.free_head = (next != NONE).then_some(next);
+            return Some(slot);
+        }
+        (self.used < t.slots().len()).then(|| {
+            self.used += 1;
+            self.used - 1
+        })
+    }
+
+    /// `slot` was just freed.
+    pub(crate) fn put_free<T: PeerTable>(&mut self, t: &mut T, slot: usize) {
+        let next = self.free_head.unwrap_or(NONE);
+        with_row(t, slot, |r| r.free_next = next);
+        self.free_head = Some(u32_of(slot));
     }
 
     // ---- transmit queue ----

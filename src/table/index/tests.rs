@@ -119,3 +119,24 @@ fn indexes_agree_with_a_brute_force_model() {
         check(&index, &t, &m);
     }
 }
+
+#[test]
+fn free_slots_are_taken_last_freed_first_then_never_used() {
+    let mut t: FixedTable<N> = fixed_table();
+    let mut index = Index::new(7);
+    for want in 0..5 {
+        assert_eq!(index.take_free(&mut t), Some(want));
+    }
+    index.put_free(&mut t, 1);
+    index.put_free(&mut t, 3);
+    assert_eq!(index.take_free(&mut t), Some(3));
+    assert_eq!(index.take_free(&mut t), Some(1));
+    assert_eq!(index.take_free(&mut t), Some(5));
+    for want in 6..N {
+        assert_eq!(index.take_free(&mut t), Some(want));
+    }
+    assert_eq!(index.take_free(&mut t), None);
+    index.put_free(&mut t, 0);
+    assert_eq!(index.take_free(&mut t), Some(0));
+    assert_eq!(index.take_free(&mut t), None);
+}
