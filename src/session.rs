@@ -35,11 +35,44 @@ pub enum Role {
 }
 
 /// The order of sessions both sides agree on (§4.4): the generation, then
-/// whether the initiator holds the larger static key.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// whether the initiator holds the larger static key, except at the
+/// largest generation, where ranks tie whoever initiated: a peer that
+/// pinned the generation there (misusing its own key) must not lock out
+/// the sessions the other side initiates, which could then never outrank
+/// its own.
+#[derive(Copy, Clone, Debug)]
 pub(crate) struct Rank {
     pub(crate) generation: u64,
     pub(crate) initiator_larger: bool,
+}
+
+impl Rank {
+    fn key(self) -> (u64, bool) {
+        (
+            self.generation,
+            self.initiator_larger && self.generation != u64::MAX,
+        )
+    }
+}
+
+impl PartialEq for Rank {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Rank {}
+
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 impl Session {

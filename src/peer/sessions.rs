@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::ids::SessionIndex;
-use crate::session::{Rank, Session};
+use crate::session::Session;
 use crate::time::Instant;
 
 /// Sessions kept per peer: the current one, one being replaced or
@@ -124,13 +124,13 @@ impl Sessions {
 
     /// The highest-ranked proven session, the one to send on.
     pub(crate) fn best_proven(&self) -> Option<usize> {
-        let mut best: Option<(usize, Rank)> = None;
+        let mut best: Option<(usize, &Session)> = None;
         for (i, s) in self.slots.iter().enumerate() {
             if let Some(s) = s
                 && s.proven
-                && best.is_none_or(|(_, r)| s.rank > r)
+                && best.is_none_or(|(_, b)| s.outranks(b))
             {
-                best = Some((i, s.rank));
+                best = Some((i, s));
             }
         }
         best.map(|(i, _)| i)
@@ -157,15 +157,15 @@ impl Sessions {
             return i;
         }
         let mut victim = None;
-        let mut lowest: Option<Rank> = None;
+        let mut lowest: Option<&Session> = None;
         for (i, s) in self.slots.iter().enumerate() {
             if Some(i) == self.current {
                 continue;
             }
             if let Some(s) = s
-                && lowest.is_none_or(|r| s.rank < r)
+                && lowest.is_none_or(|l| l.outranks(s))
             {
-                lowest = Some(s.rank);
+                lowest = Some(s);
                 victim = Some(i);
             }
         }
