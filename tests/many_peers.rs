@@ -44,26 +44,16 @@ fn initiations(hub: &mut GrowableEndpoint<ChaCha20Rng>, now: Instant) -> BTreeMa
     sent
 }
 
-/// A hub (key 0) with `PEERS` peers (keys 1 to `PEERS`) added at zero:
-/// the hub, the peers' keys and their ids at the hub.
-fn hub() -> (
-    GrowableEndpoint<ChaCha20Rng>,
-    Vec<StaticKeypair>,
-    Vec<PeerId>,
-) {
-    let mut hub = endpoint(keypair(0), 1);
-    let keys: Vec<StaticKeypair> = (1..=u16::from(PEERS)).map(keypair).collect();
-    let ids = keys
-        .iter()
-        .map(|k| hub.add_peer(Instant::ZERO, k.public()).expect("added"))
-        .collect();
-    (hub, keys, ids)
-}
-
 #[test]
 fn indexes_follow_peers_added_removed_and_readded() {
-    let (mut hub, keys, ids) = hub();
+    let hub_key = keypair(0);
+    let mut hub = endpoint(hub_key.clone(), 1);
+    let keys: Vec<StaticKeypair> = (1..=u16::from(PEERS)).map(keypair).collect();
     let now = Instant::ZERO;
+    let ids: Vec<PeerId> = keys
+        .iter()
+        .map(|k| hub.add_peer(now, k.public()).expect("added"))
+        .collect();
     // Slots are handed out in order, and every key is found again.
     for (i, (k, &id)) in keys.iter().zip(&ids).enumerate() {
         assert_eq!(id.slot(), i);
@@ -122,11 +112,16 @@ fn indexes_follow_peers_added_removed_and_readded() {
 
 #[test]
 fn an_initiation_from_the_last_slot_finds_its_peer() {
-    let (mut hub, keys, _) = hub();
+    let hub_key = keypair(0);
+    let mut hub = endpoint(hub_key.clone(), 1);
+    let keys: Vec<StaticKeypair> = (1..=u16::from(PEERS)).map(keypair).collect();
     let now = Instant::ZERO;
+    for k in &keys {
+        hub.add_peer(now, k.public()).expect("added");
+    }
     let last = keys.last().expect("peers").clone();
     let mut spoke = endpoint(last.clone(), 2);
-    spoke.add_peer(now, hub.public_key()).expect("added");
+    spoke.add_peer(now, hub_key.public()).expect("added");
     spoke.handle_timeout(now);
     let mut buf = [0u8; 256];
     let t = spoke

@@ -242,11 +242,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return false;
         };
         self.index.remove_key(&mut self.peers, key_id);
+        self.index.set_deadline(&mut self.peers, slot, None);
+        self.index.set_queued(&mut self.peers, slot, false);
         if let Some(s) = self.peers.slots_mut().get_mut(slot) {
             s.clear();
         }
-        // An empty slot has no deadline and nothing queued.
-        self.sync(slot);
         self.index.put_free(&mut self.peers, slot);
         true
     }
