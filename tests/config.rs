@@ -82,3 +82,55 @@ fn every_builder_result_is_a_config_or_a_typed_error() {
         }
     }
 }
+
+/// The configuration the config fuzz target found (handshake_max_age of
+/// 2.86 ms, retries every millisecond): at a 20 ms round trip every
+/// response named an initiation already replaced, no handshake ever
+/// completed, yet `recovery_bound` promised 131 ms. There is no bound on a
+/// path slower than half `handshake_max_age` (`docs/PROTOCOL.md` §6.4), and
+/// the bound that is given holds on a path inside it.
+#[test]
+fn no_recovery_bound_on_a_path_slower_than_half_the_initiation_life() {
+    use probekey_sim::{Sim, SimConfig};
+    let ms = Duration::from_millis;
+    let c = Config::builder()
+        .probe_interval(ms(50))
+        .stale_after(ms(600))
+        .max_reorder_delay(Duration::ZERO)
+        .epoch_grace(ms(97))
+        .rotate_after_time(ms(1000))
+        .rotate_after_packets(8)
+        .rekey_after_time(ms(5000))
+        .reject_after_time(ms(8000))
+        .handshake_retry_initial(ms(1))
+        .handshake_retry_max(ms(1))
+        .handshake_retry_jitter_percent(0)
+        .handshake_max_age(Duration::from_nanos(2_858_714))
+        .handshake_rate_burst(3)
+        .handshake_rate_interval(ms(1))
+        .build()
+        .unwrap();
+    let age = c.handshake_max_age();
+    assert_eq!(c.recovery_bound(ms(20)), Duration::MAX);
+    assert_eq!(c.recovery_bound(age / 2), Duration::MAX);
+    assert!(c.recovery_bound(age / 2 - Duration::from_nanos(1)) < Duration::MAX);
+
+    let run = |one_way: Duration| {
+        let mut cfg = SimConfig::mesh(2, c, 7);
+        cfg.one_way_delay = one_way;
+        let mut sim = Sim::new(cfg);
+        let deadline = sim.now() + Duration::from_secs(2);
+        let up = sim.run_until_true(deadline, Sim::all_fresh);
+        (
+            up.map(|t| t - probekey::Instant::ZERO),
+            c.recovery_bound(2 * one_way),
+        )
+    };
+    // A 20 ms round trip: nothing comes up, and no bound was promised.
+    let (up, bound) = run(ms(10));
+    assert_eq!((up, bound), (None, Duration::MAX));
+    // A 1 ms round trip: up within the bound given.
+    let (up, bound) = run(Duration::from_micros(500));
+    let up = up.expect("a path inside the bound's domain comes up");
+    assert!(up <= bound, "{up:?} > {bound:?}");
+}

@@ -17,8 +17,9 @@
 //!   clock stepped back cannot see what passed meanwhile);
 //! - **fresh whenever delivering**: a direction that delivered real
 //!   traffic within `stale_after` is reported fresh. Inbound: from a probe
-//!   that arrived as fast as any before it in its session (no clock of the
-//!   two stepped or stopped since the session's first probe), `a` reports
+//!   that arrived as fast as any before it in its session (the sender's
+//!   clock neither stepped nor stopped between the seals of the two, nor
+//!   the receiver's between their arrivals), `a` reports
 //!   `b` fresh until `stale_after` after its arrival. Outbound: from a
 //!   valid probe of `b`'s acknowledging `a`'s latest probe to `b`, arriving
 //!   within `epoch_grace` of that probe's seal (so the session it names is
@@ -52,6 +53,10 @@ struct Sealed {
     local: Instant,
     /// The sender's incarnation then.
     incarnation: u64,
+    /// The sender's clock disturbances then: its reading in the probe is
+    /// comparable with another probe's only if none came between the two
+    /// seals, whenever the probes arrive.
+    disturbed: u64,
     /// The probe of the receiver's it acknowledges, if it acknowledges the
     /// latest one the sender validated.
     acks: Option<ProbeKey>,
@@ -82,14 +87,15 @@ struct SessionTimes {
     fastest: Duration,
     /// The receiver's lost time then.
     lost_first: Duration,
-    /// Both clocks' disturbances then; `None` before the first probe.
-    disturbed_first: u64,
+    /// The sender's clock disturbances at its seal and the receiver's at
+    /// its arrival.
+    disturbed_first: (u64, u64),
     /// The smallest delay of any probe accepted since either clock was
     /// last disturbed, and the disturbances then: a clock stepped or
     /// stopped moves the endpoint's measure of the fastest delivery
     /// (§6.2), and the first probe after it may be one an attacker held.
     fastest_since: Duration,
-    disturbed_since: u64,
+    disturbed_since: (u64, u64),
 }
 
 /// What node `a` may and must report about peer `b`, on `a`'s clock.
@@ -254,6 +260,7 @@ impl FreshnessOracle {
                 global,
                 local,
                 incarnation: self.nodes[from].incarnation,
+                disturbed: self.nodes[from].disturbed,
                 acks,
                 acknowledged: false,
             },
@@ -277,6 +284,7 @@ impl FreshnessOracle {
             global: sealed_at,
             local: sealed_local,
             incarnation: sealed_by,
+            disturbed: sender_disturbed,
             acks,
             ..
         }) = self.sealed.get(&key)
@@ -286,7 +294,11 @@ impl FreshnessOracle {
         let s = self.stale_after;
         let delay = global.saturating_duration_since(sealed_at);
         let me = self.nodes[at].clone();
-        let disturbed_now = me.disturbed + self.nodes[from].disturbed;
+        // The endpoint measures a delivery as its reading at arrival less
+        // the sender's reading at the seal: a disturbance of the sender's
+        // clock counts from the seal on, not from the arrival (a probe
+        // sealed before a step and delivered after it is of the old time).
+        let disturbed_now = (sender_disturbed, me.disturbed);
         let session = self
             .sessions
             .entry((at, me.incarnation, key.2))

@@ -433,6 +433,9 @@ impl Net {
             .endpoint
             .seal(local, peer, kind, &body, &mut out);
         let after = self.nodes[from].endpoint.stats();
+        if self.trace {
+            eprintln!("  node {from} seals {kind:?} #{seq} to {to} at its {local:?}: {result:?}");
+        }
         match result {
             Ok(n) => {
                 assert_eq!(n, out.len(), "a sealed probe is its body plus the overhead");
@@ -466,6 +469,28 @@ impl Net {
                 bytes.len(),
                 bytes.first()
             );
+            // A probe's session, counter and acknowledgement (§2.4); a
+            // handshake message's sender index.
+            let field = |r: core::ops::Range<usize>| {
+                bytes
+                    .get(r)
+                    .map(|b| b.iter().fold(0u64, |a, &x| a << 8 | u64::from(x)))
+            };
+            match bytes.first() {
+                Some(&TYPE_PROBE) => eprintln!(
+                    "  index {:x?} counter {:?} ack index {:x?} ack counter {:?}",
+                    field(4..8),
+                    field(12..20),
+                    field(20..24),
+                    field(24..32)
+                ),
+                Some(1 | 2) => eprintln!(
+                    "  sender index {:x?} receiver index {:x?}",
+                    field(4..8),
+                    field(8..12)
+                ),
+                _ => {}
+            }
         }
         let mut echo = None;
         match result {
@@ -685,6 +710,9 @@ impl Net {
                 if let Some(f) = &mut self.freshness {
                     f.disturbed(i, Duration::from_nanos(nanos));
                 }
+                if self.trace {
+                    eprintln!("  node {i} suspended for {nanos} ns");
+                }
                 self.nodes[i].clock.stop(self.now);
                 self.advance_by(Duration::from_nanos(nanos));
                 self.nodes[i].clock.resume(self.now);
@@ -702,6 +730,9 @@ impl Net {
             Op::Skew => {
                 let i = self.pick_node(u)?;
                 let rate_ppm = u.int_in_range(991_000..=1_009_000u64)?;
+                if self.trace {
+                    eprintln!("  node {i} clock rate {rate_ppm} ppm");
+                }
                 self.nodes[i].clock = self.nodes[i].clock.with_rate(self.now, rate_ppm);
             }
             Op::ClockStep => {
@@ -727,6 +758,10 @@ impl Net {
                             Duration::from_nanos(nanos)
                         },
                     );
+                }
+                if self.trace {
+                    let way = if forward { "ahead" } else { "back" };
+                    eprintln!("  node {i} clock stepped {way} {nanos} ns");
                 }
                 let clock = self.nodes[i].clock;
                 self.nodes[i].clock = clock.stepped(self.now, Duration::from_nanos(nanos), forward);

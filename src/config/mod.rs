@@ -528,7 +528,16 @@ impl Config {
     /// (initiation and challenge, bound initiation and response,
     /// confirmation, probe and its echo) + `probe_interval` (the
     /// responder's next probe).
+    ///
+    /// There is no bound, and this returns `Duration::MAX`, when two round
+    /// trips reach `handshake_max_age`: an initiation is replaced by a new
+    /// one when it is that old, so its response (after a challenge, two
+    /// round trips after it was sent) would name an initiation that is
+    /// gone, and no handshake could complete (§6.4).
     pub fn recovery_bound(&self, rtt: Duration) -> Duration {
+        if rtt.saturating_mul(2) >= self.handshake_max_age {
+            return Duration::MAX;
+        }
         self.handshake_retry_max
             .saturating_add(rtt.saturating_mul(4))
             .saturating_add(self.probe_interval)

@@ -81,7 +81,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let c = self.config;
         let p = peer_at(&mut self.peers, peer.slot()).ok_or(SealError::UnknownPeer)?;
         let needed = body.len() + PROBE_OVERHEAD;
-        let (ack_index, ack_counter) = p.ack;
+        let (ack_index, ack_counter) = p.sessions.ack();
         let Some(s) = p.sessions.current_mut() else {
             return Err(SealError::NoSession);
         };

@@ -65,7 +65,7 @@ fn write_next(
             p.tx.take(TxQueue::ANSWER);
             p.sessions.current
         };
-        let (ack_index, ack_counter) = p.ack;
+        let (ack_index, ack_counter) = p.sessions.ack();
         let sealed = under
             .and_then(|i| p.sessions.slots[i].as_mut())
             .and_then(|s| {

@@ -99,8 +99,6 @@ pub struct Peer {
     /// When a session was last established; `Instant::ZERO` for never
     /// (staleness counts from the latest of this and `added_at`).
     pub(crate) last_established_at: Instant,
-    /// What our probes acknowledge: the peer's session and next counter.
-    pub(crate) ack: (SessionIndex, u64),
     pub(crate) tx: TxQueue,
     /// When our recent probes were sealed, to date acknowledgements.
     pub(crate) sealed: SealLog,
@@ -150,7 +148,6 @@ impl Peer {
             inbound: Freshness::default(),
             outbound: Freshness::default(),
             last_established_at: Instant::ZERO,
-            ack: (SessionIndex(0), 0),
             tx: TxQueue::default(),
             sealed: SealLog::default(),
             inbound_round_trip: false,
@@ -335,13 +332,7 @@ impl Peer {
             return Validated::default();
         };
         let stamped_before_step = s.stamped_before_step;
-        let (proven_now, created_at, role, remote_index, recv_next) = (
-            !s.proven,
-            s.created_at,
-            s.role,
-            s.remote_index,
-            s.recv_next(),
-        );
+        let (proven_now, created_at, role) = (!s.proven, s.created_at, s.role);
         // Inbound evidence is dated when the probe was sent, as far as its
         // lateness against this session's fastest delivery shows (§6.2).
         let sent_at = s.date_probe(sent, now);
@@ -406,7 +397,7 @@ impl Peer {
                 fresh: true,
             });
         }
-        self.ack = (remote_index, recv_next);
+        self.sessions.acked = Some(si);
         // The peer says it validated our probes up to `ack_counter - 1`:
         // evidence for the outbound direction as of when we sealed that
         // probe, not as of now, so a held or replayed acknowledgement

@@ -24,6 +24,9 @@ pub(crate) struct Sessions {
     /// the peer's has validated yet (its slot, and when its initiation was
     /// first sent). The handshake goes on until one does (§4.3).
     pub(crate) unconfirmed: Option<(u8, Instant)>,
+    /// The slot of the session we last validated a probe of the peer's in:
+    /// what our probes acknowledge (§2.4), while it holds that session.
+    pub(crate) acked: Option<usize>,
 }
 
 impl Sessions {
@@ -35,13 +38,34 @@ impl Sessions {
         self.current.and_then(|i| self.slots[i].as_mut())
     }
 
+    /// What our next probe acknowledges (§2.4): the peer's index of the
+    /// session we last validated a probe in and one more than the highest
+    /// counter validated in it, or nothing (`0`, `0`).
+    pub(crate) fn ack(&self) -> (SessionIndex, u64) {
+        self.acked
+            .and_then(|i| self.slots[i].as_ref())
+            .map_or((SessionIndex(0), 0), |s| (s.remote_index, s.recv_next()))
+    }
+
     /// Puts `session` in slot `i`, forgetting what pointed at the session
     /// it replaces.
+    ///
+    /// The peer chose the new session's index among those it does not
+    /// use, so a session of ours with the same remote index is one the
+    /// peer no longer holds: our probes stop acknowledging it, or they
+    /// would name the new session's probes, which we never heard (§2.4).
     pub(crate) fn install(&mut self, i: usize, session: Session) {
         if self.current == Some(i) {
             self.current = None;
         }
         self.forget(i);
+        if let Some(a) = self.acked
+            && self.slots[a]
+                .as_ref()
+                .is_some_and(|s| s.remote_index == session.remote_index)
+        {
+            self.acked = None;
+        }
         self.indexes[i] = Some(session.local_index);
         self.slots[i] = Some(session);
     }
@@ -63,6 +87,9 @@ impl Sessions {
     fn forget(&mut self, i: usize) {
         if self.unconfirmed_slot() == Some(i) {
             self.unconfirmed = None;
+        }
+        if self.acked == Some(i) {
+            self.acked = None;
         }
     }
 
