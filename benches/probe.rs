@@ -50,7 +50,8 @@ fn flush(from: &mut Ep, to: &mut Ep) -> usize {
 
 /// `a` initiates to `b` (which only responds) until both can seal.
 fn handshake(a: &mut Ep, b: &mut Ep, b_at_a: PeerId) {
-    a.initiate_handshake(NOW, b_at_a);
+    a.initiate_handshake(NOW, b_at_a)
+        .expect("a configured peer");
     while flush(a, b) + flush(b, a) > 0 {}
 }
 
@@ -423,7 +424,8 @@ fn scale(c: &mut Criterion) {
         // challenges, each is refused by the rate limit (the clock stands
         // still), after mac1, the key-id lookup and the mac2 checks.
         let (last, to) = peers.last_mut().expect("peers");
-        last.initiate_handshake(NOW, *to);
+        last.initiate_handshake(NOW, *to)
+            .expect("a configured peer");
         let mut buf = [0u8; MAX];
         let t = last
             .poll_transmit(NOW, &mut buf)
@@ -481,7 +483,7 @@ fn handshakes(c: &mut Criterion) {
         bench.iter_batched_ref(
             fresh_pair,
             |(a, _, to)| {
-                a.initiate_handshake(NOW, *to);
+                a.initiate_handshake(NOW, *to).expect("a configured peer");
                 black_box(a.poll_transmit(NOW, &mut buf).is_ok())
             },
             BatchSize::SmallInput,
@@ -491,7 +493,7 @@ fn handshakes(c: &mut Criterion) {
     // after the first, unbound one earned that challenge.
     let with_initiation = || {
         let (mut a, mut b, to) = fresh_pair();
-        a.initiate_handshake(NOW, to);
+        a.initiate_handshake(NOW, to).expect("a configured peer");
         let mut d = Datagram {
             bytes: [0; MAX],
             len: 0,

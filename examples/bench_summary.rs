@@ -56,7 +56,7 @@ fn dh_per_side() -> (u64, u64) {
     let to_b = a.add_peer(now, b.public_key()).expect("peer");
     b.add_peer(now, a.public_key()).expect("peer");
     let (a0, b0) = (a.stats().dh_operations, b.stats().dh_operations);
-    a.initiate_handshake(now, to_b);
+    a.initiate_handshake(now, to_b).expect("a configured peer");
     let mut buf = [0u8; 256];
     for _ in 0..4 {
         while let Ok(Some(t)) = a.poll_transmit(now, &mut buf) {

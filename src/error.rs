@@ -70,8 +70,10 @@ impl core::error::Error for RecvError {}
 pub enum SealError {
     /// The output buffer is too small.
     BufferTooSmall(BufferTooSmall),
-    /// No such peer.
+    /// No such peer: never configured ([`PeerError::NotConfigured`]).
     UnknownPeer,
+    /// The peer was removed ([`PeerError::Removed`]).
+    RemovedPeer,
     /// No session yet; a handshake is under way (§6.1).
     NoSession,
     /// [`crate::ProbeKind::Keepalive`] is reserved to the crate.
@@ -85,6 +87,7 @@ impl fmt::Display for SealError {
         match self {
             SealError::BufferTooSmall(e) => e.fmt(f),
             SealError::UnknownPeer => f.write_str("unknown peer"),
+            SealError::RemovedPeer => f.write_str("peer removed"),
             SealError::NoSession => f.write_str("no session with the peer yet"),
             SealError::ReservedKind => f.write_str("keepalives are sent by the crate only"),
             SealError::BodyTooLong => f.write_str("probe body longer than 65000 bytes"),
@@ -93,6 +96,15 @@ impl fmt::Display for SealError {
 }
 
 impl core::error::Error for SealError {}
+
+impl From<PeerError> for SealError {
+    fn from(e: PeerError) -> Self {
+        match e {
+            PeerError::NotConfigured => SealError::UnknownPeer,
+            PeerError::Removed => SealError::RemovedPeer,
+        }
+    }
+}
 
 /// Why [`crate::Endpoint::add_peer`] refused a key.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -123,3 +135,25 @@ impl fmt::Display for AddPeerError {
 }
 
 impl core::error::Error for AddPeerError {}
+
+/// Why an operation refused a [`PeerId`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// No peer was ever given this id by this endpoint.
+    NotConfigured,
+    /// The peer was removed; its slot is free or holds another peer (with
+    /// another generation).
+    Removed,
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::NotConfigured => f.write_str("no such peer"),
+            PeerError::Removed => f.write_str("peer removed"),
+        }
+    }
+}
+
+impl core::error::Error for PeerError {}

@@ -33,6 +33,13 @@ pub enum HandshakeReason {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// A peer was configured ([`crate::Endpoint::add_peer`]): both
+    /// directions start not yet up ([`crate::LinkState::NotYetUp`]), so a
+    /// routing layer starts from the truth rather than from "up".
+    PeerAdded {
+        /// The peer.
+        peer: PeerId,
+    },
     /// A direction of a link became fresh or stale.
     HealthChanged {
         /// The peer.
@@ -48,6 +55,23 @@ pub enum Event {
         peer: PeerId,
         /// Why.
         reason: HandshakeReason,
+    },
+    /// The handshake wanted with the peer has not completed for
+    /// `handshake_failing_after`; reported again each time that much
+    /// longer passes until it does. A peer that never answers (down, or
+    /// unreachable) shows nothing refused; a misconfigured one (another
+    /// deployment id, another key) shows its datagrams refused, mostly for
+    /// one reason ([`crate::RejectCounters::dominant`]).
+    HandshakeFailing {
+        /// The peer.
+        peer: PeerId,
+        /// How long the handshake has been wanted.
+        for_how_long: Duration,
+        /// Initiations sent so far, retransmissions included.
+        attempts: u32,
+        /// The peer's datagrams refused since the handshake was wanted, by
+        /// reason.
+        rejected: crate::status::RejectCounters,
     },
     /// A new session is in use for sending.
     SessionEstablished {
@@ -124,7 +148,7 @@ mod tests {
 
     fn ev(n: u32) -> Event {
         Event::EpochRotated {
-            peer: PeerId(n),
+            peer: PeerId::new(n, 0),
             direction: LinkDirection::Inbound,
             epoch: Epoch(n),
         }

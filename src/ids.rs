@@ -23,9 +23,61 @@ macro_rules! id_newtype {
     };
 }
 
-id_newtype! {
-    /// A configured peer of an endpoint: its slot in the peer table.
-    PeerId(u32)
+/// A configured peer of an endpoint: its slot in the peer table and the
+/// slot's generation, which goes up each time a peer is removed from it, so
+/// that an id kept after [`crate::Endpoint::remove_peer`] never names the
+/// peer added next in the same slot (it is refused with
+/// [`crate::PeerError::Removed`]).
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PeerId {
+    slot: u32,
+    generation: u32,
+}
+
+impl PeerId {
+    /// The id of the peer in `slot` at `generation`.
+    pub const fn new(slot: u32, generation: u32) -> Self {
+        PeerId { slot, generation }
+    }
+
+    /// The slot number as an index.
+    pub fn slot(self) -> usize {
+        usize::try_from(self.slot).unwrap_or(usize::MAX)
+    }
+
+    /// How many peers were removed from the slot before this one was
+    /// added.
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
+
+    /// The id as one number (the generation in the high 32 bits), for a
+    /// caller's map or a log line; [`Self::from_u64`] reads it back.
+    pub const fn to_u64(self) -> u64 {
+        (self.generation as u64) << 32 | self.slot as u64
+    }
+
+    /// The id [`Self::to_u64`] wrote.
+    #[allow(clippy::cast_possible_truncation)]
+    pub const fn from_u64(v: u64) -> Self {
+        PeerId {
+            slot: v as u32,
+            generation: (v >> 32) as u32,
+        }
+    }
+}
+
+impl fmt::Debug for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PeerId({}.{})", self.slot, self.generation)
+    }
+}
+
+/// `slot.generation`, e.g. `3.0` for the first peer in slot 3.
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.slot, self.generation)
+    }
 }
 id_newtype! {
     /// The receiver's local name for a session, carried in every probe
@@ -37,11 +89,4 @@ id_newtype! {
     /// at one rotation per second it would take 136 years to wrap, and a
     /// session is replaced long before (`docs/PROTOCOL.md` §5.2).
     Epoch(u32)
-}
-
-impl PeerId {
-    /// The slot number as an index.
-    pub fn slot(self) -> usize {
-        usize::try_from(self.0).unwrap_or(usize::MAX)
-    }
 }

@@ -100,6 +100,7 @@ mod aead;
 #[cfg(feature = "alloc")]
 mod bytes_ext;
 pub mod config;
+pub(crate) mod display;
 mod endpoint;
 mod error;
 mod event;
@@ -119,13 +120,15 @@ pub use aead::TAG_LEN;
 pub use bytes_ext::ReceivedBytes;
 pub use config::{Config, ConfigBuilder, ConfigError, ConfigValue, Setting};
 pub use endpoint::{Endpoint, MAX_BODY_LEN, MAX_PEERS, Received, Transmit, TransmitKind};
-pub use error::{AddPeerError, RecvError, RejectReason, SealError};
+pub use error::{AddPeerError, PeerError, RecvError, RejectReason, SealError};
 pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};
 pub use ids::{Epoch, PeerId, SessionIndex};
 pub use keys::{KeyId, PublicKey, StaticKeypair, SymmetricKey};
 pub use peer::Peer;
 pub use session::{COUNTER_LIMIT, MAX_CLOCK_DRIFT_PPM, Role};
-pub use status::{EndpointStats, Freshness, HandshakeState, PeerStatus, RejectCounters};
+pub use status::{
+    DownReason, EndpointStats, Freshness, HandshakeState, LinkState, PeerStatus, RejectCounters,
+};
 #[cfg(feature = "alloc")]
 pub use table::GrowableTable;
 pub use table::{FixedTable, PeerSlot, PeerTable, Slot, fixed_table};

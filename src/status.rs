@@ -49,6 +49,48 @@ impl RejectCounters {
         *c += 1;
     }
 
+    /// Each counter by its name (the field's), in declaration order.
+    pub fn by_name(&self) -> [(&'static str, u64); 8] {
+        [
+            ("malformed", self.malformed),
+            ("unknown_session", self.unknown_session),
+            ("unknown_peer", self.unknown_peer),
+            ("bad_mac", self.bad_mac),
+            ("epoch_outside_window", self.epoch_outside_window),
+            ("replay", self.replay),
+            ("bad_tag", self.bad_tag),
+            ("rate_limited", self.rate_limited),
+        ]
+    }
+
+    /// The largest counter, by name, if any is above zero (the first of
+    /// equals).
+    pub fn dominant(&self) -> Option<(&'static str, u64)> {
+        self.by_name().into_iter().filter(|&(_, n)| n > 0).fold(
+            None,
+            |best, (name, n)| match best {
+                Some((_, m)) if m >= n => best,
+                _ => Some((name, n)),
+            },
+        )
+    }
+
+    /// What each counter grew by since `earlier`.
+    pub(crate) fn since(&self, earlier: &RejectCounters) -> RejectCounters {
+        RejectCounters {
+            malformed: self.malformed.saturating_sub(earlier.malformed),
+            unknown_session: self.unknown_session.saturating_sub(earlier.unknown_session),
+            unknown_peer: self.unknown_peer.saturating_sub(earlier.unknown_peer),
+            bad_mac: self.bad_mac.saturating_sub(earlier.bad_mac),
+            epoch_outside_window: self
+                .epoch_outside_window
+                .saturating_sub(earlier.epoch_outside_window),
+            replay: self.replay.saturating_sub(earlier.replay),
+            bad_tag: self.bad_tag.saturating_sub(earlier.bad_tag),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+        }
+    }
+
     /// The sum of all counters.
     pub fn total(&self) -> u64 {
         self.malformed
@@ -62,9 +104,39 @@ impl RejectCounters {
     }
 }
 
+/// Why a direction went stale (the last time it did), as BFD's diagnostic
+/// code says why a session went down.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// A session was in use, and nothing came for `stale_after`: no valid
+    /// probe of the peer's (inbound), no acknowledgement of ours
+    /// (outbound). The path is down, or the peer is.
+    Silence,
+    /// Outbound only: we still heard the peer, but it acknowledged nothing
+    /// of ours: the path loses our direction, or the peer does not hear us.
+    OneWay,
+    /// No session was in use: it expired without a new one, or a
+    /// handshake never completed.
+    NoSession,
+}
+
+/// Where a direction stands, including whether it was ever up.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LinkState {
+    /// Never fresh since the peer was added: a routing layer starts from
+    /// here, not from "up".
+    NotYetUp,
+    /// Fresh.
+    Up,
+    /// Stale after having been fresh; [`Freshness::last_down`] says why.
+    Down,
+}
+
 /// One direction's freshness (§6.2). The endpoint keeps one per direction
 /// and peer, and reports it as it is.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Freshness {
     /// Inbound: when we last validated a probe from the peer. Outbound: when
     /// we sealed the latest probe of ours that a valid probe of the peer's
@@ -73,9 +145,30 @@ pub struct Freshness {
     pub last: Option<Instant>,
     /// Whether `last` is within `stale_after`.
     pub fresh: bool,
+    /// When the direction last changed: became fresh, or went stale (the
+    /// instant `stale_after` ran out, whenever that was noticed). `None`
+    /// while it was never fresh.
+    pub since: Option<Instant>,
+    /// Times it became fresh.
+    pub ups: u64,
+    /// Times it went stale.
+    pub downs: u64,
+    /// Why it last went stale.
+    pub last_down: Option<DownReason>,
 }
 
 impl Freshness {
+    /// Never fresh, fresh, or stale after having been fresh.
+    pub fn state(&self) -> LinkState {
+        if self.fresh {
+            LinkState::Up
+        } else if self.ups == 0 {
+            LinkState::NotYetUp
+        } else {
+            LinkState::Down
+        }
+    }
+
     /// Evidence for the direction dated `at` (no later than `now`), counted
     /// only if younger than `stale_after` at `now`. True if it was stale
     /// until now.
@@ -85,13 +178,18 @@ impl Freshness {
             return false;
         }
         self.last = Some(self.last.map_or(at, |t| t.max(at)));
-        !core::mem::replace(&mut self.fresh, true)
+        let up = !core::mem::replace(&mut self.fresh, true);
+        if up {
+            self.ups = self.ups.saturating_add(1);
+            self.since = Some(now);
+        }
+        up
     }
 
-    /// The caller's clock went back to `now` (§7): no evidence is later
-    /// than now.
+    /// The caller's clock went back to `now` (§7): no evidence, and no
+    /// change, is later than now.
     pub(crate) fn clamp_time(&mut self, now: Instant) {
-        if let Some(t) = &mut self.last {
+        for t in [&mut self.last, &mut self.since].into_iter().flatten() {
             *t = (*t).min(now);
         }
     }
@@ -104,11 +202,14 @@ impl Freshness {
         Some(self.last.map_or(Instant::ZERO, |t| t + c.stale_after()))
     }
 
-    /// Marks the direction stale if `stale_after` has passed at `now`.
-    /// True if it went stale.
-    pub(crate) fn expire(&mut self, now: Instant, c: &Config) -> bool {
-        if self.stale_at(c).is_some_and(|t| now >= t) {
+    /// Marks the direction stale, for `reason`, if `stale_after` has
+    /// passed at `now`. True if it went stale.
+    pub(crate) fn expire(&mut self, now: Instant, c: &Config, reason: DownReason) -> bool {
+        if let Some(t) = self.stale_at(c).filter(|&t| now >= t) {
             self.fresh = false;
+            self.downs = self.downs.saturating_add(1);
+            self.since = Some(t);
+            self.last_down = Some(reason);
             return true;
         }
         false

@@ -76,6 +76,18 @@ impl fmt::Debug for Instant {
     }
 }
 
+/// Seconds from the caller's origin, to the nanosecond: `12.000000250s`.
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{:09}s",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
+    }
+}
+
 /// Converts `std::time::Instant` readings into this crate's [`Instant`],
 /// relative to the moment the clock was created.
 #[cfg(feature = "std")]

@@ -571,7 +571,12 @@ fn replayed_responses_are_never_read_twice_so_no_counter_repeats_under_a_key() {
         assert!(sealed.insert(out[4..20].to_vec()), "a nonce was used twice");
         out[..n].to_vec()
     };
-    assert!(sim.node_mut(a).endpoint.initiate_handshake(ms(0), pa));
+    assert!(
+        sim.node_mut(a)
+            .endpoint
+            .initiate_handshake(ms(0), pa)
+            .is_ok()
+    );
     let i1 = next_tx(&mut sim, a, ms(0), TransmitKind::Initiation).expect("I1");
     deliver(&mut sim, b, ms(1), &i1).expect("challenged");
     let c1 = next_tx(&mut sim, b, ms(1), TransmitKind::Challenge).expect("C1");
@@ -667,7 +672,10 @@ fn a_response_pinning_the_generation_at_its_maximum_latches_nothing() {
         sim.run_until(at(secs(10)));
         let now = sim.now();
         let id = sim.node(1).peer_id(0).expect("peer");
-        sim.node_mut(1).endpoint.initiate_handshake(now, id);
+        sim.node_mut(1)
+            .endpoint
+            .initiate_handshake(now, id)
+            .expect("a configured peer");
         let n = sim.recorded.len();
         let sent = |s: &Sim| {
             s.recorded[n..]
@@ -725,7 +733,10 @@ fn a_replay_answering_every_fresh_initiation_never_breaks_the_working_session() 
     let recorded = [old(&sim, 0), old(&sim, 1)];
     let now = sim.now();
     let id = sim.node(1).peer_id(0).expect("peer");
-    sim.node_mut(1).endpoint.initiate_handshake(now, id);
+    sim.node_mut(1)
+        .endpoint
+        .initiate_handshake(now, id)
+        .expect("a configured peer");
     let mut seen = sim.recorded.len();
     let mut replays = 0;
     let mut t = now;

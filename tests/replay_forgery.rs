@@ -267,7 +267,7 @@ fn every_bit_of_a_probe_flipped_is_refused_for_the_right_reason() {
 fn fresh_handshake(sim: &mut Sim) -> (Vec<u8>, Vec<u8>) {
     let now = sim.now();
     let p1 = sim.node(0).peer_id(1).unwrap();
-    assert!(sim.node_mut(0).endpoint.initiate_handshake(now, p1));
+    assert!(sim.node_mut(0).endpoint.initiate_handshake(now, p1).is_ok());
     let mut buf = [0u8; 256];
     let tx = sim
         .node_mut(0)

@@ -26,7 +26,10 @@ fn initiate_both(sim: &mut Sim) {
     let now = sim.now();
     for n in [0, 1] {
         let id = sim.node(n).peer_id(1 - n).expect("configured");
-        sim.node_mut(n).endpoint.initiate_handshake(now, id);
+        sim.node_mut(n)
+            .endpoint
+            .initiate_handshake(now, id)
+            .expect("a configured peer");
     }
 }
 

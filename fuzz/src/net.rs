@@ -723,7 +723,10 @@ impl Net {
                 let to = self.pick_other(u, i)?;
                 if let Some(peer) = self.nodes[i].peer_of[to] {
                     let local = self.reading(i);
-                    self.nodes[i].endpoint.initiate_handshake(local, peer);
+                    self.nodes[i]
+                        .endpoint
+                        .initiate_handshake(local, peer)
+                        .expect("a configured peer");
                 }
                 self.timers();
             }
@@ -774,7 +777,10 @@ impl Net {
                 for (i, to) in [(a, b), (b, a)] {
                     if let Some(peer) = self.nodes[i].peer_of[to] {
                         let local = self.reading(i);
-                        self.nodes[i].endpoint.initiate_handshake(local, peer);
+                        self.nodes[i]
+                            .endpoint
+                            .initiate_handshake(local, peer)
+                            .expect("a configured peer");
                         self.drain(i);
                     }
                 }

@@ -984,7 +984,9 @@ impl Sim {
                 if let Some(&id) = n.peer_of.get(&peer)
                     && !n.clock.is_stopped()
                 {
-                    n.endpoint.initiate_handshake(local, id);
+                    n.endpoint
+                        .initiate_handshake(local, id)
+                        .expect("a configured peer");
                     self.drain(node);
                 }
             }

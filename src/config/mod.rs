@@ -33,6 +33,7 @@ pub struct Config {
     handshake_rate_burst: u32,
     handshake_rate_interval: Duration,
     handshake_dh_per_second: u32,
+    handshake_failing_after: Duration,
 }
 
 /// The names of the configuration values, used in [`ConfigError`].
@@ -56,6 +57,7 @@ pub enum ConfigValue {
     HandshakeRateBurst,
     HandshakeRateInterval,
     HandshakeDhPerSecond,
+    HandshakeFailingAfter,
     /// The replay window size, a compile-time constant ([`REPLAY_WINDOW`]).
     ReplayWindow,
 }
@@ -239,6 +241,7 @@ const DEFAULT: Config = Config {
     handshake_rate_burst: 4,
     handshake_rate_interval: Duration::from_millis(250),
     handshake_dh_per_second: 3_000,
+    handshake_failing_after: Duration::from_secs(10),
 };
 
 /// A type a value of [`ConfigBuilder::set`] can hold.
@@ -408,6 +411,12 @@ setters! {
     /// never count against it. Default 3,000 (1,000 initiations a second,
     /// about a tenth of a core).
     handshake_dh_per_second / HandshakeDhPerSecond: u32,
+    /// A handshake wanted this long without completing is reported as
+    /// failing ([`crate::Event::HandshakeFailing`]), and again each time
+    /// this much longer passes, with the initiations sent and the peer's
+    /// datagrams refused meanwhile by reason. Default 10 s: five retries at
+    /// the default cap.
+    handshake_failing_after / HandshakeFailingAfter: Duration,
 }
 
 impl ConfigBuilder {
@@ -460,6 +469,7 @@ impl ConfigBuilder {
             (V::HandshakeRetryMax, c.handshake_retry_max),
             (V::HandshakeMaxAge, c.handshake_max_age),
             (V::HandshakeRateInterval, c.handshake_rate_interval),
+            (V::HandshakeFailingAfter, c.handshake_failing_after),
         ];
         for (value, d) in nonzero {
             if d.is_zero() {
@@ -572,6 +582,7 @@ impl fmt::Debug for Config {
             .field("handshake_rate_burst", &self.handshake_rate_burst)
             .field("handshake_rate_interval", &self.handshake_rate_interval)
             .field("handshake_dh_per_second", &self.handshake_dh_per_second)
+            .field("handshake_failing_after", &self.handshake_failing_after)
             .finish()
     }
 }

@@ -6,7 +6,7 @@ use core::time::Duration;
 use rand_core::CryptoRng;
 use x25519_dalek::StaticSecret;
 
-use super::{Endpoint, INDEX_TAG_BITS, peer_at, peer_id, reject, slot_of};
+use super::{Endpoint, INDEX_TAG_BITS, peer_at, reject, slot_of};
 use crate::config::Config;
 use crate::error::{RecvError, RejectReason};
 use crate::ids::SessionIndex;
@@ -16,6 +16,7 @@ use crate::peer::handshake::{CachedResponse, InFlight};
 use crate::peer::timers::Timer;
 use crate::peer::{Peer, TxQueue};
 use crate::session::{Rank, Role, Session};
+use crate::table;
 use crate::table::PeerTable;
 use crate::time::Instant;
 use crate::wire::{
@@ -170,7 +171,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             .index
             .find_key(&self.peers, msg.key_id)
             .ok_or(reject(RejectReason::UnknownPeer, None))?;
-        let id = peer_id(slot);
+        let id = table::id(&self.peers, slot);
         let c = self.config;
         let Some(p) = peer_at(&mut self.peers, slot) else {
             return Err(reject(RejectReason::UnknownPeer, None));
@@ -182,31 +183,38 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let fingerprint = initiation_fingerprint(datagram);
         let answered = p.handshake.challenges_answered;
         let value = |n: u64| self.challenge.value(p.key_id, n);
+        let cached = p
+            .handshake
+            .cached_response
+            .as_ref()
+            .is_some_and(|r| r.initiation == fingerprint);
         if p.handshake.last_initiation == Some(fingerprint) {
             // A copy carries the binding of the one we read, none (a retry
             // asking for a new challenge), or our current challenge.
-            let authentic = [
-                NO_CHALLENGE,
-                value(answered),
-                value(answered.saturating_add(1)),
-            ]
-            .iter()
-            .any(|b| p.macs.check_mac2(datagram, b));
+            let spent = p.macs.check_mac2(datagram, &value(answered));
+            let authentic = spent
+                || [NO_CHALLENGE, value(answered.saturating_add(1))]
+                    .iter()
+                    .any(|b| p.macs.check_mac2(datagram, b));
             if !authentic {
                 return Err(reject(RejectReason::BadMac, Some(id)));
             }
             // A retransmission (or replay) of the initiation we last
             // answered: resend the same response while it is pending, at no
             // Diffie-Hellman cost (§4.3).
-            if p.handshake
-                .cached_response
-                .as_ref()
-                .is_some_and(|r| r.initiation == fingerprint)
-            {
+            if cached {
                 p.tx.push(TxQueue::RESPONSE);
                 return Ok(Received::Handshake { peer: id });
             }
-            return Err(reject(RejectReason::Replay, Some(id)));
+            // The answer is gone (its life ran out on our clock, which may
+            // run ahead of the initiator's). The message we read, bound to
+            // the challenge it spent, is a replay; an unbound copy earns a
+            // challenge and one bound to it is read again, as a new
+            // initiation would be (§4.3): the initiator may still be waiting
+            // for an answer it never got.
+            if spent {
+                return Err(reject(RejectReason::Replay, Some(id)));
+            }
         }
         // mac2 (§3.5, §4.5): bound to our current challenge, the initiation
         // was written after the peer read it, so it is new; bound to none,
@@ -328,7 +336,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if used.is_none() && !p.handshake.in_flight_is(msg.receiver_index) {
             return Err(reject(RejectReason::UnknownSession, None));
         }
-        let id = peer_id(slot);
+        let id = p.id;
         // mac2 covers the ephemeral key of the initiation it answers (§3.5):
         // the one in flight, or the one whose answer we read.
         let ephemeral = match (&p.handshake.in_flight, used) {
@@ -436,7 +444,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
     ) -> Result<Received<'static>, RecvError> {
         let slot = slot_of(msg.receiver_index);
         let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;
-        let id = peer_id(slot);
+        let id = p.id;
         if !p.macs.check_challenge(datagram) {
             return Err(reject(RejectReason::BadMac, Some(id)));
         }

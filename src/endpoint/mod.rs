@@ -15,7 +15,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::config::Config;
-use crate::error::{AddPeerError, RecvError, RejectReason};
+use crate::error::{AddPeerError, PeerError, RecvError, RejectReason};
 use crate::event::{Event, EventQueue, HandshakeReason};
 use crate::ids::{PeerId, SessionIndex};
 use crate::keys::{PublicKey, StaticKeypair};
@@ -75,10 +75,6 @@ fn reject(reason: RejectReason, peer: Option<PeerId>) -> RecvError {
     RecvError { reason, peer }
 }
 
-fn peer_id(slot: usize) -> PeerId {
-    PeerId(u32::try_from(slot).unwrap_or(u32::MAX))
-}
-
 fn slot_of(index: SessionIndex) -> usize {
     usize::try_from(index.0 >> INDEX_TAG_BITS).unwrap_or(usize::MAX)
 }
@@ -129,7 +125,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 };
                 p.clamp_time(now, &c);
                 if p.sessions.current.is_some()
-                    && let Some(e) = p.want_handshake(peer_id(slot), HandshakeReason::Rekey, now)
+                    && let Some(e) = p.want_handshake(p.id, HandshakeReason::Rekey, now, &c)
                 {
                     self.events.push(e);
                 }
@@ -171,10 +167,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let key_id = public.key_id();
         if let Some(slot) = self.index.find_key(&self.peers, key_id) {
             let same = table::get(&self.peers, slot).is_some_and(|p| p.public == public);
+            let id = table::id(&self.peers, slot);
             return Err(if same {
-                AddPeerError::Duplicate(peer_id(slot))
+                AddPeerError::Duplicate(id)
             } else {
-                AddPeerError::KeyIdCollision(peer_id(slot))
+                AddPeerError::KeyIdCollision(id)
             });
         }
         let slot = self.free_slot().ok_or(AddPeerError::TableFull)?;
@@ -184,10 +181,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             self.index.put_free(&mut self.peers, slot);
             return Err(AddPeerError::LowOrderKey);
         };
-        let id = peer_id(slot);
+        let id = table::id(&self.peers, slot);
         let local_larger = self.local.public() > public;
-        let mut peer = Peer::new(public, ss, local_larger, &self.config, now);
-        if let Some(e) = peer.want_handshake(id, HandshakeReason::NoSession, now) {
+        let mut peer = Peer::new(id, public, ss, local_larger, &self.config, now);
+        self.events.push(Event::PeerAdded { peer: id });
+        if let Some(e) = peer.want_handshake(id, HandshakeReason::NoSession, now, &self.config) {
             self.events.push(e);
         }
         if let Some(s) = self.peers.slots_mut().get_mut(slot) {
@@ -220,57 +218,97 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
 
     /// Starts a handshake with `peer` now, as a rekey would (for example
     /// after the operator rotated keys). Does nothing if one is under way.
-    /// Returns false if there is no such peer.
-    pub fn initiate_handshake(&mut self, now: Instant, peer: PeerId) -> bool {
+    ///
+    /// # Errors
+    /// [`PeerError`] for an id that names no configured peer; nothing
+    /// changes.
+    pub fn initiate_handshake(&mut self, now: Instant, peer: PeerId) -> Result<(), PeerError> {
+        let slot = table::resolve(&self.peers, peer)?;
         self.observe(now);
-        let Some(p) = peer_at(&mut self.peers, peer.slot()) else {
-            return false;
-        };
-        if let Some(e) = p.want_handshake(peer, HandshakeReason::Rekey, now) {
+        if let Some(p) = peer_at(&mut self.peers, slot)
+            && let Some(e) = p.want_handshake(peer, HandshakeReason::Rekey, now, &self.config)
+        {
             self.events.push(e);
         }
-        self.maybe_retry(peer.slot(), now);
-        self.rearm(peer.slot());
-        true
+        self.maybe_retry(slot, now);
+        self.rearm(slot);
+        Ok(())
     }
 
-    /// Forgets a peer and erases all its keys. Returns false if there was
-    /// no such peer.
-    pub fn remove_peer(&mut self, peer: PeerId) -> bool {
-        let slot = peer.slot();
-        let Some(key_id) = table::get(&self.peers, slot).map(|p| p.key_id) else {
-            return false;
-        };
-        self.index.remove_key(&mut self.peers, key_id);
-        self.index.set_deadline(&mut self.peers, slot, None);
-        self.index.set_queued(&mut self.peers, slot, false);
+    /// Forgets a peer and erases all its keys. Its id is never given out
+    /// again: the next peer added in its slot has the next generation.
+    ///
+    /// # Errors
+    /// [`PeerError`] for an id that names no configured peer (removed
+    /// already, for one); nothing changes.
+    pub fn remove_peer(&mut self, peer: PeerId) -> Result<(), PeerError> {
+        let slot = table::resolve(&self.peers, peer)?;
+        if let Some(key_id) = table::get(&self.peers, slot).map(|p| p.key_id) {
+            self.index.remove_key(&mut self.peers, key_id);
+        }
         if let Some(s) = self.peers.slots_mut().get_mut(slot) {
             s.clear();
         }
+        // No deadline and nothing queued: the indexes drop the slot.
+        self.sync(slot);
         self.index.put_free(&mut self.peers, slot);
-        true
+        Ok(())
+    }
+
+    /// Stores the caller's value for `peer` (an index into its own table,
+    /// say), kept until the peer is removed; zero until set.
+    ///
+    /// # Errors
+    /// [`PeerError`] for an id that names no configured peer.
+    pub fn set_user_data(&mut self, peer: PeerId, value: u64) -> Result<(), PeerError> {
+        let slot = table::resolve(&self.peers, peer)?;
+        if let Some(p) = peer_at(&mut self.peers, slot) {
+            p.user_data = value;
+        }
+        Ok(())
+    }
+
+    /// The caller's value for `peer` ([`Self::set_user_data`]).
+    ///
+    /// # Errors
+    /// [`PeerError`] for an id that names no configured peer.
+    pub fn user_data(&self, peer: PeerId) -> Result<u64, PeerError> {
+        let slot = table::resolve(&self.peers, peer)?;
+        Ok(table::get(&self.peers, slot).map_or(0, |p| p.user_data))
     }
 
     /// The peer configured with this key.
     pub fn peer_by_key(&self, public: &PublicKey) -> Option<PeerId> {
         self.index
             .find_key(&self.peers, public.key_id())
-            .filter(|&s| table::get(&self.peers, s).is_some_and(|p| p.public == *public))
-            .map(peer_id)
+            .and_then(|s| table::get(&self.peers, s))
+            .filter(|p| p.public == *public)
+            .map(|p| p.id)
     }
 
     /// Every configured peer.
     pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
-        table::configured(&self.peers).map(|(i, _)| peer_id(i))
+        table::configured(&self.peers).map(|(_, p)| p.id)
     }
 
-    /// Everything the endpoint reports about a peer, as of `now`.
+    /// Everything the endpoint reports about a peer, as of `now`; `None`
+    /// for an id that names no configured peer ([`Self::peer_error`] says
+    /// why).
     pub fn peer_status(&self, peer: PeerId, now: Instant) -> Option<PeerStatus> {
         self.peer(peer).map(|p| p.status(now, &self.config))
     }
 
+    /// Why `peer` names no configured peer, or `Ok` if it names one.
+    ///
+    /// # Errors
+    /// [`PeerError`].
+    pub fn peer_error(&self, peer: PeerId) -> Result<(), PeerError> {
+        table::resolve(&self.peers, peer).map(|_| ())
+    }
+
     fn peer(&self, peer: PeerId) -> Option<&Peer> {
-        table::get(&self.peers, peer.slot())
+        let slot = table::resolve(&self.peers, peer).ok()?;
+        table::get(&self.peers, slot)
     }
 
     /// Re-arms the timers of the peer in `slot` after an operation changed

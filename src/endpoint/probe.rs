@@ -3,7 +3,7 @@
 
 use rand_core::CryptoRng;
 
-use super::{Endpoint, peer_at, peer_id, reject, slot_of};
+use super::{Endpoint, peer_at, reject, slot_of};
 use crate::aead::TAG_LEN;
 use crate::error::{RecvError, RejectReason, SealError};
 use crate::event::{Event, LinkDirection};
@@ -11,6 +11,7 @@ use crate::ids::PeerId;
 use crate::peer::Opened;
 use crate::schedule::RotationLimits;
 use crate::session::{COUNTER_LIMIT, OpenError};
+use crate::table;
 use crate::table::PeerTable;
 use crate::time::Instant;
 use crate::wire::{BufferTooSmall, PROBE_OVERHEAD, PROBE_TIME_LEN, ProbeKind, SealedProbe};
@@ -79,7 +80,8 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             return Err(SealError::BodyTooLong);
         }
         let c = self.config;
-        let p = peer_at(&mut self.peers, peer.slot()).ok_or(SealError::UnknownPeer)?;
+        let slot = table::resolve(&self.peers, peer)?;
+        let p = peer_at(&mut self.peers, slot).ok_or(SealError::UnknownPeer)?;
         let needed = body.len() + PROBE_OVERHEAD;
         let (ack_index, ack_counter) = p.sessions.ack();
         let Some(s) = p.sessions.current_mut() else {
@@ -143,7 +145,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let slot = slot_of(hdr.receiver_index);
         let c = &self.config;
         let p = peer_at(&mut self.peers, slot).ok_or(reject(RejectReason::UnknownSession, None))?;
-        let id = peer_id(slot);
+        let id = p.id;
         let si = p
             .sessions
             .find(hdr.receiver_index)

@@ -19,7 +19,7 @@ fn backoff_doubles_to_the_cap_and_jitter_only_shortens() {
 }
 
 mod keys_and_nonces {
-    use super::super::peer_id;
+    use crate::PeerId;
     use crate::error::SealError;
     use crate::event::HandshakeReason;
     use crate::keys::StaticKeypair;
@@ -80,7 +80,7 @@ mod keys_and_nonces {
     /// and the sending key `a` used.
     fn round(a: &mut E, b: &mut E, now: Instant) -> (ProbeHeader, [u8; 16]) {
         let key = current(a).send_key().fingerprint();
-        let peer = peer_id(0);
+        let peer = PeerId::new(0, 0);
         let mut out = [0u8; 64];
         let n = a
             .seal(now, peer, ProbeKind::Probe, b"probe", &mut out)
@@ -131,7 +131,7 @@ mod keys_and_nonces {
     fn counter_exhaustion_forces_a_new_session_before_the_counter_wraps() {
         let c = Config::default();
         let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
-        let peer = peer_id(0);
+        let peer = PeerId::new(0, 0);
         exchange(&mut a, &mut b, Instant::ZERO);
         let mut now = Instant::from_millis(10);
         let (_, old_key) = round(&mut a, &mut b, now);

@@ -3,7 +3,7 @@
 
 use rand_core::CryptoRng;
 
-use super::{Endpoint, peer_at, peer_id};
+use super::{Endpoint, peer_at};
 use crate::event::{Event, LinkDirection};
 use crate::peer::timers::Timer;
 use crate::table::{self, PeerTable};
@@ -56,7 +56,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
 
     /// What an expired timer does.
     fn run_timer(&mut self, slot: usize, timer: Timer, now: Instant) {
-        let id = peer_id(slot);
+        let id = table::id(&self.peers, slot);
         let c = self.config;
         let Some(p) = peer_at(&mut self.peers, slot) else {
             return;
@@ -65,12 +65,18 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             Timer::Session(i) => p.sessions.expire(usize::from(i), now, &c),
             Timer::CachedResponse => p.handshake.cached_response = None,
             Timer::InboundStale | Timer::OutboundStale => {
-                let (freshness, direction) = if timer == Timer::InboundStale {
-                    (&mut p.inbound, LinkDirection::Inbound)
+                let direction = if timer == Timer::InboundStale {
+                    LinkDirection::Inbound
                 } else {
-                    (&mut p.outbound, LinkDirection::Outbound)
+                    LinkDirection::Outbound
                 };
-                if freshness.expire(now, &c) {
+                let reason = p.down_reason(direction, p.inbound.fresh);
+                let freshness = if timer == Timer::InboundStale {
+                    &mut p.inbound
+                } else {
+                    &mut p.outbound
+                };
+                if freshness.expire(now, &c, reason) {
                     self.events.push(Event::HealthChanged {
                         peer: id,
                         direction,
@@ -80,12 +86,17 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             }
             Timer::StartHandshake => {
                 if let Some(reason) = p.handshake_due(now, &c)
-                    && let Some(e) = p.want_handshake(id, reason, now)
+                    && let Some(e) = p.want_handshake(id, reason, now, &c)
                 {
                     self.events.push(e);
                 }
             }
             Timer::Retry => self.maybe_retry(slot, now),
+            Timer::HandshakeFailing => {
+                if let Some(e) = p.handshake_failing(now, &c) {
+                    self.events.push(e);
+                }
+            }
         }
     }
 }

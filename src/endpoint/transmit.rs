@@ -3,7 +3,7 @@
 
 use rand_core::CryptoRng;
 
-use super::{Endpoint, peer_at, peer_id};
+use super::{Endpoint, peer_at};
 use crate::config::Config;
 use crate::ids::PeerId;
 use crate::mac::ChallengeSecret;
@@ -142,7 +142,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             self.sync(slot);
             if let Some((len, kind)) = written {
                 return Ok(Some(Transmit {
-                    peer: peer_id(slot),
+                    peer: table::id(&self.peers, slot),
                     len,
                     kind,
                 }));

@@ -28,6 +28,13 @@ pub(crate) struct Want {
     pub(crate) reason: HandshakeReason,
     pub(crate) since: Instant,
     pub(crate) attempts: u32,
+    /// The peer's refused datagrams when the want began, to report what
+    /// was refused since (`Event::HandshakeFailing`).
+    pub(crate) rejected_at_start: crate::status::RejectCounters,
+    /// When the handshake is next reported failing if it has not
+    /// completed: `handshake_failing_after` after the want began, then
+    /// again each time that much longer passes.
+    pub(crate) failing_report_at: Instant,
 }
 
 pub(crate) struct CachedResponse {
@@ -124,8 +131,15 @@ impl Handshake {
         }
     }
 
-    /// Wants a handshake for `reason`. False if one is already wanted.
-    pub(crate) fn want(&mut self, reason: HandshakeReason, now: Instant) -> bool {
+    /// Wants a handshake for `reason`; `rejected` is the peer's refused
+    /// datagrams so far. False if one is already wanted.
+    pub(crate) fn want(
+        &mut self,
+        reason: HandshakeReason,
+        now: Instant,
+        c: &Config,
+        rejected: crate::status::RejectCounters,
+    ) -> bool {
         if self.want.is_some() {
             return false;
         }
@@ -133,14 +147,19 @@ impl Handshake {
             reason,
             since: now,
             attempts: 0,
+            rejected_at_start: rejected,
+            failing_report_at: now.saturating_add(c.handshake_failing_after()),
         });
         true
     }
 
     /// The caller's clock went back to `now` (§7): nothing started later.
-    pub(crate) fn clamp_time(&mut self, now: Instant) {
+    pub(crate) fn clamp_time(&mut self, now: Instant, c: &Config) {
         if let Some(w) = &mut self.want {
             w.since = w.since.min(now);
+            w.failing_report_at = w
+                .failing_report_at
+                .min(now.saturating_add(c.handshake_failing_after()));
         }
         if let Some(f) = &mut self.in_flight {
             f.created_at = f.created_at.min(now);

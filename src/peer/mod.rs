@@ -17,7 +17,7 @@ use crate::keys::{KeyId, PublicKey};
 use crate::mac::PeerMacs;
 use crate::noise::StaticDh;
 use crate::session::{REKEY_AFTER_COUNTER, Role, Session};
-use crate::status::{Freshness, PeerCounters, PeerStatus};
+use crate::status::{DownReason, Freshness, PeerCounters, PeerStatus};
 use crate::time::Instant;
 use crate::wire::{ProbeHeader, ProbeKind};
 
@@ -87,6 +87,10 @@ pub(crate) struct Validated {
 /// [`crate::Endpoint::peer_status`].
 pub struct Peer {
     pub(crate) public: PublicKey,
+    /// The id the endpoint gave this peer.
+    pub(crate) id: PeerId,
+    /// The caller's value for this peer ([`crate::Endpoint::set_user_data`]).
+    pub(crate) user_data: u64,
     pub(crate) key_id: KeyId,
     pub(crate) macs: PeerMacs,
     pub(crate) ss: StaticDh,
@@ -130,6 +134,7 @@ impl Peer {
     /// A peer with no timer armed yet: the caller re-arms it once it has
     /// wanted the first handshake.
     pub(crate) fn new(
+        id: PeerId,
         public: PublicKey,
         ss: StaticDh,
         local_larger: bool,
@@ -137,6 +142,8 @@ impl Peer {
         now: Instant,
     ) -> Self {
         Peer {
+            id,
+            user_data: 0,
             public,
             key_id: public.key_id(),
             macs: PeerMacs::new(&public, &ss),
@@ -163,13 +170,18 @@ impl Peer {
         id: PeerId,
         reason: HandshakeReason,
         now: Instant,
+        c: &Config,
     ) -> Option<Event> {
-        if !self.handshake.want(reason, now) {
+        if !self.handshake.want(reason, now, c, self.counters.rejected) {
             return None;
         }
         self.counters.handshakes_started += 1;
         // The first initiation is due at once (§4.3).
         self.timers.set(Timer::Retry, Some(now));
+        self.timers.set(
+            Timer::HandshakeFailing,
+            self.handshake.want.as_ref().map(|w| w.failing_report_at),
+        );
         Some(Event::HandshakeStarted { peer: id, reason })
     }
 
@@ -239,6 +251,10 @@ impl Peer {
         if self.handshake.want.is_none() {
             self.timers.set(Timer::Retry, None);
         }
+        self.timers.set(
+            Timer::HandshakeFailing,
+            self.handshake.want.as_ref().map(|w| w.failing_report_at),
+        );
     }
 
     /// Re-arms the one timer sealing can move: a rekey falls due on the
@@ -263,7 +279,7 @@ impl Peer {
         self.outbound.clamp_time(now);
         self.sealed.clamp_time(now);
         self.sessions.clamp_time(now, c);
-        self.handshake.clamp_time(now);
+        self.handshake.clamp_time(now, c);
         // A deadline that saturated at the far reading reads as unset:
         // what the state says is armed is brought back all the same.
         if self.handshake.want.is_some() {
@@ -462,6 +478,36 @@ impl Peer {
         }
     }
 
+    /// Why `direction` goes stale, if it does now (§6.2): no session in
+    /// use, or for outbound one while we still hear the peer
+    /// (`inbound_fresh`), else silence.
+    pub(crate) fn down_reason(&self, direction: LinkDirection, inbound_fresh: bool) -> DownReason {
+        if self.sessions.current.is_none() {
+            DownReason::NoSession
+        } else if direction == LinkDirection::Outbound && inbound_fresh {
+            DownReason::OneWay
+        } else {
+            DownReason::Silence
+        }
+    }
+
+    /// The event reporting the wanted handshake as failing, if it is due at
+    /// `now`; the next report is due `handshake_failing_after` later.
+    pub(crate) fn handshake_failing(&mut self, now: Instant, c: &Config) -> Option<Event> {
+        let rejected = self.counters.rejected;
+        let w = self.handshake.want.as_mut()?;
+        if now < w.failing_report_at {
+            return None;
+        }
+        w.failing_report_at = now.saturating_add(c.handshake_failing_after());
+        Some(Event::HandshakeFailing {
+            peer: self.id,
+            for_how_long: now.saturating_duration_since(w.since),
+            attempts: w.attempts,
+            rejected: rejected.since(&w.rejected_at_start),
+        })
+    }
+
     /// Whether `index` is used by a session or the initiation in flight.
     pub(crate) fn index_in_use(&self, index: SessionIndex) -> bool {
         self.sessions.find(index).is_some() || self.handshake.in_flight_is(index)
@@ -472,15 +518,16 @@ impl Peer {
     pub(crate) fn status(&self, now: Instant, config: &Config) -> PeerStatus {
         let current = self.sessions.current();
         let c = &self.counters;
-        let at_now = |mut f: Freshness| {
-            f.expire(now, config);
-            f
-        };
+        let mut inbound = self.inbound;
+        inbound.expire(now, config, self.down_reason(LinkDirection::Inbound, false));
+        let mut outbound = self.outbound;
+        let reason = self.down_reason(LinkDirection::Outbound, inbound.fresh);
+        outbound.expire(now, config, reason);
         PeerStatus {
             public_key: self.public,
-            inbound: at_now(self.inbound),
-            outbound: at_now(self.outbound),
-            inbound_round_trip: self.inbound_round_trip && at_now(self.inbound).fresh,
+            inbound,
+            outbound,
+            inbound_round_trip: self.inbound_round_trip && inbound.fresh,
             send_epoch: current.map(Session::send_epoch),
             recv_epoch: current.map(Session::recv_epoch),
             session_age: current.map(|s| now.saturating_duration_since(s.created_at)),
@@ -512,6 +559,6 @@ mod tests {
         let peer = core::mem::size_of::<Option<Peer>>();
         let session = core::mem::size_of::<Option<Session>>();
         std::println!("peer slot {peer} bytes, session {session} bytes");
-        assert!(peer <= 2504, "peer slot grew to {peer} bytes");
+        assert!(peer <= 2568, "peer slot grew to {peer} bytes");
     }
 }

@@ -26,9 +26,11 @@ pub(crate) enum Timer {
     StartHandshake,
     /// The wanted handshake's next initiation falls due (§4.3).
     Retry,
+    /// The wanted handshake is reported failing (§6.1).
+    HandshakeFailing,
 }
 
-const COUNT: usize = SESSIONS + 5;
+const COUNT: usize = SESSIONS + 6;
 
 impl Timer {
     /// Every timer, in the order they run.
@@ -41,6 +43,7 @@ impl Timer {
         Timer::OutboundStale,
         Timer::StartHandshake,
         Timer::Retry,
+        Timer::HandshakeFailing,
     ];
 
     fn index(self) -> usize {
@@ -51,6 +54,7 @@ impl Timer {
             Timer::OutboundStale => SESSIONS + 2,
             Timer::StartHandshake => SESSIONS + 3,
             Timer::Retry => SESSIONS + 4,
+            Timer::HandshakeFailing => SESSIONS + 5,
         }
     }
 }

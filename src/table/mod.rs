@@ -27,6 +27,9 @@ use index::Row;
 pub struct Slot<P> {
     peer: Option<P>,
     row: Row,
+    /// Peers removed from this slot so far: the generation of the next
+    /// [`crate::PeerId`] it gives out.
+    generation: u32,
 }
 
 impl<P> Default for Slot<P> {
@@ -34,6 +37,7 @@ impl<P> Default for Slot<P> {
         Slot {
             peer: None,
             row: Row::EMPTY,
+            generation: 0,
         }
     }
 }
@@ -63,8 +67,11 @@ pub(crate) mod sealed {
         fn peer_mut(&mut self) -> Option<&mut Peer>;
         /// Puts `peer` in the slot.
         fn put(&mut self, peer: Peer);
-        /// Frees the slot, dropping (and so erasing) its peer.
+        /// Frees the slot, dropping (and so erasing) its peer; the next
+        /// peer put in it has the next generation.
         fn clear(&mut self);
+        /// The generation of the slot's peer, or of the next one.
+        fn generation(&self) -> u32;
         fn row(&self) -> &Row;
         fn row_mut(&mut self) -> &mut Row;
     }
@@ -74,6 +81,10 @@ pub(crate) mod sealed {
         () => {
             fn clear(&mut self) {
                 self.peer = None;
+                self.generation = self.generation.wrapping_add(1);
+            }
+            fn generation(&self) -> u32 {
+                self.generation
             }
             fn row(&self) -> &Row {
                 &self.row
@@ -116,8 +127,8 @@ impl PeerSlot for Slot<Peer> {}
 #[cfg(feature = "alloc")]
 impl PeerSlot for Slot<Box<Peer>> {}
 
-/// Where an [`crate::Endpoint`] keeps its peers. Slot `n` holds
-/// [`crate::PeerId`]`(n)`.
+/// Where an [`crate::Endpoint`] keeps its peers. Slot `n` holds the peer
+/// whose [`crate::PeerId::slot`] is `n`.
 pub trait PeerTable {
     /// What one slot is.
     type Slot: PeerSlot;
@@ -141,6 +152,36 @@ pub(crate) fn get<T: PeerTable>(table: &T, slot: usize) -> Option<&Peer> {
 pub(crate) fn get_mut<T: PeerTable>(table: &mut T, slot: usize) -> Option<&mut Peer> {
     use sealed::Sealed;
     table.slots_mut().get_mut(slot).and_then(Sealed::peer_mut)
+}
+
+/// The id of the peer in `slot`, or of the next one put there.
+pub(crate) fn id<T: PeerTable>(table: &T, slot: usize) -> crate::PeerId {
+    use sealed::Sealed;
+    let generation = table.slots().get(slot).map_or(0, Sealed::generation);
+    crate::PeerId::new(u32::try_from(slot).unwrap_or(u32::MAX), generation)
+}
+
+/// The slot `id` names, if it holds that peer: else whether the id was
+/// never given out or names a peer removed since.
+pub(crate) fn resolve<T: PeerTable>(
+    table: &T,
+    id: crate::PeerId,
+) -> Result<usize, crate::PeerError> {
+    use sealed::Sealed;
+    let slot = id.slot();
+    let s = table
+        .slots()
+        .get(slot)
+        .ok_or(crate::PeerError::NotConfigured)?;
+    if s.generation() == id.generation() {
+        return s
+            .peer()
+            .map(|_| slot)
+            .ok_or(crate::PeerError::NotConfigured);
+    }
+    // Generations wrap after 2^32 removals from one slot: an id from
+    // before counts as removed, whatever its number.
+    Err(crate::PeerError::Removed)
 }
 
 /// Every configured peer with its slot.
