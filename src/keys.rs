@@ -104,6 +104,141 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// Lower-case hex, 64 digits; `{:#}` prints standard base64 (44
+/// characters, padded), as WireGuard tools do. [`str::parse`] reads either.
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            let mut out = [0u8; 44];
+            base64_encode(&self.0, &mut out);
+            // Only ASCII from the alphabet was written.
+            f.write_str(core::str::from_utf8(&out).map_err(|_| fmt::Error)?)
+        } else {
+            for b in &self.0 {
+                write!(f, "{b:02x}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Why a string is not a public key.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParseKeyError {
+    /// Neither 64 hex digits nor 44 base64 characters (43 unpadded).
+    Length(usize),
+    /// A character outside the encoding, at this byte offset.
+    Character(usize),
+    /// Base64 whose last character carries bits beyond the key's 32 bytes.
+    NonCanonical,
+}
+
+impl fmt::Display for ParseKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseKeyError::Length(n) => write!(
+                f,
+                "a public key is 64 hex digits or 44 base64 characters, not {n} characters"
+            ),
+            ParseKeyError::Character(i) => write!(f, "invalid character at offset {i}"),
+            ParseKeyError::NonCanonical => f.write_str("base64 with bits beyond 32 bytes"),
+        }
+    }
+}
+
+impl core::error::Error for ParseKeyError {}
+
+impl core::str::FromStr for PublicKey {
+    type Err = ParseKeyError;
+
+    /// 64 hex digits (either case), or standard base64 (44 characters with
+    /// its padding, or 43 without). Surrounding whitespace is an error, as
+    /// any other character is.
+    fn from_str(s: &str) -> Result<Self, ParseKeyError> {
+        let bytes = s.as_bytes();
+        let mut key = [0u8; 32];
+        match bytes.len() {
+            64 => {
+                for (i, pair) in bytes.chunks_exact(2).enumerate() {
+                    let hi = hex_digit(pair[0]).ok_or(ParseKeyError::Character(2 * i))?;
+                    let lo = hex_digit(pair[1]).ok_or(ParseKeyError::Character(2 * i + 1))?;
+                    key[i] = hi << 4 | lo;
+                }
+            }
+            43 | 44 => {
+                if bytes.len() == 44 && bytes[43] != b'=' {
+                    return Err(ParseKeyError::Character(43));
+                }
+                // 43 characters carry 258 bits: the last one's low two
+                // must be zero.
+                let mut acc: u32 = 0;
+                let mut bits = 0;
+                let mut out = 0;
+                for (i, &c) in bytes[..43].iter().enumerate() {
+                    let v = base64_value(c).ok_or(ParseKeyError::Character(i))?;
+                    acc = acc << 6 | u32::from(v);
+                    bits += 6;
+                    if bits >= 8 {
+                        bits -= 8;
+                        if out < 32 {
+                            key[out] = (acc >> bits).to_le_bytes()[0];
+                            out += 1;
+                        }
+                        acc &= (1 << bits) - 1;
+                    }
+                }
+                if acc != 0 {
+                    return Err(ParseKeyError::NonCanonical);
+                }
+            }
+            n => return Err(ParseKeyError::Length(n)),
+        }
+        Ok(PublicKey(key))
+    }
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn base64_value(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// 32 bytes as 44 characters of padded standard base64.
+fn base64_encode(key: &[u8; 32], out: &mut [u8; 44]) {
+    let mut o = 0;
+    for chunk in key.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for k in 0..4 {
+            out[o + k] = BASE64[((n >> (18 - 6 * k)) & 63) as usize];
+        }
+        o += 4;
+    }
+    // 32 = 10 × 3 + 2: the last group holds two bytes.
+    out[43] = b'=';
+}
+
 /// Unit tests compare keys; the crate itself never does, and the public
 /// type has no (non-constant-time) equality.
 #[cfg(test)]

@@ -123,7 +123,7 @@ pub use endpoint::{Endpoint, MAX_BODY_LEN, MAX_PEERS, Received, Transmit, Transm
 pub use error::{AddPeerError, PeerError, RecvError, RejectReason, SealError};
 pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};
 pub use ids::{Epoch, PeerId, SessionIndex};
-pub use keys::{KeyId, PublicKey, StaticKeypair, SymmetricKey};
+pub use keys::{KeyId, ParseKeyError, PublicKey, StaticKeypair, SymmetricKey};
 pub use peer::Peer;
 pub use session::{COUNTER_LIMIT, MAX_CLOCK_DRIFT_PPM, Role};
 pub use status::{
