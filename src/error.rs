@@ -8,6 +8,7 @@ use crate::wire::BufferTooSmall;
 /// Why a datagram was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum RejectReason {
     /// See [`crate::RejectCounters::malformed`].
     Malformed(crate::wire::WireError),
@@ -45,6 +46,7 @@ impl fmt::Display for RejectReason {
 /// A datagram refused by [`crate::Endpoint::handle_datagram`]. Nothing but the
 /// rejection counters changed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RecvError {
     /// Why.
     pub reason: RejectReason,
@@ -139,6 +141,7 @@ impl core::error::Error for AddPeerError {}
 /// Why an operation refused a [`PeerId`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PeerError {
     /// No peer was ever given this id by this endpoint.
     NotConfigured,

@@ -8,6 +8,7 @@ use crate::session::Role;
 
 /// One direction of a link, from this endpoint's point of view.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LinkDirection {
     /// Probes from the peer to us: "I hear the peer".
     Inbound,
@@ -18,6 +19,7 @@ pub enum LinkDirection {
 /// Why a handshake was started.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum HandshakeReason {
     /// There is no session with the peer (new peer, restart, expiry).
     NoSession,
@@ -32,6 +34,7 @@ pub enum HandshakeReason {
 /// Something the daemon may want to act on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Event {
     /// A peer was configured ([`crate::Endpoint::add_peer`]): both
     /// directions start not yet up ([`crate::LinkState::NotYetUp`]), so a

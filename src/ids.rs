@@ -7,6 +7,7 @@ macro_rules! id_newtype {
     ($(#[$doc:meta])* $name:ident($ty:ty)) => {
         $(#[$doc])*
         #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub struct $name(pub $ty);
 
         impl fmt::Debug for $name {
@@ -29,6 +30,7 @@ macro_rules! id_newtype {
 /// peer added next in the same slot (it is refused with
 /// [`crate::PeerError::Removed`]).
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PeerId {
     slot: u32,
     generation: u32,

@@ -109,6 +109,8 @@ mod keys;
 mod mac;
 mod peer;
 mod primitives;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod session;
 mod status;
 mod table;

@@ -14,6 +14,7 @@ use crate::time::Instant;
 /// Counters of refused datagrams, by reason.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RejectCounters {
     /// Not a well-formed datagram of this protocol and version.
     pub malformed: u64,
@@ -108,6 +109,7 @@ impl RejectCounters {
 /// code says why a session went down.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum DownReason {
     /// A session was in use, and nothing came for `stale_after`: no valid
     /// probe of the peer's (inbound), no acknowledgement of ours
@@ -123,6 +125,7 @@ pub enum DownReason {
 
 /// Where a direction stands, including whether it was ever up.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum LinkState {
     /// Never fresh since the peer was added: a routing layer starts from
     /// here, not from "up".
@@ -137,6 +140,7 @@ pub enum LinkState {
 /// and peer, and reports it as it is.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Freshness {
     /// Inbound: when we last validated a probe from the peer. Outbound: when
     /// we sealed the latest probe of ours that a valid probe of the peer's
@@ -219,6 +223,7 @@ impl Freshness {
 /// Where the handshake with a peer stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum HandshakeState {
     /// No handshake wanted.
     Idle,
@@ -237,6 +242,7 @@ pub enum HandshakeState {
 /// What the endpoint knows about one peer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PeerStatus {
     /// The peer's static public key.
     pub public_key: PublicKey,
@@ -296,6 +302,7 @@ pub(crate) struct PeerCounters {
 /// Endpoint-wide counters.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct EndpointStats {
     /// Every refused datagram, attributed or not.
     pub rejected: RejectCounters,

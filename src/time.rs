@@ -12,6 +12,7 @@ use core::time::Duration;
 /// A point on the caller's monotonic clock, in nanoseconds since an origin
 /// the caller chooses (for example the daemon's start).
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Instant(u64);
 
 impl Instant {

@@ -17,6 +17,7 @@ use crate::wire::{
 
 /// What [`Endpoint::poll_transmit`] wrote.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TransmitKind {
     /// A handshake initiation (first or retransmitted).
     Initiation,
@@ -31,6 +32,7 @@ pub enum TransmitKind {
 /// A datagram to send to `peer`, written at the start of the caller's
 /// buffer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Transmit {
     /// The destination.
     pub peer: PeerId,

@@ -62,6 +62,7 @@ pub const RESPONSE_NOISE_LEN: usize = MAC1_OFFSET - 12;
 /// Why bytes are not a well-formed datagram.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum WireError {
     /// Fewer than two bytes: no type and version.
     Truncated,
@@ -306,6 +307,7 @@ impl Challenge {
 
 /// What a probe is, from the daemon's point of view (§2.4, flags byte).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ProbeKind {
     /// A probe the daemon originated.
     Probe,
