@@ -28,7 +28,13 @@
 //! Scenarios: `outage` (default), `restart-during-handshake`, `one-way-loss`,
 //! `flapping-link`, `one-hour-partition`. `--set` overrides any value of
 //! `probekey::ConfigBuilder` by its setter's name (`ConfigValue::SETTABLE`):
-//! durations in seconds, counts as integers (`--help` lists them).
+//! durations in seconds, counts as integers; `--help` lists them with their
+//! units and defaults. Probekey is judged from the heal over the recovery
+//! bound (at least 20 s); `--duration` ends the run and the baseline's
+//! verdict, and a run shorter than that window is refused. Every option is
+//! checked before anything runs ([`cli::parse_args`]): a mistake prints one
+//! line and exits 2.
+//!
 //! Exits 1 if any link misses the bound or a forged or replayed probe was
 //! accepted.
 
@@ -36,12 +42,16 @@ use core::time::Duration;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use probekey::{Config, ConfigBuilder, ConfigValue, Event, Instant, Setting};
-use probekey_sim::{ClockSpec, Fault, FaultWindow, Recovery, Sim, SimConfig};
+mod cli;
+mod svg;
+
+use probekey::{Config, Event, Instant, PeerStatus};
+use probekey_sim::{Fault, FaultWindow, Recovery, Sim};
 use serde_json::json;
 
 const REGIONS: [&str; 4] = ["eu-west", "us-east", "ap-south", "sa-east"];
 
+#[derive(Debug)]
 struct Scenario {
     name: &'static str,
     nodes: usize,
@@ -149,251 +159,6 @@ const SCENARIOS: [&str; 5] = [
     "flapping-link",
     "one-hour-partition",
 ];
-
-struct Options {
-    scenario: String,
-    seed: u64,
-    duration: Option<f64>,
-    json: bool,
-    svg: Option<String>,
-    sets: Vec<(ConfigValue, Setting)>,
-    hosts: Hosts,
-}
-
-/// What the host options add to a scenario.
-#[derive(Default)]
-struct Hosts {
-    clocks: Vec<(usize, ClockSpec)>,
-    paths: Vec<((usize, usize), Duration)>,
-    faults: Vec<FaultWindow>,
-}
-
-fn node_index(flag: &str, s: &str) -> Result<usize, String> {
-    s.trim()
-        .parse()
-        .map_err(|e| format!("{flag}: node {s:?} is not an index: {e}"))
-}
-
-fn seconds(flag: &str, s: &str) -> Result<Instant, String> {
-    let v: f64 = s
-        .trim()
-        .parse()
-        .map_err(|e| format!("{flag}: {s:?} is not a time in seconds: {e}"))?;
-    let d = Duration::try_from_secs_f64(v)
-        .map_err(|e| format!("{flag}: {s:?} is not a time in seconds: {e}"))?;
-    Ok(Instant::ZERO + d)
-}
-
-fn direction(flag: &str, s: &str) -> Result<(usize, usize), String> {
-    let (a, b) = s
-        .split_once('>')
-        .ok_or(format!("{flag}: expected FROM>TO, got {s:?}"))?;
-    Ok((node_index(flag, a)?, node_index(flag, b)?))
-}
-
-fn span(flag: &str, s: &str) -> Result<(Instant, Instant), String> {
-    let (a, b) = s
-        .split_once('-')
-        .ok_or(format!("{flag}: expected START-END in seconds, got {s:?}"))?;
-    let (start, end) = (seconds(flag, a)?, seconds(flag, b)?);
-    if end < start {
-        return Err(format!("{flag}: {s:?} ends before it starts"));
-    }
-    Ok((start, end))
-}
-
-impl Hosts {
-    fn parse(&mut self, flag: &str, v: &str) -> Result<(), String> {
-        match flag {
-            "--skew" => {
-                let (n, spec) = v
-                    .split_once('=')
-                    .ok_or(format!("--skew: expected NODE=ORIGIN_SECS,RATE, got {v:?}"))?;
-                let (origin, rate) = spec.split_once(',').unwrap_or((spec, "1"));
-                let rate: f64 = rate
-                    .trim()
-                    .parse()
-                    .map_err(|e| format!("--skew: rate {rate:?}: {e}"))?;
-                if !(0.5..=2.0).contains(&rate) {
-                    return Err(format!("--skew: rate {rate} outside 0.5..=2"));
-                }
-                self.clocks.push((
-                    node_index(flag, n)?,
-                    ClockSpec {
-                        offset: seconds(flag, origin)? - Instant::ZERO,
-                        rate_ppm: (rate * 1e6).round() as u64,
-                    },
-                ));
-            }
-            "--path" => {
-                let (d, ms) = v
-                    .split_once('=')
-                    .ok_or(format!("--path: expected FROM>TO=MS, got {v:?}"))?;
-                let ms: u64 = ms
-                    .trim()
-                    .parse()
-                    .map_err(|e| format!("--path: {ms:?} is not whole milliseconds: {e}"))?;
-                self.paths
-                    .push((direction(flag, d)?, Duration::from_millis(ms)));
-            }
-            "--reboot" => {
-                let (n, t) = v
-                    .split_once('@')
-                    .ok_or(format!("--reboot: expected NODE@SECS, got {v:?}"))?;
-                let at = seconds(flag, t)?;
-                self.faults.push(FaultWindow {
-                    start: at,
-                    end: at,
-                    fault: Fault::Reboot {
-                        node: node_index(flag, n)?,
-                    },
-                });
-            }
-            "--suspend" => {
-                let (n, w) = v
-                    .split_once('@')
-                    .ok_or(format!("--suspend: expected NODE@START-END, got {v:?}"))?;
-                let (start, end) = span(flag, w)?;
-                self.faults.push(FaultWindow {
-                    start,
-                    end,
-                    fault: Fault::Suspend {
-                        node: node_index(flag, n)?,
-                    },
-                });
-            }
-            "--stall" => {
-                let (d, w) = v
-                    .split_once('@')
-                    .ok_or(format!("--stall: expected FROM>TO@START-END, got {v:?}"))?;
-                let (from, to) = direction(flag, d)?;
-                let (start, end) = span(flag, w)?;
-                self.faults.push(FaultWindow {
-                    start,
-                    end,
-                    fault: Fault::Stall { from, to },
-                });
-            }
-            _ => return Err(format!("unknown argument {flag}")),
-        }
-        Ok(())
-    }
-
-    /// Checks every node named against the scenario's size.
-    fn check(&self, nodes: usize) -> Result<(), String> {
-        let mut named: Vec<usize> = self.clocks.iter().map(|&(n, _)| n).collect();
-        for &((a, b), _) in &self.paths {
-            named.extend([a, b]);
-        }
-        for f in &self.faults {
-            match f.fault {
-                Fault::Reboot { node } | Fault::Suspend { node } => named.push(node),
-                Fault::Stall { from, to } => named.extend([from, to]),
-                _ => {}
-            }
-        }
-        match named.into_iter().find(|&n| n >= nodes) {
-            Some(n) => Err(format!(
-                "node {n} does not exist: this scenario has nodes 0 to {}",
-                nodes - 1
-            )),
-            None => Ok(()),
-        }
-    }
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut o = Options {
-        scenario: "outage".into(),
-        seed: 1,
-        duration: None,
-        json: false,
-        svg: None,
-        sets: Vec::new(),
-        hosts: Hosts::default(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        match a.as_str() {
-            "--scenario" => o.scenario = value("--scenario")?,
-            "--seed" => {
-                o.seed = value("--seed")?
-                    .parse()
-                    .map_err(|e| format!("--seed: {e}"))?
-            }
-            "--duration" => {
-                o.duration = Some(
-                    value("--duration")?
-                        .parse()
-                        .map_err(|e| format!("--duration: {e}"))?,
-                )
-            }
-            "--json" => o.json = true,
-            "--svg" => o.svg = Some(value("--svg")?),
-            "--set" => {
-                let kv = value("--set")?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or(format!("--set {kv}: expected KEY=VALUE"))?;
-                o.sets.push(setting(k, v)?);
-            }
-            "--skew" | "--path" | "--reboot" | "--suspend" | "--stall" => {
-                let v = value(&a)?;
-                o.hosts.parse(&a, &v)?;
-            }
-            "--help" | "-h" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other}")),
-        }
-    }
-    Ok(o)
-}
-
-/// One `--set KEY=VALUE`: a value named as its setter, in seconds or as a
-/// count.
-fn setting(k: &str, v: &str) -> Result<(ConfigValue, Setting), String> {
-    let value = ConfigValue::from_name(k)
-        .ok_or_else(|| format!("--set {k}: unknown config value; one of {}", settable()))?;
-    let setting = if value.is_duration() {
-        let secs: f64 = v
-            .parse()
-            .map_err(|e| format!("--set {k}={v}: seconds expected: {e}"))?;
-        Setting::Duration(
-            Duration::try_from_secs_f64(secs)
-                .map_err(|e| format!("--set {k}={v}: not a duration in seconds: {e}"))?,
-        )
-    } else {
-        Setting::Count(
-            v.parse()
-                .map_err(|e| format!("--set {k}={v}: a whole count expected: {e}"))?,
-        )
-    };
-    Ok((value, setting))
-}
-
-/// The names `--set` takes, with their units.
-fn settable() -> String {
-    ConfigValue::SETTABLE
-        .iter()
-        .map(|v| {
-            let unit = if v.is_duration() { "seconds" } else { "count" };
-            format!("{v} ({unit})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn config(sets: &[(ConfigValue, Setting)]) -> Result<Config, String> {
-    // The outage's defaults: rotations every 5 s so one falls due inside
-    // the burst; everything else as the crate documents.
-    let mut b: ConfigBuilder = Config::builder()
-        .deployment_id(b"link-monitor")
-        .rotate_after_time(Duration::from_secs(5));
-    for &(value, setting) in sets {
-        b = b.set(value, setting).map_err(|e| e.to_string())?;
-    }
-    b.build().map_err(|e| e.to_string())
-}
 
 /// The naive baseline, labelled as such: what the outage's system did.
 /// One key exchange at start; each rotation is announced once by the
@@ -505,78 +270,120 @@ fn fmt_t(t: Option<Instant>) -> String {
     }
 }
 
-fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "usage: outage [--scenario {}] [--seed N] [--duration SECS] [--json] [--svg FILE] [--set KEY=VALUE]\n              [--skew NODE=ORIGIN_SECS,RATE] [--path FROM>TO=MS] [--reboot NODE@SECS]\n              [--suspend NODE@START-END] [--stall FROM>TO@START-END]\n  --set keys: {}\n  --skew: the node's clock reads ORIGIN_SECS at the start and runs at RATE (0.5 to 2)\n  --path: one-way delay of one direction; --reboot: restart with the clock at zero\n  --suspend: process and clock stopped; --stall: the direction's queue released at END\n  nodes are 0-based ({})",
-                SCENARIOS.join("|"),
-                settable(),
-                REGIONS
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| format!("{i} {r}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let Some(sc) = scenario(&opts.scenario) else {
-        eprintln!(
-            "error: unknown scenario {}; one of {}",
-            opts.scenario,
-            SCENARIOS.join(", ")
-        );
-        return ExitCode::from(2);
-    };
-    let cfg = match config(&opts.sets) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: configuration refused: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if let Err(e) = opts.hosts.check(sc.nodes) {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
-    let mut sc = sc;
-    let mut simcfg = SimConfig::mesh(sc.nodes, cfg, opts.seed);
-    simcfg.one_way_delay = Duration::from_millis(40);
-    simcfg.clocks = (0..sc.nodes).map(|i| simcfg.clock(i)).collect();
-    for &(n, spec) in &opts.hosts.clocks {
-        simcfg.clocks[n] = spec;
-    }
-    simcfg.paths.extend(opts.hosts.paths.iter().copied());
-    for f in &opts.hosts.faults {
-        let settles = match f.fault {
-            Fault::Reboot { .. } => f.start,
-            _ => f.end,
-        };
-        sc.healed = sc.healed.max(settles);
-        sc.faults.push(f.clone());
-    }
-    let mut sim = Sim::new(simcfg);
-    let bound = sim.recovery_bound();
-    for f in &sc.faults {
-        sim.add_fault(f.clone());
-    }
-    let end = match opts.duration {
-        Some(d) => secs(d),
-        None => sc.healed + Duration::from_secs(30),
-    };
-    let start_fault = sc.faults.iter().map(|f| f.start).min().unwrap_or(sc.healed);
-    let recovery: Recovery =
-        sim.measure_recovery(sc.healed, sc.healed + bound.max(Duration::from_secs(20)));
-    sim.run_until(end.max(sim.now()));
-    let baseline = run_baseline(&sc, &cfg, end);
+/// One direction's story around the faults.
+struct Row {
+    from: usize,
+    to: usize,
+    /// `to`'s last validated probe from `from` before the longest silence
+    /// around the faults, and the first after it.
+    stopped: Option<Instant>,
+    restarted: Option<Instant>,
+    /// When the direction was first reported stale after the first fault
+    /// began; `None` if it never was, to the end of the measurement.
+    stale_from: Option<Instant>,
+    /// From when it was fresh for good (`Recovery::directions`).
+    fresh: Option<Instant>,
+    st_from: Option<PeerStatus>,
+    st_to: Option<PeerStatus>,
+}
 
-    let name = |i: usize| REGIONS.get(i).copied().unwrap_or("node");
+impl Row {
+    /// The recovery column: from the heal to fresh for good. A direction
+    /// that never went stale did not recover from anything: it says so,
+    /// rather than "0.000s", which is an instant recovery.
+    fn recovery(&self, healed: Instant) -> String {
+        match (self.stale_from, self.fresh) {
+            (_, None) => "NOT FRESH".into(),
+            (None, Some(_)) => "never stale".into(),
+            (Some(_), Some(t)) => format!("{:.3}s", (t - healed).as_secs_f64()),
+        }
+    }
+}
+
+fn name(i: usize) -> &'static str {
+    REGIONS.get(i).copied().unwrap_or("node")
+}
+
+/// The per-direction table, with a legend of its columns under it.
+fn table(rows: &[Row], healed: Instant, measure_until: Instant) -> String {
+    let mut out = format!(
+        "{:<22} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8} {:>8}\n",
+        "direction A -> B",
+        "stopped",
+        "valid again",
+        "stale from",
+        "fresh again",
+        "recovery",
+        "hs start",
+        "hs done"
+    );
+    for r in rows {
+        let never_stale = r.stale_from.is_none() && r.fresh.is_some();
+        out.push_str(&format!(
+            "{:<22} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8} {:>8}\n",
+            format!("{} -> {}", name(r.from), name(r.to)),
+            fmt_t(r.stopped),
+            fmt_t(r.restarted),
+            fmt_t(r.stale_from),
+            if never_stale {
+                "-".into()
+            } else {
+                fmt_t(r.fresh)
+            },
+            r.recovery(healed),
+            r.st_from.map(|s| s.handshakes_started).unwrap_or(0),
+            r.st_from.map(|s| s.handshakes_completed).unwrap_or(0),
+        ));
+    }
+    out.push('\n');
+    for line in [
+        "direction A -> B: probes sent by A and validated by B; each link has two rows.".into(),
+        "stopped, valid again: B's last validated probe from A before the longest silence".into(),
+        "  around the faults, and its first after it (- if no silence of two probe intervals)."
+            .into(),
+        "stale from: when the direction was first reported stale after the first fault began."
+            .into(),
+        format!(
+            "fresh again: from when B hears A and A is told it is heard, for good (to {} s).",
+            fmt_t(Some(measure_until))
+        ),
+        format!(
+            "recovery: fresh again minus the heal ({} s); \"never stale\" if the direction stayed",
+            fmt_t(Some(healed))
+        ),
+        "  fresh throughout; NOT FRESH if it was not fresh at the end of the measurement.".into(),
+        "hs start, hs done: handshakes A started with B, and sessions A established with B".into(),
+        "  (as initiator or responder), over the whole run. Times: simulated seconds.".into(),
+    ] as [String; 9]
+    {
+        out.push_str("  ");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let opts = match cli::parse_args(std::env::args_os().skip(1)) {
+        Ok(cli::Command::Run(o)) => o,
+        Ok(cli::Command::Help) => {
+            print!("{}", cli::help());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("outage: {e}");
+            eprintln!("outage: `outage --help` lists the options");
+            return ExitCode::from(2);
+        }
+    };
+    let sc = &opts.scenario;
+    let cfg = opts.config;
+    let bound = opts.bound;
+    let end = opts.end;
+    let start_fault = sc.faults.iter().map(|f| f.start).min().unwrap_or(sc.healed);
+    let (sim, recovery) = simulate(&opts);
+    let baseline = run_baseline(sc, &cfg, end);
+
     let mut rows = Vec::new();
     for (&(from, to), fresh) in &recovery.directions {
         // The longest silence overlapping the fault: when this direction
@@ -609,8 +416,24 @@ fn main() -> ExitCode {
             .node(from)
             .peer_id(to)
             .and_then(|id| sim.node(from).endpoint.peer_status(id, sim.local_now(from)));
-        rows.push((from, to, stopped, restarted, *fresh, st_from, st_to));
+        let stale_from = sim.logs.get(&(from, to)).map_or(Some(start_fault), |l| {
+            l.stale_periods(start_fault, opts.measure_until)
+                .first()
+                .map(|&(t, _)| t)
+        });
+        rows.push(Row {
+            from,
+            to,
+            stopped,
+            restarted,
+            stale_from,
+            fresh: *fresh,
+            st_from,
+            st_to,
+        });
     }
+    // The two directions of a link next to each other.
+    rows.sort_by_key(|r| (r.from.min(r.to), r.from.max(r.to), r.from > r.to));
     let ok_bound = recovery.took().is_some_and(|d| d <= bound);
     let ok = ok_bound && sim.violations.is_empty();
     let mut inside: Vec<String> = sim
@@ -639,16 +462,19 @@ fn main() -> ExitCode {
     if opts.json {
         let links: Vec<_> = rows
             .iter()
-            .map(|(from, to, stopped, restarted, fresh, st_from, st_to)| {
+            .map(|r| {
+                let s = |t: Option<Instant>| t.map(|t| t.as_nanos() as f64 / 1e9);
                 json!({
-                    "from": name(*from), "to": name(*to),
-                    "last_validated_before_fault_s": stopped.map(|t| t.as_nanos() as f64 / 1e9),
-                    "first_validated_after_fault_s": restarted.map(|t| t.as_nanos() as f64 / 1e9),
-                    "fresh_again_s": fresh.map(|t| t.as_nanos() as f64 / 1e9),
-                    "recovery_s": fresh.map(|t| (t - sc.healed).as_secs_f64()),
-                    "handshakes_started": st_from.map(|s| s.handshakes_started),
-                    "handshakes_completed": st_from.map(|s| s.handshakes_completed),
-                    "rejected_at_receiver": st_to.map(|s| json!({
+                    "from": name(r.from), "to": name(r.to),
+                    "last_validated_before_fault_s": s(r.stopped),
+                    "first_validated_after_fault_s": s(r.restarted),
+                    "went_stale": r.stale_from.is_some(),
+                    "stale_from_s": s(r.stale_from),
+                    "fresh_again_s": s(r.fresh),
+                    "recovery_s": r.fresh.map(|t| (t - sc.healed).as_secs_f64()),
+                    "handshakes_started": r.st_from.map(|s| s.handshakes_started),
+                    "handshakes_completed": r.st_from.map(|s| s.handshakes_completed),
+                    "rejected_at_receiver": r.st_to.map(|s| json!({
                         "malformed": s.rejected.malformed, "unknown_session": s.rejected.unknown_session,
                         "epoch_outside_window": s.rejected.epoch_outside_window, "replay": s.rejected.replay,
                         "bad_tag": s.rejected.bad_tag, "rate_limited": s.rejected.rate_limited,
@@ -666,6 +492,8 @@ fn main() -> ExitCode {
             "scenario": sc.name, "seed": opts.seed, "story": sc.story,
             "healed_s": sc.healed.as_nanos() as f64 / 1e9,
             "bound_s": bound.as_secs_f64(),
+            "measured_until_s": opts.measure_until.as_nanos() as f64 / 1e9,
+            "end_s": end.as_nanos() as f64 / 1e9,
             "recovery_s": recovery.took().map(|d| d.as_secs_f64()),
             "within_bound": ok_bound,
             "violations": sim.violations.len(),
@@ -685,7 +513,7 @@ fn main() -> ExitCode {
             cfg.stale_after()
         );
         println!(
-            "network healed at {} s; bound = retry cap {:?} + 3 x rtt {:?} + probe interval {:?} = {:?}{}\n",
+            "network healed at {} s; bound = retry cap {:?} + 4 x rtt {:?} + probe interval {:?} = {:?}{}\n",
             fmt_t(Some(sc.healed)),
             cfg.handshake_retry_max(),
             sim.config().rtt(),
@@ -704,24 +532,7 @@ fn main() -> ExitCode {
             }
             println!();
         }
-        println!(
-            "{:<22} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9}",
-            "direction", "stopped", "valid again", "fresh again", "recovery", "hs start", "hs done"
-        );
-        for (from, to, stopped, restarted, fresh, st_from, _) in &rows {
-            println!(
-                "{:<22} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9}",
-                format!("{} -> {}", name(*from), name(*to)),
-                fmt_t(*stopped),
-                fmt_t(*restarted),
-                fmt_t(*fresh),
-                fresh
-                    .map(|t| format!("{:.3}s", (t - sc.healed).as_secs_f64()))
-                    .unwrap_or("NEVER".into()),
-                st_from.map(|s| s.handshakes_started).unwrap_or(0),
-                st_from.map(|s| s.handshakes_completed).unwrap_or(0),
-            );
-        }
+        print!("{}", table(&rows, sc.healed, opts.measure_until));
         println!();
         match recovery.took() {
             Some(d) => println!(
@@ -772,9 +583,9 @@ fn main() -> ExitCode {
         }
     }
     if let Some(path) = &opts.svg
-        && let Err(e) = draw_svg(path, &sim, &sc, end)
+        && let Err(e) = std::fs::write(path, svg::render(&picture(&opts, &sim)))
     {
-        eprintln!("error: cannot write {path}: {e}");
+        eprintln!("outage: cannot write {}: {e}", path.display());
         return ExitCode::from(2);
     }
     if ok {
@@ -784,89 +595,279 @@ fn main() -> ExitCode {
     }
 }
 
-/// Per-link, per-direction health over time: green while validating
-/// (a probe validated within the last `stale_after`), red otherwise.
-fn draw_svg(
-    path: &str,
-    sim: &Sim,
-    sc: &Scenario,
-    end: Instant,
-) -> Result<(), Box<dyn std::error::Error>> {
-    use plotters::prelude::*;
-    let dirs: Vec<(usize, usize)> = {
-        let mut v: Vec<_> = sim.logs.keys().copied().collect();
-        v.sort();
-        v
-    };
-    let stale = sim.config().config.stale_after();
-    let end_s = end.as_nanos() as f64 / 1e9;
-    let root = SVGBackend::new(path, (1000, 60 + 26 * dirs.len() as u32)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{}: per-direction health (green: validating)", sc.name),
-            ("sans-serif", 16),
-        )
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(170)
-        .build_cartesian_2d(0f64..end_s, 0f64..dirs.len() as f64)?;
-    let name = |i: usize| REGIONS.get(i).copied().unwrap_or("node");
-    let labels: Vec<String> = dirs
+/// The `--svg` picture of a finished run.
+fn picture(opts: &cli::Options, sim: &Sim) -> svg::Picture {
+    let sc = &opts.scenario;
+    let s = |t: Instant| t.as_nanos() as f64 / 1e9;
+    let end = s(opts.end);
+    let mut dirs: Vec<(usize, usize)> = sim.logs.keys().copied().collect();
+    dirs.sort_by_key(|&(a, b)| (a.min(b), a.max(b), a > b));
+    let rows = dirs
         .iter()
-        .map(|&(a, b)| format!("{} -> {}", name(a), name(b)))
+        .map(|&(a, b)| {
+            let changes: Vec<(f64, bool)> = sim.logs[&(a, b)]
+                .fresh
+                .iter()
+                .map(|&(t, f)| (s(t), f))
+                .collect();
+            svg::Trace::new(
+                format!("{} ({a}) \u{2192} {} ({b})", name(a), name(b)),
+                &changes,
+                end,
+            )
+        })
         .collect();
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc("seconds")
-        .y_labels(dirs.len())
-        .y_label_formatter(&|y| labels.get(*y as usize).cloned().unwrap_or_default())
-        .draw()?;
-    for f in &sc.faults {
-        let (s, e) = (
-            f.start.as_nanos() as f64 / 1e9,
-            f.end.as_nanos() as f64 / 1e9,
+    svg::Picture {
+        title: format!(
+            "{}: each direction's health over time (seed {})",
+            sc.name, opts.seed
+        ),
+        subtitle: sc.story.to_owned(),
+        end,
+        heal: s(sc.healed),
+        bound: opts.bound.as_secs_f64(),
+        faults: sc.faults.iter().map(|f| (s(f.start), s(f.end))).collect(),
+        rows,
+        row_scheme: "Row \u{201c}A (i) \u{2192} B (j)\u{201d}: probes sent by A (node i), validated by B (node j). The two rows of a link are grouped on one band.".into(),
+    }
+}
+
+/// Runs the scenario: the measurement of probekey's recovery, then on to
+/// the end of the run.
+fn simulate(opts: &cli::Options) -> (Sim, Recovery) {
+    let mut sim = Sim::new(opts.sim.clone());
+    for f in &opts.scenario.faults {
+        sim.add_fault(f.clone());
+    }
+    let recovery = sim.measure_recovery(opts.scenario.healed, opts.measure_until);
+    sim.run_until(opts.end.max(sim.now()));
+    (sim, recovery)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(args: &[&str]) -> cli::Options {
+        match cli::parse_args(args.iter().copied()) {
+            Ok(cli::Command::Run(o)) => *o,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_direction_that_never_went_stale_says_so_not_zero_seconds() {
+        let healed = Instant::from_secs(40);
+        let row = |stale_from: Option<Instant>, fresh: Option<Instant>| Row {
+            from: 0,
+            to: 1,
+            stopped: None,
+            restarted: None,
+            stale_from,
+            fresh,
+            st_from: None,
+            st_to: None,
+        };
+        let stale = Some(Instant::from_secs(33));
+        let text = table(
+            &[
+                row(None, Some(healed)),
+                row(stale, Some(healed)),
+                row(stale, Some(healed + Duration::from_millis(268))),
+                row(stale, None),
+            ],
+            healed,
+            Instant::from_secs(60),
         );
-        chart.draw_series(std::iter::once(Rectangle::new(
-            [(s, 0.0), (e.max(s + 0.05), dirs.len() as f64)],
-            RGBColor(230, 230, 230).filled(),
-        )))?;
-    }
-    for (row, d) in dirs.iter().enumerate() {
-        let times = &sim.logs[d].validated;
-        let mut segments = Vec::new();
-        let mut t = 0.0;
-        let step = 0.05;
-        let mut i = 0;
-        let mut last: Option<f64> = None;
-        while t < end_s {
-            while i < times.len() && (times[i].as_nanos() as f64 / 1e9) <= t {
-                last = Some(times[i].as_nanos() as f64 / 1e9);
-                i += 1;
-            }
-            let ok = last.is_some_and(|l| t - l < stale.as_secs_f64());
-            segments.push((t, ok));
-            t += step;
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].contains("never stale"), "{}", lines[1]);
+        assert!(!lines[1].contains("0.000s"), "{}", lines[1]);
+        // Stale during the faults and fresh again by the heal: an instant
+        // recovery, which is what 0.000s means.
+        assert!(lines[2].contains("0.000s"), "{}", lines[2]);
+        assert!(lines[3].contains("0.268s"), "{}", lines[3]);
+        assert!(lines[4].contains("NOT FRESH"), "{}", lines[4]);
+        // The legend explains every column of the header.
+        let legend = &text[text.find("\n\n").unwrap()..];
+        for column in [
+            "direction A -> B",
+            "stopped",
+            "valid again",
+            "stale from",
+            "fresh again",
+            "recovery",
+            "hs start",
+            "hs done",
+            "never stale",
+        ] {
+            assert!(lines[0].contains(column) || column == "never stale");
+            assert!(legend.contains(column), "{column} not explained");
         }
-        // Merge equal neighbours into one bar each.
-        let mut runs: Vec<(f64, f64, bool)> = Vec::new();
-        for (t, ok) in segments {
-            match runs.last_mut() {
-                Some(r) if r.2 == ok => r.1 = t + step,
-                _ => runs.push((t, t + step, ok)),
+    }
+
+    #[test]
+    fn a_trace_tells_never_up_from_stale() {
+        let t = svg::Trace::new(
+            "x".into(),
+            &[(0.1, true), (33.0, false), (40.2, true), (80.0, false)],
+            70.0,
+        );
+        use svg::State::*;
+        assert_eq!(
+            t.runs,
+            [
+                (0.0, 0.1, NeverUp),
+                (0.1, 33.0, Fresh),
+                (33.0, 40.2, Stale),
+                (40.2, 70.0, Fresh)
+            ]
+        );
+    }
+
+    /// The part of the SVG from `<g id="{id}"` to the next panel or the
+    /// legend.
+    fn section<'a>(svg: &'a str, id: &str) -> Option<&'a str> {
+        let start = svg.find(&format!(r#"<g id="{id}""#))?;
+        let rest = &svg[start + 1..];
+        let end = rest.find(r#"<g id=""#).map_or(svg.len(), |e| start + 1 + e);
+        Some(&svg[start..end])
+    }
+
+    fn attr(tag: &str, name: &str) -> f64 {
+        let at = tag.find(&format!(r#" {name}=""#)).unwrap() + name.len() + 3;
+        tag[at..].split('"').next().unwrap().parse().unwrap()
+    }
+
+    /// Each row of a panel: its band's top and height, its label's
+    /// baseline and text.
+    fn rows(panel: &str) -> Vec<(f64, f64, f64, String)> {
+        panel
+            .split(r#"<g class="row""#)
+            .skip(1)
+            .map(|row| {
+                let label = &row[row.find(r#"class="row-label""#).unwrap()..];
+                let text =
+                    label[label.find('>').unwrap() + 1..label.find("</text>").unwrap()].into();
+                (
+                    attr(row, "data-top"),
+                    attr(row, "data-height"),
+                    attr(label, "y"),
+                    text,
+                )
+            })
+            .collect()
+    }
+
+    fn check_panel(panel: &str, directions: usize) {
+        let rows = rows(panel);
+        assert_eq!(rows.len(), directions, "one labelled row per direction");
+        let mut labels: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), directions, "labels are distinct");
+        for (top, height, y, label) in &rows {
+            // The 12 px label's baseline sits 4 px below the row's middle:
+            // centred on its own row, not on a boundary.
+            assert!((y - 4.0 - (top + height / 2.0)).abs() < 0.01, "{label}");
+            assert!(label.contains(" \u{2192} "), "{label}");
+        }
+        for class in [
+            r#"class="fault""#,
+            r#"class="fault-strip""#,
+            r#"class="heal""#,
+            r#"class="bound""#,
+            r#"class="tick""#,
+        ] {
+            assert!(panel.contains(class), "{class} missing");
+        }
+        assert!(panel.contains(" s</text>"), "tick labels in seconds");
+        assert!(panel.contains("simulated time (seconds)"));
+    }
+
+    fn check_legend(svg: &str) {
+        let legend = section(svg, "legend").expect("a legend");
+        for item in [
+            "fresh",
+            "stale",
+            "never up",
+            "fault window",
+            "heal",
+            "bound",
+            "probes sent by A",
+        ] {
+            assert!(legend.contains(item), "legend lacks {item}");
+        }
+        assert_eq!(legend.matches(r#"class="legend-swatch""#).count(), 4);
+    }
+
+    #[test]
+    fn the_picture_of_the_outage_labels_every_row_and_marks_faults_heal_bound_and_zoom() {
+        let o = options(&[]);
+        let (sim, _) = simulate(&o);
+        let svg = svg::render(&picture(&o, &sim));
+        check_panel(section(&svg, "overview").expect("the whole run"), 12);
+        check_legend(&svg);
+        // 70 s against a 2.57 s bound: a 0.27 s recovery would be 3 px
+        // wide in the whole run.
+        check_panel(section(&svg, "zoom").expect("a zoomed panel"), 12);
+        // A run short next to its bound needs none.
+        let mut p = picture(&o, &sim);
+        p.bound = 10.0;
+        p.end = 60.0;
+        assert!(svg::zoom_range(&p).is_none());
+        assert!(section(&svg::render(&p), "zoom").is_none());
+    }
+
+    #[test]
+    fn a_long_run_gets_a_zoomed_panel_around_the_heal() {
+        // The one-hour partition's timings (the simulation itself takes
+        // too long in a debug build), with sa-east's links stale until
+        // shortly after the heal.
+        let o = options(&["--scenario", "one-hour-partition"]);
+        let s = |t: Instant| t.as_nanos() as f64 / 1e9;
+        let (heal, end) = (s(o.scenario.healed), s(o.end));
+        let mut rows = Vec::new();
+        for a in 0..4 {
+            for b in a + 1..4 {
+                for (x, y) in [(a, b), (b, a)] {
+                    let changes = if x == 3 || y == 3 {
+                        vec![(0.1, true), (33.0, false), (heal + 1.2, true)]
+                    } else {
+                        vec![(0.1, true)]
+                    };
+                    rows.push(svg::Trace::new(format!("{x} \u{2192} {y}"), &changes, end));
+                }
             }
         }
-        let y = row as f64;
-        chart.draw_series(runs.iter().map(|&(a, b, ok)| {
-            let c = if ok {
-                RGBColor(46, 160, 67)
-            } else {
-                RGBColor(207, 34, 46)
-            };
-            Rectangle::new([(a, y + 0.15), (b, y + 0.85)], c.filled())
-        }))?;
+        let p = svg::Picture {
+            title: "one-hour-partition".into(),
+            subtitle: String::new(),
+            end,
+            heal,
+            bound: o.bound.as_secs_f64(),
+            faults: o
+                .scenario
+                .faults
+                .iter()
+                .map(|f| (s(f.start), s(f.end)))
+                .collect(),
+            rows,
+            row_scheme: "Row A \u{2192} B: probes sent by A".into(),
+        };
+        let svg = svg::render(&p);
+        check_panel(section(&svg, "overview").unwrap(), 12);
+        let zoom = section(&svg, "zoom").expect("a zoomed panel");
+        check_panel(zoom, 12);
+        check_legend(&svg);
+        let (t0, t1) = svg::zoom_range(&p).unwrap();
+        assert!(
+            t0 < heal && heal + p.bound < t1 && t1 - t0 < 60.0,
+            "{t0} {t1}"
+        );
+        assert!(
+            section(&svg, "overview")
+                .unwrap()
+                .contains(r#"class="zoom-range""#)
+        );
     }
-    root.present()?;
-    Ok(())
 }
