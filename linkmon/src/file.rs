@@ -43,8 +43,9 @@ fn default_status_interval_ms() -> u64 {
 pub struct NeighbourFile {
     /// 64 hex digits, from `linkmon keygen`.
     pub public_key: String,
-    /// Where its datagrams go.
-    pub address: SocketAddr,
+    /// Where its datagrams go: a numeric address or a host name, with a
+    /// port (`127.0.0.1:7002`, `[::1]:7002`, `us-east.example:7002`).
+    pub address: String,
 }
 
 /// The `[timers]` key of a configuration value: its setter's name, with

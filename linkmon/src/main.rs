@@ -10,6 +10,9 @@
 //! linkmon keygen KEY_FILE    write a new secret key (mode 0600, never
 //!                            overwriting) and print its public key (hex)
 //! linkmon pubkey KEY_FILE    print the public key of an existing key file
+//! linkmon check CONFIG       check the configuration and the key file it
+//!                            names as `run` does, binding nothing; print a
+//!                            one-line summary
 //! linkmon run CONFIG         run the daemon until SIGINT or SIGTERM
 //! ```
 //!
@@ -36,8 +39,18 @@
 //!
 //! [neighbours.us-east]
 //! public_key = "3f1c…"             # 64 hex digits, from `linkmon keygen`
-//! address = "127.0.0.1:7002"
+//! address = "127.0.0.1:7002"       # or a host name: "us-east.example:7002"
 //! ```
+//!
+//! Errors name the TOML key and the value given, e.g.
+//! `timers.handshake_retry_max_ms = 3000 and timers.stale_after_ms = 2000
+//! conflict: ...`; a key the daemon does not know is refused by name.
+//!
+//! A neighbour's `address` is a numeric address or a host name with a
+//! port, resolved when the configuration is read (at start and at each
+//! reload) to an address of the `listen` address's family; a name that
+//! does not resolve is an error naming the neighbour and the value.
+//! `listen` is numeric.
 //!
 //! Addresses: a datagram is handled whatever address it came from, because
 //! the crate identifies the peer by its key (handshakes) or its session
@@ -82,13 +95,16 @@ pub enum Error {
     /// shape (the message names the line and the key).
     ConfigSyntax { path: PathBuf, message: String },
     /// The deployment identifier or the timers are out of range or
-    /// contradict each other: the crate's own typed error, naming the
-    /// values.
-    Protocol { path: PathBuf, source: ConfigError },
-    /// A value of the file that the crate does not check.
+    /// contradict each other: the crate's own typed error, and the message
+    /// naming the TOML keys and the values given.
+    Protocol {
+        path: PathBuf,
+        message: String,
+        source: ConfigError,
+    },
+    /// A value of the file that the crate does not check (the message
+    /// names its TOML key and the value given).
     Setting { path: PathBuf, message: String },
-    /// A neighbour entry that cannot be a neighbour.
-    Neighbour { name: String, message: String },
     /// The crate refused a neighbour's key (own key, low order, ...).
     NeighbourKey { name: String, source: AddPeerError },
     /// Two neighbours were given the same public key.
@@ -127,13 +143,12 @@ impl fmt::Display for Error {
             Error::ConfigSyntax { path, message } => {
                 write!(f, "malformed config {}: {message}", path.display())
             }
-            Error::Protocol { path, source } => {
-                write!(f, "config {}: {source}", path.display())
+            Error::Protocol { path, message, .. } => {
+                write!(f, "config {}: {message}", path.display())
             }
             Error::Setting { path, message } => {
                 write!(f, "config {}: {message}", path.display())
             }
-            Error::Neighbour { name, message } => write!(f, "neighbour {name:?}: {message}"),
             Error::NeighbourKey { name, source } => {
                 write!(f, "neighbour {name:?}: public_key refused: {source}")
             }
@@ -193,7 +208,7 @@ impl std::error::Error for Error {
     }
 }
 
-const USAGE: &str = "usage: linkmon keygen KEY_FILE | linkmon pubkey KEY_FILE | linkmon run CONFIG";
+const USAGE: &str = "usage: linkmon keygen KEY_FILE | linkmon pubkey KEY_FILE | linkmon check CONFIG | linkmon run CONFIG";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -201,6 +216,8 @@ fn main() -> ExitCode {
         ["keygen", path] => setup::keygen(path.as_ref()).map(|public| println!("{public}")),
         ["pubkey", path] => setup::read_key_file(path.as_ref())
             .map(|k| println!("{}", setup::hex(k.public().as_bytes()))),
+        ["check", path] => setup::load(path.as_ref())
+            .map(|s| println!("linkmon: config {path} OK: {}", s.summary())),
         ["run", path] => run(path.as_ref()),
         _ => Err(Error::Usage(format!(
             "unexpected arguments: {:?}",
