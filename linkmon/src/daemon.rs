@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use linkmon::output::{self, Line};
 use probekey::{
@@ -324,6 +324,7 @@ impl Daemon {
 
     fn event_line(&self, now: Instant, event: Event) -> Line {
         let t_ms = millis(now - Instant::ZERO);
+        let time = wall_clock();
         let node = self.name.clone();
         let name = |peer: PeerId| self.neighbour_name(peer).to_owned();
         match event {
@@ -333,6 +334,7 @@ impl Daemon {
                 fresh,
             } => Line::Health {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 direction: direction_of(direction),
@@ -340,6 +342,7 @@ impl Daemon {
             },
             Event::HandshakeStarted { peer, reason } => Line::HandshakeStarted {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 reason: reason_of(reason),
@@ -350,6 +353,7 @@ impl Daemon {
                 latency,
             } => Line::SessionEstablished {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 role: role_of(role),
@@ -361,6 +365,7 @@ impl Daemon {
                 epoch,
             } => Line::EpochRotated {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 direction: direction_of(direction),
@@ -368,6 +373,7 @@ impl Daemon {
             },
             other => Line::Event {
                 t_ms,
+                time,
                 node,
                 debug: format!("{other:?}"),
             },
@@ -388,6 +394,7 @@ impl Daemon {
             .map_err(Error::Socket)?;
         emit(&Line::Start {
             t_ms: millis(self.clock.now() - Instant::ZERO),
+            time: wall_clock(),
             node: self.name.clone(),
             listen,
             public_key: hex(self.endpoint.public_key().as_bytes()),
@@ -405,6 +412,7 @@ impl Daemon {
             if let Some(status) = self.endpoint.peer_status(n.peer, now) {
                 emit(&Line::Status {
                     t_ms: millis(now - Instant::ZERO),
+                    time: wall_clock(),
                     node: self.name.clone(),
                     neighbour: n.name.clone(),
                     status: Box::new(neighbour_status(n, &status, now)),
@@ -414,6 +422,7 @@ impl Daemon {
         let stats = self.endpoint.stats();
         emit(&Line::Endpoint {
             t_ms: millis(now - Instant::ZERO),
+            time: wall_clock(),
             node: self.name.clone(),
             rejected: rejected(&stats.rejected),
             probes_sealed: stats.probes_sealed,
@@ -435,6 +444,7 @@ impl Daemon {
             .collect();
         emit(&Line::Shutdown {
             t_ms: millis(now - Instant::ZERO),
+            time: wall_clock(),
             node: self.name.clone(),
             signal: crate::signal_name(sig).to_owned(),
             neighbours,
@@ -541,6 +551,11 @@ fn role_of(r: Role) -> output::Role {
         Role::Initiator => output::Role::Initiator,
         Role::Responder => output::Role::Responder,
     }
+}
+
+/// The wall clock now, as every line gives it beside `t_ms`.
+fn wall_clock() -> String {
+    output::rfc3339(SystemTime::now())
 }
 
 /// Milliseconds with microsecond precision.

@@ -29,10 +29,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use linkmon::file::{ConfigFile, NeighbourFile, timers_of};
-use linkmon::output::{Direction, Line as Said, Rejected};
+use linkmon::output::{Direction, Line as Said, Rejected, rfc3339};
 use probekey::Config;
 use probekey_sim::{LinkFaults, Netem};
 
@@ -777,6 +777,7 @@ fn both_ways(a: usize, b: usize) -> [(usize, usize); 2] {
 fn three_daemons_recover_from_faults_on_real_sockets() {
     let _serial = serial();
     let started = Instant::now();
+    let wall_started = rfc3339(SystemTime::now());
     let dir = TempDir::new("loopback");
     let mut c = cluster(&dir);
     let (a, b, cc) = (0, 1, 2);
@@ -939,6 +940,27 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
             d.output.not_json.lock().unwrap().is_empty(),
             "non-JSON output"
         );
+    }
+
+    // Every line has the wall clock beside the monotonic time: RFC 3339
+    // in UTC, within the test's run, in order within each process (the
+    // format orders as text as it does in time).
+    let wall_ended = rfc3339(SystemTime::now());
+    for d in &c.daemons {
+        let lines = d.output.lines.lock().unwrap();
+        let mut last: BTreeMap<u32, &str> = BTreeMap::new();
+        for l in lines.iter() {
+            let time = l.value.time();
+            assert_eq!(time.len(), "2026-03-01T12:00:00.250000Z".len(), "{time}");
+            assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+            assert!(
+                *time >= *wall_started && *time <= *wall_ended,
+                "{}: {time} outside {wall_started}..{wall_ended}",
+                d.name
+            );
+            let prev = last.insert(l.generation, time).unwrap_or("");
+            assert!(*time >= *prev, "{}: {time} after {prev}", d.name);
+        }
     }
 
     eprintln!("multiprocess: scenario | recovery (events) | recovery (status lines) | bound");
