@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +15,7 @@ use probekey::{
 };
 
 use crate::Error;
+use crate::metrics::{self, Metrics};
 use crate::setup::{Setup, hex};
 
 /// Datagrams up to this size are read whole; a longer one is truncated and
@@ -25,6 +26,9 @@ const RECV_BUF: usize = 2048;
 const BODY_LEN: usize = 16;
 /// Shortest socket wait, so that a deadline already due cannot spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
+/// How often the metrics' gauges and counters are brought up to date
+/// (freshness and transitions also as their events come).
+const METRICS_REFRESH: Duration = Duration::from_millis(100);
 /// Longest socket wait, so that a signal is noticed promptly whatever the
 /// timers.
 const MAX_WAIT: Duration = Duration::from_millis(250);
@@ -43,6 +47,9 @@ struct Neighbour {
     send_errors: u64,
     send_failing: bool,
     from_other_address: u64,
+    /// When each direction (inbound, outbound) last changed freshness, or
+    /// when the neighbour was configured.
+    changed: [Instant; 2],
 }
 
 pub struct Daemon {
@@ -56,6 +63,9 @@ pub struct Daemon {
     status_interval: Duration,
     next_status: Instant,
     recv_errors: u64,
+    metrics: Option<Metrics>,
+    metrics_addr: Option<SocketAddr>,
+    next_metrics: Instant,
 }
 
 impl Daemon {
@@ -66,6 +76,7 @@ impl Daemon {
             keypair,
             config,
             listen,
+            metrics_listen,
             status_interval,
             neighbours: specs,
         } = setup;
@@ -107,6 +118,7 @@ impl Daemon {
                 send_errors: 0,
                 send_failing: false,
                 from_other_address: 0,
+                changed: [now; 2],
             });
         }
         let socket = UdpSocket::bind(listen).map_err(|source| match source.kind() {
@@ -116,6 +128,17 @@ impl Daemon {
                 source,
             },
         })?;
+        let (metrics, metrics_addr) = match metrics_listen {
+            Some(addr) => {
+                let bind_error = |source| Error::MetricsBind { addr, source };
+                let listener = TcpListener::bind(addr).map_err(bind_error)?;
+                let bound = listener.local_addr().map_err(bind_error)?;
+                let (metrics, registry) = Metrics::new();
+                metrics::serve(listener, registry).map_err(bind_error)?;
+                (Some(metrics), Some(bound))
+            }
+            None => (None, None),
+        };
         Ok(Daemon {
             name,
             socket,
@@ -127,6 +150,9 @@ impl Daemon {
             status_interval,
             next_status: now,
             recv_errors: 0,
+            metrics,
+            metrics_addr,
+            next_metrics: now,
         })
     }
 
@@ -149,6 +175,10 @@ impl Daemon {
                 self.status_lines(now)?;
                 self.next_status = next_tick(self.next_status, self.status_interval, now);
             }
+            if self.metrics.is_some() && now >= self.next_metrics {
+                self.refresh_metrics(now);
+                self.next_metrics = next_tick(self.next_metrics, METRICS_REFRESH, now);
+            }
             // Sleep in the socket until the next datagram or the earliest
             // of: the crate's next timer, the next probe, the next status.
             let deadline = self
@@ -156,6 +186,7 @@ impl Daemon {
                 .iter()
                 .map(|n| n.next_probe)
                 .chain(self.endpoint.poll_timeout())
+                .chain(self.metrics.as_ref().map(|_| self.next_metrics))
                 .fold(self.next_status, Instant::min);
             let wait = deadline
                 .saturating_duration_since(self.clock.now())
@@ -310,10 +341,66 @@ impl Daemon {
             }
         }
         while let Some(event) = self.endpoint.poll_event() {
+            self.observe(now, &event);
             let line = self.event_line(now, event);
             emit(&line)?;
         }
         Ok(())
+    }
+
+    /// What the metrics and the neighbour's state take from an event.
+    fn observe(&mut self, now: Instant, event: &Event) {
+        let Some(&i) = event_peer(event).and_then(|p| self.by_peer.get(&p)) else {
+            return;
+        };
+        let n = &mut self.neighbours[i];
+        match *event {
+            Event::HealthChanged {
+                direction, fresh, ..
+            } => {
+                n.changed[direction_index(direction)] = now;
+                if let Some(m) = &self.metrics {
+                    m.health_changed(&n.name, direction_of(direction), fresh);
+                }
+            }
+            Event::SessionEstablished { latency, .. } => {
+                if let Some(m) = &self.metrics {
+                    m.session_established(&n.name, latency);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Brings every gauge and counter up to date.
+    fn refresh_metrics(&self, now: Instant) {
+        let Some(m) = &self.metrics else { return };
+        for n in &self.neighbours {
+            let Some(s) = self.endpoint.peer_status(n.peer, now) else {
+                continue;
+            };
+            let handshake_attempts = match s.handshake {
+                HandshakeState::Initiating { attempts, .. } => u64::from(attempts),
+                _ => 0,
+            };
+            m.neighbour(&metrics::Sample {
+                name: &n.name,
+                inbound_fresh: s.inbound.fresh,
+                outbound_fresh: s.outbound.fresh,
+                inbound_since_change: now - n.changed[0],
+                outbound_since_change: now - n.changed[1],
+                handshakes_started: s.handshakes_started,
+                handshakes_completed: s.handshakes_completed,
+                handshake_attempts,
+                rejected: &rejected(&s.rejected),
+                rtt: n.rtt,
+                srtt: n.srtt,
+            });
+        }
+        m.endpoint(
+            &rejected(&self.endpoint.stats().rejected),
+            self.neighbours.len(),
+        );
     }
 
     fn neighbour_name(&self, peer: PeerId) -> &str {
@@ -397,6 +484,7 @@ impl Daemon {
             time: wall_clock(),
             node: self.name.clone(),
             listen,
+            metrics_listen: self.metrics_addr.map(|a| a.to_string()),
             public_key: hex(self.endpoint.public_key().as_bytes()),
             neighbours,
             probe_interval_ms: millis(c.probe_interval()),
@@ -526,6 +614,25 @@ fn rejected(r: &RejectCounters) -> output::Rejected {
         bad_tag: r.bad_tag,
         rate_limited: r.rate_limited,
         total: r.total(),
+    }
+}
+
+/// The peer an event concerns.
+fn event_peer(e: &Event) -> Option<PeerId> {
+    match *e {
+        Event::HealthChanged { peer, .. }
+        | Event::HandshakeStarted { peer, .. }
+        | Event::SessionEstablished { peer, .. }
+        | Event::EpochRotated { peer, .. } => Some(peer),
+        _ => None,
+    }
+}
+
+/// `Neighbour::changed`'s index of a direction.
+fn direction_index(d: LinkDirection) -> usize {
+    match d {
+        LinkDirection::Inbound => 0,
+        LinkDirection::Outbound => 1,
     }
 }
 

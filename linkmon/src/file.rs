@@ -20,6 +20,10 @@ pub struct ConfigFile {
     pub deployment_id: String,
     /// The UDP address to bind.
     pub listen: SocketAddr,
+    /// Where to serve the Prometheus metrics (`GET /metrics` over HTTP);
+    /// absent: no metrics endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// One status line per neighbour this often.
     #[serde(default = "default_status_interval_ms")]
     pub status_interval_ms: u64,

@@ -25,6 +25,7 @@
 //! key_file = "eu-west.key"         # relative to this file's directory
 //! deployment_id = "lab"            # at most 32 bytes, the same on every node
 //! listen = "127.0.0.1:7001"
+//! metrics_listen = "127.0.0.1:9101" # optional: Prometheus GET /metrics
 //! status_interval_ms = 1000        # one status line per neighbour this often
 //!
 //! [timers]
@@ -71,6 +72,7 @@
 #![forbid(unsafe_code)]
 
 mod daemon;
+mod metrics;
 mod setup;
 
 use std::fmt;
@@ -125,6 +127,8 @@ pub enum Error {
     PortInUse { addr: SocketAddr },
     /// The listen address cannot be bound for another reason.
     Bind { addr: SocketAddr, source: io::Error },
+    /// The metrics address cannot be bound.
+    MetricsBind { addr: SocketAddr, source: io::Error },
     /// The socket failed in a way the loop cannot go on from.
     Socket(io::Error),
     /// The signal handlers cannot be installed.
@@ -186,6 +190,12 @@ impl fmt::Display for Error {
                 write!(f, "cannot listen on {addr}: the port is in use")
             }
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::MetricsBind { addr, source } => {
+                write!(
+                    f,
+                    "cannot serve metrics on {addr} (metrics_listen): {source}"
+                )
+            }
             Error::Socket(e) => write!(f, "socket: {e}"),
             Error::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
@@ -199,7 +209,8 @@ impl std::error::Error for Error {
             Error::ConfigRead { source, .. }
             | Error::KeyFileWrite { source, .. }
             | Error::KeyFileRead { source, .. }
-            | Error::Bind { source, .. } => Some(source),
+            | Error::Bind { source, .. }
+            | Error::MetricsBind { source, .. } => Some(source),
             Error::Protocol { source, .. } => Some(source),
             Error::NeighbourKey { source, .. } => Some(source),
             Error::Socket(e) | Error::Signals(e) | Error::Output(e) => Some(e),

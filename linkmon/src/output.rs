@@ -26,6 +26,10 @@ pub enum Line {
         node: String,
         /// The bound socket address.
         listen: String,
+        /// Where the metrics are served (`http://ADDR/metrics`), if they
+        /// are.
+        #[serde(default)]
+        metrics_listen: Option<String>,
         /// This node's public key, hex.
         public_key: String,
         /// Neighbour names to their addresses.

@@ -37,6 +37,7 @@ pub struct Setup {
     pub keypair: StaticKeypair,
     pub config: Config,
     pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
     pub status_interval: Duration,
     pub neighbours: Vec<Neighbour>,
 }
@@ -54,7 +55,10 @@ impl Setup {
             names.join(", "),
             self.config.probe_interval().as_millis(),
             self.config.stale_after().as_millis(),
-        )
+        ) + &match self.metrics_listen {
+            Some(addr) => format!(", metrics on http://{addr}/metrics"),
+            None => String::new(),
+        }
     }
 }
 
@@ -149,6 +153,7 @@ pub fn load(path: &Path) -> Result<Setup, Error> {
         keypair,
         config,
         listen: file.listen,
+        metrics_listen: file.metrics_listen,
         status_interval: Duration::from_millis(file.status_interval_ms),
         neighbours,
     })

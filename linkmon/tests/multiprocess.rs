@@ -141,6 +141,7 @@ fn write_config(
         key_file: key_file.to_owned(),
         deployment_id: "multiprocess".into(),
         listen,
+        metrics_listen: None,
         status_interval_ms: u64::try_from(STATUS_INTERVAL.as_millis()).expect("short"),
         timers: timers_of(&test_config()),
         neighbours: neighbours
