@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use linkmon::output::{self, Line};
 use probekey::{
     Endpoint, Event, HandshakeReason, HandshakeState, Instant, LinkDirection, OsEndpoint, PeerId,
-    PeerStatus, ProbeKind, Received, RejectCounters, Role, SealError, StdClock,
+    PeerStatus, ProbeKind, PublicKey, Received, RejectCounters, Role, SealError, StdClock,
 };
 
 use crate::Error;
 use crate::metrics::{self, Metrics};
-use crate::setup::{Setup, hex};
+use crate::setup::{self, Setup, hex};
 
 /// Datagrams up to this size are read whole; a longer one is truncated and
 /// then refused by the crate (no probe of ours is that long).
@@ -35,6 +36,7 @@ const MAX_WAIT: Duration = Duration::from_millis(250);
 
 struct Neighbour {
     name: String,
+    public: PublicKey,
     address: SocketAddr,
     peer: PeerId,
     next_probe: Instant,
@@ -52,8 +54,36 @@ struct Neighbour {
     changed: [Instant; 2],
 }
 
+impl Neighbour {
+    fn new(spec: setup::Neighbour, peer: PeerId, now: Instant, next_probe: Instant) -> Self {
+        Neighbour {
+            name: spec.name,
+            public: spec.public,
+            address: spec.address,
+            peer,
+            next_probe,
+            seq: 0,
+            probes_sent: 0,
+            echoes_sent: 0,
+            echoes_received: 0,
+            rtt: None,
+            srtt: None,
+            send_errors: 0,
+            send_failing: false,
+            from_other_address: 0,
+            changed: [now; 2],
+        }
+    }
+}
+
 pub struct Daemon {
     name: String,
+    /// The configuration file, read again at SIGHUP.
+    config_path: PathBuf,
+    /// `listen` and `metrics_listen` as configured (a reload may not
+    /// change them).
+    listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
     socket: UdpSocket,
     clock: StdClock,
     endpoint: OsEndpoint,
@@ -70,7 +100,7 @@ pub struct Daemon {
 
 impl Daemon {
     /// Binds the socket and configures every neighbour.
-    pub fn new(setup: Setup) -> Result<Self, Error> {
+    pub fn new(setup: Setup, config_path: &Path) -> Result<Self, Error> {
         let Setup {
             name,
             keypair,
@@ -104,22 +134,7 @@ impl Daemon {
             by_peer.insert(peer, i);
             // Spread the neighbours' probes over the interval.
             let phase = probe_interval * u32::try_from(i).unwrap_or(0) / count.max(1);
-            neighbours.push(Neighbour {
-                name: spec.name,
-                address: spec.address,
-                peer,
-                next_probe: now + phase,
-                seq: 0,
-                probes_sent: 0,
-                echoes_sent: 0,
-                echoes_received: 0,
-                rtt: None,
-                srtt: None,
-                send_errors: 0,
-                send_failing: false,
-                from_other_address: 0,
-                changed: [now; 2],
-            });
+            neighbours.push(Neighbour::new(spec, peer, now, now + phase));
         }
         let socket = UdpSocket::bind(listen).map_err(|source| match source.kind() {
             io::ErrorKind::AddrInUse => Error::PortInUse { addr: listen },
@@ -141,6 +156,9 @@ impl Daemon {
         };
         Ok(Daemon {
             name,
+            config_path: config_path.to_owned(),
+            listen,
+            metrics_listen,
             socket,
             clock,
             endpoint,
@@ -156,14 +174,18 @@ impl Daemon {
         })
     }
 
-    /// Runs until `signal` is set (to the signal's number).
-    pub fn run(mut self, signal: &AtomicUsize) -> Result<(), Error> {
+    /// Runs until `signal` is set (to the signal's number); reloads the
+    /// neighbours when `reload` is set.
+    pub fn run(mut self, signal: &AtomicUsize, reload: &AtomicBool) -> Result<(), Error> {
         self.start_line()?;
         let mut buf = [0u8; RECV_BUF];
         loop {
             let sig = signal.load(Ordering::SeqCst);
             if sig != 0 {
                 return self.shutdown_line(sig);
+            }
+            if reload.swap(false, Ordering::SeqCst) {
+                self.reload()?;
             }
             let now = self.clock.now();
             if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
@@ -346,6 +368,160 @@ impl Daemon {
             emit(&line)?;
         }
         Ok(())
+    }
+
+    /// SIGHUP: reads the configuration again and applies its neighbours:
+    /// those added are added, those removed removed, one whose key changed
+    /// removed and added again, one whose address changed sent to at the
+    /// new address; the others, and their sessions, are left as they are.
+    /// A configuration that does not load, or that changes what a reload
+    /// cannot (the name, `listen`, `metrics_listen`, the key, the
+    /// deployment or the timers), changes nothing: the error is a line.
+    fn reload(&mut self) -> Result<(), Error> {
+        let now = self.clock.now();
+        // Events of a neighbour about to be removed are reported under its
+        // name first.
+        self.flush(now)?;
+        let result = setup::load(&self.config_path).and_then(|new| {
+            self.reload_refusal(&new)?;
+            Ok(new)
+        });
+        let new = match result {
+            Ok(new) => new,
+            Err(e) => {
+                if let Some(m) = &self.metrics {
+                    m.reloaded(false);
+                }
+                return emit(&Line::ReloadFailed {
+                    t_ms: millis(now - Instant::ZERO),
+                    time: wall_clock(),
+                    node: self.name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        };
+        self.status_interval = new.status_interval;
+        let (mut added, mut removed, mut rekeyed, mut readdressed) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut kept = Vec::with_capacity(self.neighbours.len());
+        for n in std::mem::take(&mut self.neighbours) {
+            match new.neighbours.iter().find(|s| s.name == n.name) {
+                Some(spec) if spec.public == n.public => {
+                    let mut n = n;
+                    if spec.address != n.address {
+                        n.address = spec.address;
+                        n.send_failing = false;
+                        readdressed.push(n.name.clone());
+                    }
+                    kept.push(n);
+                }
+                Some(_) => {
+                    self.remove_neighbour(&n);
+                    rekeyed.push(n.name);
+                }
+                None => {
+                    self.remove_neighbour(&n);
+                    removed.push(n.name);
+                }
+            }
+        }
+        self.neighbours = kept;
+        let mut errors = Vec::new();
+        for spec in new.neighbours {
+            if self.neighbours.iter().any(|n| n.name == spec.name) {
+                continue;
+            }
+            let name = spec.name.clone();
+            match self.endpoint.add_peer(now, spec.public) {
+                Ok(peer) => {
+                    self.neighbours.push(Neighbour::new(spec, peer, now, now));
+                    if !rekeyed.contains(&name) {
+                        added.push(name);
+                    }
+                }
+                // The load checked the keys on an endpoint of its own; the
+                // table can still be full.
+                Err(e) => {
+                    rekeyed.retain(|r| *r != name);
+                    errors.push(format!(
+                        "{}.public_key refused: {e}",
+                        setup::neighbour_key(&name)
+                    ));
+                }
+            }
+        }
+        self.neighbours.sort_by(|a, b| a.name.cmp(&b.name));
+        self.by_peer = self
+            .neighbours
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.peer, i))
+            .collect();
+        if let Some(m) = &self.metrics {
+            m.reloaded(errors.is_empty());
+        }
+        emit(&Line::Reload {
+            t_ms: millis(now - Instant::ZERO),
+            time: wall_clock(),
+            node: self.name.clone(),
+            added,
+            removed,
+            rekeyed,
+            readdressed,
+            neighbours: self.neighbours.len(),
+            errors,
+        })?;
+        // Make the new neighbours' handshakes go out now.
+        self.flush(now)
+    }
+
+    /// Why `new` cannot be applied by a reload, if it cannot.
+    fn reload_refusal(&self, new: &Setup) -> Result<(), Error> {
+        let refuse = |message: String| {
+            Err(Error::Setting {
+                path: self.config_path.clone(),
+                message: format!(
+                    "{message}; a reload changes only the neighbours and status_interval_ms: restart to change it"
+                ),
+            })
+        };
+        if new.name != self.name {
+            return refuse(format!(
+                "name = {:?} differs from the running {:?}",
+                new.name, self.name
+            ));
+        }
+        if new.listen != self.listen {
+            return refuse(format!(
+                "listen = \"{}\" differs from the running \"{}\"",
+                new.listen, self.listen
+            ));
+        }
+        if new.metrics_listen != self.metrics_listen {
+            let text =
+                |a: Option<SocketAddr>| a.map_or("absent".to_owned(), |a| format!("\"{a}\""));
+            return refuse(format!(
+                "metrics_listen = {} differs from the running {}",
+                text(new.metrics_listen),
+                text(self.metrics_listen)
+            ));
+        }
+        if new.keypair.public() != self.endpoint.public_key() {
+            return refuse("key_file holds another key than the running one".into());
+        }
+        if new.config != *self.endpoint.config() {
+            return refuse("deployment_id or [timers] differ from the running ones".into());
+        }
+        Ok(())
+    }
+
+    /// Removes a neighbour from the endpoint (its session and handshake
+    /// with it end) and from the metrics.
+    fn remove_neighbour(&mut self, n: &Neighbour) {
+        self.endpoint.remove_peer(n.peer);
+        if let Some(m) = &self.metrics {
+            m.remove(&n.name);
+        }
     }
 
     /// What the metrics and the neighbour's state take from an event.

@@ -13,8 +13,19 @@
 //! linkmon check CONFIG       check the configuration and the key file it
 //!                            names as `run` does, binding nothing; print a
 //!                            one-line summary
-//! linkmon run CONFIG         run the daemon until SIGINT or SIGTERM
+//! linkmon run CONFIG         run the daemon until SIGINT or SIGTERM;
+//!                            SIGHUP reloads the neighbours
 //! ```
+//!
+//! SIGHUP reads the configuration again: neighbours added are added,
+//! neighbours removed are removed, a neighbour whose `public_key` changed
+//! is removed and added again, one whose `address` changed is sent to at
+//! the new address; every other neighbour keeps its session and counters.
+//! `status_interval_ms` may change too. A configuration that does not
+//! load, or that changes `name`, `listen`, `metrics_listen`, the key, the
+//! `deployment_id` or `[timers]`, is refused as a whole: the running one
+//! goes on, and the error is a `reload_failed` line. An applied reload is a
+//! `reload` line naming what changed.
 //!
 //! The configuration (every `[timers]` value is optional and defaults to
 //! the crate's documented default; they are checked together by
@@ -84,7 +95,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use probekey::{AddPeerError, ConfigError};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// Everything that stops the daemon, each with what to fix.
 #[derive(Debug)]
@@ -261,8 +272,11 @@ fn run(config_path: &std::path::Path) -> Result<(), Error> {
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), value)
             .map_err(Error::Signals)?;
     }
+    // SIGHUP: the loop reloads the neighbours when it sees the flag.
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGHUP, Arc::clone(&reload)).map_err(Error::Signals)?;
     let setup = setup::load(config_path)?;
-    daemon::Daemon::new(setup)?.run(&signal)
+    daemon::Daemon::new(setup, config_path)?.run(&signal, &reload)
 }
 
 /// The name of a signal this daemon handles.

@@ -108,6 +108,8 @@ fn direction_label(d: Direction) -> &'static str {
     }
 }
 
+const DIRECTIONS: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
+
 /// The reasons of [`Rejected`], by their label.
 fn reasons(r: &Rejected) -> [(&'static str, u64); 8] {
     [
@@ -245,6 +247,15 @@ impl Metrics {
             .observe(latency.as_secs_f64());
     }
 
+    /// A reload, applied or refused.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
     /// The periodic refresh of one neighbour.
     pub fn neighbour(&self, s: &Sample<'_>) {
         let name = || s.name.to_owned();
@@ -310,6 +321,40 @@ impl Metrics {
         self.neighbours.set(saturating_i64(
             u64::try_from(neighbours).unwrap_or(u64::MAX),
         ));
+    }
+
+    /// Every series of a neighbour that was removed (or removed to be
+    /// added again with another key: its counters start again from 0).
+    pub fn remove(&self, neighbour: &str) {
+        let name = || neighbour.to_owned();
+        for direction in DIRECTIONS.map(direction_label) {
+            let labels = DirectionLabels {
+                neighbour: name(),
+                direction,
+            };
+            self.fresh.remove(&labels);
+            self.since_change.remove(&labels);
+            for to in ["fresh", "stale"] {
+                self.transitions.remove(&TransitionLabels {
+                    neighbour: name(),
+                    direction,
+                    to,
+                });
+            }
+        }
+        let labels = NeighbourLabels { neighbour: name() };
+        self.handshakes_started.remove(&labels);
+        self.handshakes_completed.remove(&labels);
+        self.handshake_attempts.remove(&labels);
+        self.handshake_latency.remove(&labels);
+        self.rtt.remove(&labels);
+        self.srtt.remove(&labels);
+        for (reason, _) in reasons(&Rejected::default()) {
+            self.rejected.remove(&RejectionLabels {
+                neighbour: name(),
+                reason,
+            });
+        }
     }
 }
 

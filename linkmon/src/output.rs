@@ -149,6 +149,38 @@ pub enum Line {
         /// Socket receive errors.
         recv_errors: u64,
     },
+    /// SIGHUP: the configuration's neighbours were applied.
+    Reload {
+        /// Since the daemon started (monotonic).
+        t_ms: f64,
+        /// The wall clock when it was written: UTC, RFC 3339.
+        time: String,
+        /// This node.
+        node: String,
+        /// Neighbours added.
+        added: Vec<String>,
+        /// Neighbours removed (their sessions ended).
+        removed: Vec<String>,
+        /// Neighbours whose key changed: removed and added again.
+        rekeyed: Vec<String>,
+        /// Neighbours whose address changed (their sessions kept).
+        readdressed: Vec<String>,
+        /// Neighbours configured now.
+        neighbours: usize,
+        /// Neighbours the endpoint refused (the others were applied).
+        errors: Vec<String>,
+    },
+    /// SIGHUP: the configuration was refused; the running one goes on.
+    ReloadFailed {
+        /// Since the daemon started (monotonic).
+        t_ms: f64,
+        /// The wall clock when it was written: UTC, RFC 3339.
+        time: String,
+        /// This node.
+        node: String,
+        /// Why, as `linkmon check` would say it.
+        error: String,
+    },
     /// The last line, after SIGINT or SIGTERM.
     Shutdown {
         /// Since the daemon started (monotonic).
@@ -176,6 +208,8 @@ impl Line {
             | Line::Event { time, .. }
             | Line::Status { time, .. }
             | Line::Endpoint { time, .. }
+            | Line::Reload { time, .. }
+            | Line::ReloadFailed { time, .. }
             | Line::Shutdown { time, .. } => time,
         }
     }
@@ -191,6 +225,8 @@ impl Line {
             | Line::Event { node, .. }
             | Line::Status { node, .. }
             | Line::Endpoint { node, .. }
+            | Line::Reload { node, .. }
+            | Line::ReloadFailed { node, .. }
             | Line::Shutdown { node, .. } => node,
         }
     }

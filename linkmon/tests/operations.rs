@@ -18,7 +18,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use linkmon::file::{ConfigFile, NeighbourFile, timers_of};
-use linkmon::output::Line as Said;
+use linkmon::output::{Line as Said, NeighbourStatus};
 use probekey::Config;
 
 fn ms(n: u64) -> Duration {
@@ -209,6 +209,25 @@ impl Daemon {
             .expect("run kill")
             .success();
         assert!(ok, "kill -{signal}");
+    }
+
+    /// The latest status line about `neighbour` among the lines from
+    /// index `from` on: its `t_ms` and the status.
+    fn status(&self, neighbour: &str, from: usize) -> Option<(f64, NeighbourStatus)> {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().skip(from).rev().find_map(|l| match l {
+            Said::Status {
+                t_ms,
+                neighbour: n,
+                status,
+                ..
+            } if n == neighbour => Some((*t_ms, (**status).clone())),
+            _ => None,
+        })
+    }
+
+    fn line_count(&self) -> usize {
+        self.lines.lock().unwrap().len()
     }
 
     fn find<T>(&self, from: usize, f: impl Fn(&Said) -> Option<T>) -> Option<T> {
@@ -452,6 +471,196 @@ fn metrics_follow_a_cut_link_and_garbage() {
     let _ = (t1.join(), t2.join());
     eprintln!(
         "operations: metrics test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `neighbours` of a configuration: (name, node whose key and address it
+/// has).
+fn neighbours_of<'a>(list: &[(&'a str, &'a Node)]) -> Vec<(&'a str, &'a str, String)> {
+    list.iter()
+        .map(|(name, n)| (*name, n.public.as_str(), n.listen.to_string()))
+        .collect()
+}
+
+fn fresh(s: &NeighbourStatus) -> bool {
+    s.inbound.fresh && s.outbound.fresh && s.session_age_ms.is_some()
+}
+
+/// The same session, left alone between two status lines `(t_ms,
+/// status)`: no handshake since, and its age grew as the clock did.
+fn assert_untouched(what: &str, before: &(f64, NeighbourStatus), after: &(f64, NeighbourStatus)) {
+    let ((t0, s0), (t1, s1)) = (before, after);
+    assert_eq!(s1.handshakes_started, s0.handshakes_started, "{what}");
+    assert_eq!(s1.handshakes_completed, s0.handshakes_completed, "{what}");
+    let (age0, age1) = (
+        s0.session_age_ms.expect("a session"),
+        s1.session_age_ms.expect("a session"),
+    );
+    assert!(
+        age1 - age0 >= (t1 - t0) - 1.0,
+        "{what}: session age {age0} ms at {t0} ms, {age1} ms at {t1} ms"
+    );
+    assert!(fresh(s1), "{what}: {s1:?}");
+}
+
+/// The `reload` line after index `from`: (added, removed, rekeyed).
+type Reloaded = (Vec<String>, Vec<String>, Vec<String>);
+
+fn reloaded(d: &Daemon, from: usize) -> Reloaded {
+    let mut found = None;
+    wait_until(Duration::from_secs(3), "a reload line", || {
+        found = d.find(from, |l| match l {
+            Said::Reload {
+                added,
+                removed,
+                rekeyed,
+                errors,
+                ..
+            } => {
+                assert!(errors.is_empty(), "{errors:?}");
+                Some((added.clone(), removed.clone(), rekeyed.clone()))
+            }
+            Said::ReloadFailed { error, .. } => panic!("reload refused: {error}"),
+            _ => None,
+        });
+        found.is_some()
+    });
+    found.expect("found")
+}
+
+fn reload_failed(d: &Daemon, from: usize) -> String {
+    let mut found = None;
+    wait_until(Duration::from_secs(3), "a reload_failed line", || {
+        found = d.find(from, |l| match l {
+            Said::ReloadFailed { error, .. } => Some(error.clone()),
+            Said::Reload { .. } => panic!("an invalid configuration was applied"),
+            _ => None,
+        });
+        found.is_some()
+    });
+    found.expect("found")
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn sighup_reloads_the_neighbours_and_leaves_the_others_alone() {
+    let started = Instant::now();
+    let dir = TempDir::new("reload");
+    let (a, b, c) = (node(&dir, "a"), node(&dir, "b"), node(&dir, "c"));
+    let config = |n: &Node, list: &[(&str, &Node)]| {
+        let path = dir.path(&format!("{}.toml", n.name));
+        write_config(&path, n, &neighbours_of(list));
+        path
+    };
+    let a_path = config(&a, &[("b", &b)]);
+    let da = Daemon::spawn(&a_path);
+    let db = Daemon::spawn(&config(&b, &[("a", &a), ("c", &c)]));
+    let dc = Daemon::spawn(&config(&c, &[("a", &a), ("b", &b)]));
+    let up = |d: &Daemon, n: &str, from: usize| d.status(n, from).filter(|(_, s)| fresh(s));
+    wait_until(Duration::from_secs(5), "a-b up", || {
+        up(&da, "b", 0).is_some()
+    });
+    let b_before = up(&da, "b", 0).expect("up");
+
+    // Added: c. b's session is left alone.
+    config(&a, &[("b", &b), ("c", &c)]);
+    let mark = da.line_count();
+    da.signal("HUP");
+    assert_eq!(reloaded(&da, mark), (names(&["c"]), vec![], vec![]));
+    wait_until(Duration::from_secs(5), "a-c up", || {
+        up(&da, "c", mark).is_some()
+    });
+    let b_after = da.status("b", mark).expect("status");
+    assert_untouched("b after c was added", &b_before, &b_after);
+    let m = da.scrape();
+    assert_eq!(m.get("linkmon_neighbours", &[]), Some(2.0));
+    assert_eq!(
+        m.get("linkmon_config_reloads_total", &[("result", "ok")]),
+        Some(1.0)
+    );
+
+    // Refused as a whole, the running configuration going on: a changed
+    // listen address, timers in conflict, a name that does not resolve.
+    let good = fs::read_to_string(&a_path).expect("config");
+    let c_before = up(&da, "c", 0).expect("up");
+    let other_port = local(free_port()).to_string();
+    let bad = [
+        (
+            good.replace(&a.listen.to_string(), &other_port),
+            "listen = ",
+        ),
+        (
+            good.replace("stale_after_ms = 400", "stale_after_ms = 150"),
+            "timers.handshake_retry_max_ms = 200 and timers.stale_after_ms = 150 conflict",
+        ),
+        (
+            good.replace(&c.listen.to_string(), "localhost"),
+            "neighbours.c.address = \"localhost\" does not resolve",
+        ),
+    ];
+    for (text, expected) in bad {
+        fs::write(&a_path, text).expect("config");
+        let mark = da.line_count();
+        da.signal("HUP");
+        let error = reload_failed(&da, mark);
+        assert!(error.contains(expected), "{expected:?} not in {error:?}");
+    }
+    fs::write(&a_path, &good).expect("config");
+    let mark = da.line_count();
+    wait_until(Duration::from_secs(2), "status lines go on", || {
+        up(&da, "b", mark).is_some() && up(&da, "c", mark).is_some()
+    });
+    assert_untouched(
+        "c after refused reloads",
+        &c_before,
+        &up(&da, "c", mark).expect("up"),
+    );
+    assert_eq!(
+        da.scrape()
+            .get("linkmon_config_reloads_total", &[("result", "error")]),
+        Some(3.0)
+    );
+
+    // Removed: b. c's session is left alone; b's series are gone.
+    config(&a, &[("c", &c)]);
+    let mark = da.line_count();
+    da.signal("HUP");
+    assert_eq!(reloaded(&da, mark), (vec![], names(&["b"]), vec![]));
+    let settled = da.line_count();
+    wait_until(Duration::from_secs(2), "a status line of c", || {
+        up(&da, "c", settled).is_some()
+    });
+    assert_untouched(
+        "c after b was removed",
+        &c_before,
+        &up(&da, "c", settled).expect("up"),
+    );
+    assert!(da.status("b", settled).is_none(), "b still reported");
+    let m = da.scrape();
+    assert!(!m.mentions("neighbour=\"b\""), "{}", m.0);
+    assert_eq!(m.get("linkmon_neighbours", &[]), Some(1.0));
+
+    // Re-keyed: c's entry now holds b's key. Its session ends; a new
+    // neighbour starts from no handshake completed.
+    let path = dir.path("a.toml");
+    write_config(&path, &a, &[("c", b.public.as_str(), c.listen.to_string())]);
+    let mark = da.line_count();
+    da.signal("HUP");
+    assert_eq!(reloaded(&da, mark), (vec![], vec![], names(&["c"])));
+    wait_until(Duration::from_secs(2), "a status line of the new c", || {
+        da.status("c", mark + 1)
+            .is_some_and(|(_, s)| s.handshakes_completed == 0 && s.session_age_ms.is_none())
+    });
+
+    for d in [da, db, dc] {
+        d.stop();
+    }
+    eprintln!(
+        "operations: reload test took {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
