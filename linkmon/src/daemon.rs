@@ -4,18 +4,20 @@
 
 use std::collections::HashMap;
 use std::io::{self, Write};
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use linkmon::output::{self, Line};
 use probekey::{
     Endpoint, Event, HandshakeReason, HandshakeState, Instant, LinkDirection, OsEndpoint, PeerId,
-    PeerStatus, ProbeKind, Received, RejectCounters, Role, SealError, StdClock,
+    PeerStatus, ProbeKind, PublicKey, Received, RejectCounters, Role, SealError, StdClock,
 };
 
 use crate::Error;
-use crate::setup::{Setup, hex};
+use crate::metrics::{self, Metrics};
+use crate::setup::{self, Setup, hex};
 
 /// Datagrams up to this size are read whole; a longer one is truncated and
 /// then refused by the crate (no probe of ours is that long).
@@ -25,12 +27,16 @@ const RECV_BUF: usize = 2048;
 const BODY_LEN: usize = 16;
 /// Shortest socket wait, so that a deadline already due cannot spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
+/// How often the metrics' gauges and counters are brought up to date
+/// (freshness and transitions also as their events come).
+const METRICS_REFRESH: Duration = Duration::from_millis(100);
 /// Longest socket wait, so that a signal is noticed promptly whatever the
 /// timers.
 const MAX_WAIT: Duration = Duration::from_millis(250);
 
 struct Neighbour {
     name: String,
+    public: PublicKey,
     address: SocketAddr,
     peer: PeerId,
     next_probe: Instant,
@@ -43,10 +49,41 @@ struct Neighbour {
     send_errors: u64,
     send_failing: bool,
     from_other_address: u64,
+    /// When each direction (inbound, outbound) last changed freshness, or
+    /// when the neighbour was configured.
+    changed: [Instant; 2],
+}
+
+impl Neighbour {
+    fn new(spec: setup::Neighbour, peer: PeerId, now: Instant, next_probe: Instant) -> Self {
+        Neighbour {
+            name: spec.name,
+            public: spec.public,
+            address: spec.address,
+            peer,
+            next_probe,
+            seq: 0,
+            probes_sent: 0,
+            echoes_sent: 0,
+            echoes_received: 0,
+            rtt: None,
+            srtt: None,
+            send_errors: 0,
+            send_failing: false,
+            from_other_address: 0,
+            changed: [now; 2],
+        }
+    }
 }
 
 pub struct Daemon {
     name: String,
+    /// The configuration file, read again at SIGHUP.
+    config_path: PathBuf,
+    /// `listen` and `metrics_listen` as configured (a reload may not
+    /// change them).
+    listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
     socket: UdpSocket,
     clock: StdClock,
     endpoint: OsEndpoint,
@@ -56,16 +93,20 @@ pub struct Daemon {
     status_interval: Duration,
     next_status: Instant,
     recv_errors: u64,
+    metrics: Option<Metrics>,
+    metrics_addr: Option<SocketAddr>,
+    next_metrics: Instant,
 }
 
 impl Daemon {
     /// Binds the socket and configures every neighbour.
-    pub fn new(setup: Setup) -> Result<Self, Error> {
+    pub fn new(setup: Setup, config_path: &Path) -> Result<Self, Error> {
         let Setup {
             name,
             keypair,
             config,
             listen,
+            metrics_listen,
             status_interval,
             neighbours: specs,
         } = setup;
@@ -93,21 +134,7 @@ impl Daemon {
             by_peer.insert(peer, i);
             // Spread the neighbours' probes over the interval.
             let phase = probe_interval * u32::try_from(i).unwrap_or(0) / count.max(1);
-            neighbours.push(Neighbour {
-                name: spec.name,
-                address: spec.address,
-                peer,
-                next_probe: now + phase,
-                seq: 0,
-                probes_sent: 0,
-                echoes_sent: 0,
-                echoes_received: 0,
-                rtt: None,
-                srtt: None,
-                send_errors: 0,
-                send_failing: false,
-                from_other_address: 0,
-            });
+            neighbours.push(Neighbour::new(spec, peer, now, now + phase));
         }
         let socket = UdpSocket::bind(listen).map_err(|source| match source.kind() {
             io::ErrorKind::AddrInUse => Error::PortInUse { addr: listen },
@@ -116,8 +143,22 @@ impl Daemon {
                 source,
             },
         })?;
+        let (metrics, metrics_addr) = match metrics_listen {
+            Some(addr) => {
+                let bind_error = |source| Error::MetricsBind { addr, source };
+                let listener = TcpListener::bind(addr).map_err(bind_error)?;
+                let bound = listener.local_addr().map_err(bind_error)?;
+                let (metrics, registry) = Metrics::new();
+                metrics::serve(listener, registry).map_err(bind_error)?;
+                (Some(metrics), Some(bound))
+            }
+            None => (None, None),
+        };
         Ok(Daemon {
             name,
+            config_path: config_path.to_owned(),
+            listen,
+            metrics_listen,
             socket,
             clock,
             endpoint,
@@ -127,17 +168,24 @@ impl Daemon {
             status_interval,
             next_status: now,
             recv_errors: 0,
+            metrics,
+            metrics_addr,
+            next_metrics: now,
         })
     }
 
-    /// Runs until `signal` is set (to the signal's number).
-    pub fn run(mut self, signal: &AtomicUsize) -> Result<(), Error> {
+    /// Runs until `signal` is set (to the signal's number); reloads the
+    /// neighbours when `reload` is set.
+    pub fn run(mut self, signal: &AtomicUsize, reload: &AtomicBool) -> Result<(), Error> {
         self.start_line()?;
         let mut buf = [0u8; RECV_BUF];
         loop {
             let sig = signal.load(Ordering::SeqCst);
             if sig != 0 {
                 return self.shutdown_line(sig);
+            }
+            if reload.swap(false, Ordering::SeqCst) {
+                self.reload()?;
             }
             let now = self.clock.now();
             if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
@@ -149,6 +197,10 @@ impl Daemon {
                 self.status_lines(now)?;
                 self.next_status = next_tick(self.next_status, self.status_interval, now);
             }
+            if self.metrics.is_some() && now >= self.next_metrics {
+                self.refresh_metrics(now);
+                self.next_metrics = next_tick(self.next_metrics, METRICS_REFRESH, now);
+            }
             // Sleep in the socket until the next datagram or the earliest
             // of: the crate's next timer, the next probe, the next status.
             let deadline = self
@@ -156,6 +208,7 @@ impl Daemon {
                 .iter()
                 .map(|n| n.next_probe)
                 .chain(self.endpoint.poll_timeout())
+                .chain(self.metrics.as_ref().map(|_| self.next_metrics))
                 .fold(self.next_status, Instant::min);
             let wait = deadline
                 .saturating_duration_since(self.clock.now())
@@ -310,10 +363,220 @@ impl Daemon {
             }
         }
         while let Some(event) = self.endpoint.poll_event() {
+            self.observe(now, &event);
             let line = self.event_line(now, event);
             emit(&line)?;
         }
         Ok(())
+    }
+
+    /// SIGHUP: reads the configuration again and applies its neighbours:
+    /// those added are added, those removed removed, one whose key changed
+    /// removed and added again, one whose address changed sent to at the
+    /// new address; the others, and their sessions, are left as they are.
+    /// A configuration that does not load, or that changes what a reload
+    /// cannot (the name, `listen`, `metrics_listen`, the key, the
+    /// deployment or the timers), changes nothing: the error is a line.
+    fn reload(&mut self) -> Result<(), Error> {
+        let now = self.clock.now();
+        // Events of a neighbour about to be removed are reported under its
+        // name first.
+        self.flush(now)?;
+        let result = setup::load(&self.config_path).and_then(|new| {
+            self.reload_refusal(&new)?;
+            Ok(new)
+        });
+        let new = match result {
+            Ok(new) => new,
+            Err(e) => {
+                if let Some(m) = &self.metrics {
+                    m.reloaded(false);
+                }
+                return emit(&Line::ReloadFailed {
+                    t_ms: millis(now - Instant::ZERO),
+                    time: wall_clock(),
+                    node: self.name.clone(),
+                    error: e.to_string(),
+                });
+            }
+        };
+        self.status_interval = new.status_interval;
+        let (mut added, mut removed, mut rekeyed, mut readdressed) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut kept = Vec::with_capacity(self.neighbours.len());
+        for n in std::mem::take(&mut self.neighbours) {
+            match new.neighbours.iter().find(|s| s.name == n.name) {
+                Some(spec) if spec.public == n.public => {
+                    let mut n = n;
+                    if spec.address != n.address {
+                        n.address = spec.address;
+                        n.send_failing = false;
+                        readdressed.push(n.name.clone());
+                    }
+                    kept.push(n);
+                }
+                Some(_) => {
+                    self.remove_neighbour(&n);
+                    rekeyed.push(n.name);
+                }
+                None => {
+                    self.remove_neighbour(&n);
+                    removed.push(n.name);
+                }
+            }
+        }
+        self.neighbours = kept;
+        let mut errors = Vec::new();
+        for spec in new.neighbours {
+            if self.neighbours.iter().any(|n| n.name == spec.name) {
+                continue;
+            }
+            let name = spec.name.clone();
+            match self.endpoint.add_peer(now, spec.public) {
+                Ok(peer) => {
+                    self.neighbours.push(Neighbour::new(spec, peer, now, now));
+                    if !rekeyed.contains(&name) {
+                        added.push(name);
+                    }
+                }
+                // The load checked the keys on an endpoint of its own; the
+                // table can still be full.
+                Err(e) => {
+                    rekeyed.retain(|r| *r != name);
+                    errors.push(format!(
+                        "{}.public_key refused: {e}",
+                        setup::neighbour_key(&name)
+                    ));
+                }
+            }
+        }
+        self.neighbours.sort_by(|a, b| a.name.cmp(&b.name));
+        self.by_peer = self
+            .neighbours
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.peer, i))
+            .collect();
+        if let Some(m) = &self.metrics {
+            m.reloaded(errors.is_empty());
+        }
+        emit(&Line::Reload {
+            t_ms: millis(now - Instant::ZERO),
+            time: wall_clock(),
+            node: self.name.clone(),
+            added,
+            removed,
+            rekeyed,
+            readdressed,
+            neighbours: self.neighbours.len(),
+            errors,
+        })?;
+        // Make the new neighbours' handshakes go out now.
+        self.flush(now)
+    }
+
+    /// Why `new` cannot be applied by a reload, if it cannot.
+    fn reload_refusal(&self, new: &Setup) -> Result<(), Error> {
+        let refuse = |message: String| {
+            Err(Error::Setting {
+                path: self.config_path.clone(),
+                message: format!(
+                    "{message}; a reload changes only the neighbours and status_interval_ms: restart to change it"
+                ),
+            })
+        };
+        if new.name != self.name {
+            return refuse(format!(
+                "name = {:?} differs from the running {:?}",
+                new.name, self.name
+            ));
+        }
+        if new.listen != self.listen {
+            return refuse(format!(
+                "listen = \"{}\" differs from the running \"{}\"",
+                new.listen, self.listen
+            ));
+        }
+        if new.metrics_listen != self.metrics_listen {
+            let text =
+                |a: Option<SocketAddr>| a.map_or("absent".to_owned(), |a| format!("\"{a}\""));
+            return refuse(format!(
+                "metrics_listen = {} differs from the running {}",
+                text(new.metrics_listen),
+                text(self.metrics_listen)
+            ));
+        }
+        if new.keypair.public() != self.endpoint.public_key() {
+            return refuse("key_file holds another key than the running one".into());
+        }
+        if new.config != *self.endpoint.config() {
+            return refuse("deployment_id or [timers] differ from the running ones".into());
+        }
+        Ok(())
+    }
+
+    /// Removes a neighbour from the endpoint (its session and handshake
+    /// with it end) and from the metrics.
+    fn remove_neighbour(&mut self, n: &Neighbour) {
+        self.endpoint.remove_peer(n.peer);
+        if let Some(m) = &self.metrics {
+            m.remove(&n.name);
+        }
+    }
+
+    /// What the metrics and the neighbour's state take from an event.
+    fn observe(&mut self, now: Instant, event: &Event) {
+        let Some(&i) = event_peer(event).and_then(|p| self.by_peer.get(&p)) else {
+            return;
+        };
+        let n = &mut self.neighbours[i];
+        match *event {
+            Event::HealthChanged {
+                direction, fresh, ..
+            } => {
+                n.changed[direction_index(direction)] = now;
+                if let Some(m) = &self.metrics {
+                    m.health_changed(&n.name, direction_of(direction), fresh);
+                }
+            }
+            Event::SessionEstablished { latency, .. } => {
+                if let Some(m) = &self.metrics {
+                    m.session_established(&n.name, latency);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Brings every gauge and counter up to date.
+    fn refresh_metrics(&self, now: Instant) {
+        let Some(m) = &self.metrics else { return };
+        for n in &self.neighbours {
+            let Some(s) = self.endpoint.peer_status(n.peer, now) else {
+                continue;
+            };
+            let handshake_attempts = match s.handshake {
+                HandshakeState::Initiating { attempts, .. } => u64::from(attempts),
+                _ => 0,
+            };
+            m.neighbour(&metrics::Sample {
+                name: &n.name,
+                inbound_fresh: s.inbound.fresh,
+                outbound_fresh: s.outbound.fresh,
+                inbound_since_change: now - n.changed[0],
+                outbound_since_change: now - n.changed[1],
+                handshakes_started: s.handshakes_started,
+                handshakes_completed: s.handshakes_completed,
+                handshake_attempts,
+                rejected: &rejected(&s.rejected),
+                rtt: n.rtt,
+                srtt: n.srtt,
+            });
+        }
+        m.endpoint(
+            &rejected(&self.endpoint.stats().rejected),
+            self.neighbours.len(),
+        );
     }
 
     fn neighbour_name(&self, peer: PeerId) -> &str {
@@ -324,6 +587,7 @@ impl Daemon {
 
     fn event_line(&self, now: Instant, event: Event) -> Line {
         let t_ms = millis(now - Instant::ZERO);
+        let time = wall_clock();
         let node = self.name.clone();
         let name = |peer: PeerId| self.neighbour_name(peer).to_owned();
         match event {
@@ -333,6 +597,7 @@ impl Daemon {
                 fresh,
             } => Line::Health {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 direction: direction_of(direction),
@@ -340,6 +605,7 @@ impl Daemon {
             },
             Event::HandshakeStarted { peer, reason } => Line::HandshakeStarted {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 reason: reason_of(reason),
@@ -350,6 +616,7 @@ impl Daemon {
                 latency,
             } => Line::SessionEstablished {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 role: role_of(role),
@@ -361,6 +628,7 @@ impl Daemon {
                 epoch,
             } => Line::EpochRotated {
                 t_ms,
+                time,
                 node,
                 neighbour: name(peer),
                 direction: direction_of(direction),
@@ -368,6 +636,7 @@ impl Daemon {
             },
             other => Line::Event {
                 t_ms,
+                time,
                 node,
                 debug: format!("{other:?}"),
             },
@@ -388,8 +657,10 @@ impl Daemon {
             .map_err(Error::Socket)?;
         emit(&Line::Start {
             t_ms: millis(self.clock.now() - Instant::ZERO),
+            time: wall_clock(),
             node: self.name.clone(),
             listen,
+            metrics_listen: self.metrics_addr.map(|a| a.to_string()),
             public_key: hex(self.endpoint.public_key().as_bytes()),
             neighbours,
             probe_interval_ms: millis(c.probe_interval()),
@@ -405,6 +676,7 @@ impl Daemon {
             if let Some(status) = self.endpoint.peer_status(n.peer, now) {
                 emit(&Line::Status {
                     t_ms: millis(now - Instant::ZERO),
+                    time: wall_clock(),
                     node: self.name.clone(),
                     neighbour: n.name.clone(),
                     status: Box::new(neighbour_status(n, &status, now)),
@@ -414,6 +686,7 @@ impl Daemon {
         let stats = self.endpoint.stats();
         emit(&Line::Endpoint {
             t_ms: millis(now - Instant::ZERO),
+            time: wall_clock(),
             node: self.name.clone(),
             rejected: rejected(&stats.rejected),
             probes_sealed: stats.probes_sealed,
@@ -435,6 +708,7 @@ impl Daemon {
             .collect();
         emit(&Line::Shutdown {
             t_ms: millis(now - Instant::ZERO),
+            time: wall_clock(),
             node: self.name.clone(),
             signal: crate::signal_name(sig).to_owned(),
             neighbours,
@@ -519,6 +793,25 @@ fn rejected(r: &RejectCounters) -> output::Rejected {
     }
 }
 
+/// The peer an event concerns.
+fn event_peer(e: &Event) -> Option<PeerId> {
+    match *e {
+        Event::HealthChanged { peer, .. }
+        | Event::HandshakeStarted { peer, .. }
+        | Event::SessionEstablished { peer, .. }
+        | Event::EpochRotated { peer, .. } => Some(peer),
+        _ => None,
+    }
+}
+
+/// `Neighbour::changed`'s index of a direction.
+fn direction_index(d: LinkDirection) -> usize {
+    match d {
+        LinkDirection::Inbound => 0,
+        LinkDirection::Outbound => 1,
+    }
+}
+
 fn direction_of(d: LinkDirection) -> output::Direction {
     match d {
         LinkDirection::Inbound => output::Direction::Inbound,
@@ -541,6 +834,11 @@ fn role_of(r: Role) -> output::Role {
         Role::Initiator => output::Role::Initiator,
         Role::Responder => output::Role::Responder,
     }
+}
+
+/// The wall clock now, as every line gives it beside `t_ms`.
+fn wall_clock() -> String {
+    output::rfc3339(SystemTime::now())
 }
 
 /// Milliseconds with microsecond precision.

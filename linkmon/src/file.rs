@@ -20,6 +20,10 @@ pub struct ConfigFile {
     pub deployment_id: String,
     /// The UDP address to bind.
     pub listen: SocketAddr,
+    /// Where to serve the Prometheus metrics (`GET /metrics` over HTTP);
+    /// absent: no metrics endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// One status line per neighbour this often.
     #[serde(default = "default_status_interval_ms")]
     pub status_interval_ms: u64,
@@ -43,8 +47,9 @@ fn default_status_interval_ms() -> u64 {
 pub struct NeighbourFile {
     /// 64 hex digits, from `linkmon keygen`.
     pub public_key: String,
-    /// Where its datagrams go.
-    pub address: SocketAddr,
+    /// Where its datagrams go: a numeric address or a host name, with a
+    /// port (`127.0.0.1:7002`, `[::1]:7002`, `us-east.example:7002`).
+    pub address: String,
 }
 
 /// The `[timers]` key of a configuration value: its setter's name, with

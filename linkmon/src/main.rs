@@ -10,8 +10,22 @@
 //! linkmon keygen KEY_FILE    write a new secret key (mode 0600, never
 //!                            overwriting) and print its public key (hex)
 //! linkmon pubkey KEY_FILE    print the public key of an existing key file
-//! linkmon run CONFIG         run the daemon until SIGINT or SIGTERM
+//! linkmon check CONFIG       check the configuration and the key file it
+//!                            names as `run` does, binding nothing; print a
+//!                            one-line summary
+//! linkmon run CONFIG         run the daemon until SIGINT or SIGTERM;
+//!                            SIGHUP reloads the neighbours
 //! ```
+//!
+//! SIGHUP reads the configuration again: neighbours added are added,
+//! neighbours removed are removed, a neighbour whose `public_key` changed
+//! is removed and added again, one whose `address` changed is sent to at
+//! the new address; every other neighbour keeps its session and counters.
+//! `status_interval_ms` may change too. A configuration that does not
+//! load, or that changes `name`, `listen`, `metrics_listen`, the key, the
+//! `deployment_id` or `[timers]`, is refused as a whole: the running one
+//! goes on, and the error is a `reload_failed` line. An applied reload is a
+//! `reload` line naming what changed.
 //!
 //! The configuration (every `[timers]` value is optional and defaults to
 //! the crate's documented default; they are checked together by
@@ -22,6 +36,7 @@
 //! key_file = "eu-west.key"         # relative to this file's directory
 //! deployment_id = "lab"            # at most 32 bytes, the same on every node
 //! listen = "127.0.0.1:7001"
+//! metrics_listen = "127.0.0.1:9101" # optional: Prometheus GET /metrics
 //! status_interval_ms = 1000        # one status line per neighbour this often
 //!
 //! [timers]
@@ -36,8 +51,18 @@
 //!
 //! [neighbours.us-east]
 //! public_key = "3f1c…"             # 64 hex digits, from `linkmon keygen`
-//! address = "127.0.0.1:7002"
+//! address = "127.0.0.1:7002"       # or a host name: "us-east.example:7002"
 //! ```
+//!
+//! Errors name the TOML key and the value given, e.g.
+//! `timers.handshake_retry_max_ms = 3000 and timers.stale_after_ms = 2000
+//! conflict: ...`; a key the daemon does not know is refused by name.
+//!
+//! A neighbour's `address` is a numeric address or a host name with a
+//! port, resolved when the configuration is read (at start and at each
+//! reload) to an address of the `listen` address's family; a name that
+//! does not resolve is an error naming the neighbour and the value.
+//! `listen` is numeric.
 //!
 //! Addresses: a datagram is handled whatever address it came from, because
 //! the crate identifies the peer by its key (handshakes) or its session
@@ -58,6 +83,7 @@
 #![forbid(unsafe_code)]
 
 mod daemon;
+mod metrics;
 mod setup;
 
 use std::fmt;
@@ -69,7 +95,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use probekey::{AddPeerError, ConfigError};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// Everything that stops the daemon, each with what to fix.
 #[derive(Debug)]
@@ -82,13 +108,16 @@ pub enum Error {
     /// shape (the message names the line and the key).
     ConfigSyntax { path: PathBuf, message: String },
     /// The deployment identifier or the timers are out of range or
-    /// contradict each other: the crate's own typed error, naming the
-    /// values.
-    Protocol { path: PathBuf, source: ConfigError },
-    /// A value of the file that the crate does not check.
+    /// contradict each other: the crate's own typed error, and the message
+    /// naming the TOML keys and the values given.
+    Protocol {
+        path: PathBuf,
+        message: String,
+        source: ConfigError,
+    },
+    /// A value of the file that the crate does not check (the message
+    /// names its TOML key and the value given).
     Setting { path: PathBuf, message: String },
-    /// A neighbour entry that cannot be a neighbour.
-    Neighbour { name: String, message: String },
     /// The crate refused a neighbour's key (own key, low order, ...).
     NeighbourKey { name: String, source: AddPeerError },
     /// Two neighbours were given the same public key.
@@ -109,6 +138,8 @@ pub enum Error {
     PortInUse { addr: SocketAddr },
     /// The listen address cannot be bound for another reason.
     Bind { addr: SocketAddr, source: io::Error },
+    /// The metrics address cannot be bound.
+    MetricsBind { addr: SocketAddr, source: io::Error },
     /// The socket failed in a way the loop cannot go on from.
     Socket(io::Error),
     /// The signal handlers cannot be installed.
@@ -127,13 +158,12 @@ impl fmt::Display for Error {
             Error::ConfigSyntax { path, message } => {
                 write!(f, "malformed config {}: {message}", path.display())
             }
-            Error::Protocol { path, source } => {
-                write!(f, "config {}: {source}", path.display())
+            Error::Protocol { path, message, .. } => {
+                write!(f, "config {}: {message}", path.display())
             }
             Error::Setting { path, message } => {
                 write!(f, "config {}: {message}", path.display())
             }
-            Error::Neighbour { name, message } => write!(f, "neighbour {name:?}: {message}"),
             Error::NeighbourKey { name, source } => {
                 write!(f, "neighbour {name:?}: public_key refused: {source}")
             }
@@ -171,6 +201,12 @@ impl fmt::Display for Error {
                 write!(f, "cannot listen on {addr}: the port is in use")
             }
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::MetricsBind { addr, source } => {
+                write!(
+                    f,
+                    "cannot serve metrics on {addr} (metrics_listen): {source}"
+                )
+            }
             Error::Socket(e) => write!(f, "socket: {e}"),
             Error::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
             Error::Output(e) => write!(f, "cannot write to stdout: {e}"),
@@ -184,7 +220,8 @@ impl std::error::Error for Error {
             Error::ConfigRead { source, .. }
             | Error::KeyFileWrite { source, .. }
             | Error::KeyFileRead { source, .. }
-            | Error::Bind { source, .. } => Some(source),
+            | Error::Bind { source, .. }
+            | Error::MetricsBind { source, .. } => Some(source),
             Error::Protocol { source, .. } => Some(source),
             Error::NeighbourKey { source, .. } => Some(source),
             Error::Socket(e) | Error::Signals(e) | Error::Output(e) => Some(e),
@@ -193,7 +230,7 @@ impl std::error::Error for Error {
     }
 }
 
-const USAGE: &str = "usage: linkmon keygen KEY_FILE | linkmon pubkey KEY_FILE | linkmon run CONFIG";
+const USAGE: &str = "usage: linkmon keygen KEY_FILE | linkmon pubkey KEY_FILE | linkmon check CONFIG | linkmon run CONFIG";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -201,6 +238,8 @@ fn main() -> ExitCode {
         ["keygen", path] => setup::keygen(path.as_ref()).map(|public| println!("{public}")),
         ["pubkey", path] => setup::read_key_file(path.as_ref())
             .map(|k| println!("{}", setup::hex(k.public().as_bytes()))),
+        ["check", path] => setup::load(path.as_ref())
+            .map(|s| println!("linkmon: config {path} OK: {}", s.summary())),
         ["run", path] => run(path.as_ref()),
         _ => Err(Error::Usage(format!(
             "unexpected arguments: {:?}",
@@ -233,8 +272,11 @@ fn run(config_path: &std::path::Path) -> Result<(), Error> {
         signal_hook::flag::register_usize(sig, Arc::clone(&signal), value)
             .map_err(Error::Signals)?;
     }
+    // SIGHUP: the loop reloads the neighbours when it sees the flag.
+    let reload = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(SIGHUP, Arc::clone(&reload)).map_err(Error::Signals)?;
     let setup = setup::load(config_path)?;
-    daemon::Daemon::new(setup)?.run(&signal)
+    daemon::Daemon::new(setup, config_path)?.run(&signal, &reload)
 }
 
 /// The name of a signal this daemon handles.

@@ -3,13 +3,16 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::Duration;
 
 use linkmon::file::{ConfigFile, timer_key};
-use probekey::{Config, ConfigBuilder, ConfigValue, PublicKey, Setting, StaticKeypair};
+use probekey::{
+    AddPeerError, Config, ConfigBuilder, ConfigError, ConfigValue, PublicKey, Setting,
+    StaticKeypair,
+};
 use zeroize::Zeroizing;
 
 use crate::Error;
@@ -18,9 +21,13 @@ use crate::Error;
 pub const KEY_LEN: usize = 32;
 
 /// A neighbour, checked.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Neighbour {
     pub name: String,
     pub public: PublicKey,
+    /// As written in the file (a host name or a numeric address).
+    pub address_text: String,
+    /// What `address_text` resolved to, of the listen address's family.
     pub address: SocketAddr,
 }
 
@@ -30,11 +37,47 @@ pub struct Setup {
     pub keypair: StaticKeypair,
     pub config: Config,
     pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
     pub status_interval: Duration,
     pub neighbours: Vec<Neighbour>,
 }
 
-/// Reads and checks the configuration at `path` and the key file it names.
+impl Setup {
+    /// The one-line summary `linkmon check` prints.
+    pub fn summary(&self) -> String {
+        let names: Vec<&str> = self.neighbours.iter().map(|n| n.name.as_str()).collect();
+        format!(
+            "node {:?}, listen {}, {} neighbour{} ({}), probe_interval {} ms, stale_after {} ms",
+            self.name,
+            self.listen,
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            self.config.probe_interval().as_millis(),
+            self.config.stale_after().as_millis(),
+        ) + &match self.metrics_listen {
+            Some(addr) => format!(", metrics on http://{addr}/metrics"),
+            None => String::new(),
+        }
+    }
+}
+
+/// A neighbour's table as a TOML key: `neighbours.NAME`, the name quoted
+/// when it is not a bare key.
+pub fn neighbour_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        format!("neighbours.{name}")
+    } else {
+        format!("neighbours.{name:?}")
+    }
+}
+
+/// Reads and checks the configuration at `path` and the key file it names:
+/// everything `run` checks before it binds a socket, binding none.
 pub fn load(path: &Path) -> Result<Setup, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
         path: path.to_owned(),
@@ -49,11 +92,11 @@ pub fn load(path: &Path) -> Result<Setup, Error> {
         message,
     };
     if file.name.is_empty() {
-        return Err(value_error("name must not be empty".into()));
+        return Err(value_error("name = \"\" must not be empty".into()));
     }
     if file.status_interval_ms == 0 {
         return Err(value_error(
-            "status_interval_ms must be greater than zero".into(),
+            "status_interval_ms = 0 must be greater than zero".into(),
         ));
     }
     if file.neighbours.is_empty() {
@@ -61,69 +104,200 @@ pub fn load(path: &Path) -> Result<Setup, Error> {
             "no [neighbours.NAME] entry: a monitor needs at least one neighbour".into(),
         ));
     }
-    let config = timers(&file, path)?
-        .build()
+    if let Some(message) = unknown_timer(&file) {
+        return Err(value_error(message));
+    }
+    let config = timers(&file)
+        .and_then(ConfigBuilder::build)
         .map_err(|source| Error::Protocol {
             path: path.to_owned(),
+            message: describe_config_error(&file, source),
             source,
         })?;
-    let mut neighbours = Vec::new();
-    for (name, n) in file.neighbours {
-        if name == file.name {
-            return Err(Error::Neighbour {
-                name,
-                message: "has this node's own name".into(),
-            });
+    let mut neighbours: Vec<Neighbour> = Vec::new();
+    for (name, n) in &file.neighbours {
+        let key = neighbour_key(name);
+        if *name == file.name {
+            return Err(value_error(format!(
+                "[{key}] has this node's own name (name = {:?})",
+                file.name
+            )));
         }
-        let public = parse_public_key(&n.public_key).map_err(|message| Error::Neighbour {
-            name: name.clone(),
-            message: format!("public_key {message}"),
+        let public = parse_public_key(&n.public_key).map_err(|message| {
+            value_error(format!("{key}.public_key = {:?} {message}", n.public_key))
         })?;
+        if let Some(other) = neighbours.iter().find(|o| o.public == public) {
+            return Err(value_error(format!(
+                "{}.public_key and {key}.public_key are the same key ({:?}): each key names one neighbour",
+                neighbour_key(&other.name),
+                n.public_key
+            )));
+        }
+        let address = resolve(&n.address, file.listen)
+            .map_err(|message| value_error(format!("{key}.address = {:?} {message}", n.address)))?;
         neighbours.push(Neighbour {
-            name,
+            name: name.clone(),
             public,
-            address: n.address,
+            address_text: n.address.clone(),
+            address,
         });
     }
     let key_path = match path.parent() {
         Some(dir) if file.key_file.is_relative() => dir.join(&file.key_file),
         _ => file.key_file.clone(),
     };
+    let keypair = read_key_file(&key_path)?;
+    check_keys(path, config, &keypair, &neighbours)?;
     Ok(Setup {
         name: file.name,
-        keypair: read_key_file(&key_path)?,
+        keypair,
         config,
         listen: file.listen,
+        metrics_listen: file.metrics_listen,
         status_interval: Duration::from_millis(file.status_interval_ms),
         neighbours,
     })
 }
 
+/// Resolves a neighbour's address (a host name or a numeric address, with
+/// a port) to one of the listen address's family: the socket can send to
+/// no other.
+fn resolve(text: &str, listen: SocketAddr) -> Result<SocketAddr, String> {
+    let all: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("does not resolve: {e}"))?
+        .collect();
+    all.iter()
+        .copied()
+        .find(|a| a.is_ipv4() == listen.is_ipv4())
+        .ok_or_else(|| {
+            let family = if listen.is_ipv4() { "IPv4" } else { "IPv6" };
+            format!(
+                "resolves to no {family} address (listen = \"{listen}\" is {family}; it resolves to {all:?})"
+            )
+        })
+}
+
+/// The crate's own checks of the neighbours' keys (own key, low order,
+/// key-id collision), on an endpoint of their own: no socket.
+fn check_keys(
+    path: &Path,
+    config: Config,
+    keypair: &StaticKeypair,
+    neighbours: &[Neighbour],
+) -> Result<(), Error> {
+    let own = StaticKeypair::from_secret_bytes(*Zeroizing::new(keypair.secret_bytes()));
+    let mut endpoint = probekey::Endpoint::with_os_rng(config, own);
+    let mut added: Vec<(probekey::PeerId, &str)> = Vec::new();
+    for n in neighbours {
+        match endpoint.add_peer(probekey::Instant::ZERO, n.public) {
+            Ok(peer) => added.push((peer, &n.name)),
+            Err(source) => {
+                let other = match source {
+                    AddPeerError::Duplicate(p) | AddPeerError::KeyIdCollision(p) => added
+                        .iter()
+                        .find(|(q, _)| *q == p)
+                        .map(|(_, name)| format!(" (as {})", neighbour_key(name))),
+                    _ => None,
+                };
+                return Err(Error::Setting {
+                    path: path.to_owned(),
+                    message: format!(
+                        "{}.public_key refused: {source}{}",
+                        neighbour_key(&n.name),
+                        other.unwrap_or_default()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The file's values on a builder; the builder checks them.
-fn timers(file: &ConfigFile, path: &Path) -> Result<ConfigBuilder, Error> {
+fn timers(file: &ConfigFile) -> Result<ConfigBuilder, ConfigError> {
     let mut b = Config::builder().deployment_id(file.deployment_id.as_bytes());
     for (key, &n) in &file.timers {
-        let value = ConfigValue::SETTABLE
+        let Some(value) = ConfigValue::SETTABLE
             .into_iter()
             .find(|&v| timer_key(v) == *key)
-            .ok_or_else(|| Error::Setting {
-                path: path.to_owned(),
-                message: format!(
-                    "unknown key `{key}` in [timers]; expected one of {}",
-                    ConfigValue::SETTABLE.map(timer_key).join(", ")
-                ),
-            })?;
+        else {
+            continue; // refused by `unknown_timer` before the builder runs
+        };
         let setting = if value.is_duration() {
             Setting::Duration(Duration::from_millis(n))
         } else {
             Setting::Count(n)
         };
-        b = b.set(value, setting).map_err(|source| Error::Protocol {
-            path: path.to_owned(),
-            source,
-        })?;
+        b = b.set(value, setting)?;
     }
     Ok(b)
+}
+
+/// A `[timers]` key that names no value, with the message saying so.
+pub fn unknown_timer(file: &ConfigFile) -> Option<String> {
+    file.timers.iter().find_map(|(key, n)| {
+        let known = ConfigValue::SETTABLE
+            .into_iter()
+            .any(|v| timer_key(v) == *key);
+        (!known).then(|| {
+            format!(
+                "unknown key `{key}` (= {n}) in [timers]; expected one of {}",
+                ConfigValue::SETTABLE.map(timer_key).join(", ")
+            )
+        })
+    })
+}
+
+/// A configuration value as the file names it, with the value it has:
+/// `timers.stale_after_ms = 3000`, `(default)` after one the file leaves
+/// out.
+fn toml_value(file: &ConfigFile, value: ConfigValue) -> String {
+    if value == ConfigValue::DeploymentId {
+        return format!(
+            "deployment_id = {:?} ({} bytes)",
+            file.deployment_id,
+            file.deployment_id.len()
+        );
+    }
+    if value == ConfigValue::ReplayWindow {
+        return "the replay window (512 probes, fixed)".into();
+    }
+    let key = timer_key(value);
+    if let Some(n) = file.timers.get(&key) {
+        return format!("timers.{key} = {n}");
+    }
+    let default = Config::builder()
+        .build()
+        .ok()
+        .and_then(|c| c.get(value))
+        .map(|s| match s {
+            Setting::Duration(d) => d.as_millis().to_string(),
+            Setting::Count(n) => n.to_string(),
+        });
+    match default {
+        Some(n) => format!("timers.{key} = {n} (default)"),
+        None => format!("timers.{key}"),
+    }
+}
+
+/// The crate's error in the file's terms: the TOML keys and their values.
+pub fn describe_config_error(file: &ConfigFile, e: ConfigError) -> String {
+    match e {
+        ConfigError::OutOfRange { value, requirement } => {
+            format!("{} is out of range: {requirement}", toml_value(file, value))
+        }
+        ConfigError::Conflict {
+            first,
+            second,
+            requirement,
+        } => format!(
+            "{} and {} conflict: {requirement}",
+            toml_value(file, first),
+            toml_value(file, second)
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// Lower-case hex, the text form of public keys.

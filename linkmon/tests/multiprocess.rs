@@ -29,10 +29,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use linkmon::file::{ConfigFile, NeighbourFile, timers_of};
-use linkmon::output::{Direction, Line as Said, Rejected};
+use linkmon::output::{Direction, Line as Said, Rejected, rfc3339};
 use probekey::Config;
 use probekey_sim::{LinkFaults, Netem};
 
@@ -141,6 +141,7 @@ fn write_config(
         key_file: key_file.to_owned(),
         deployment_id: "multiprocess".into(),
         listen,
+        metrics_listen: None,
         status_interval_ms: u64::try_from(STATUS_INTERVAL.as_millis()).expect("short"),
         timers: timers_of(&test_config()),
         neighbours: neighbours
@@ -150,7 +151,7 @@ fn write_config(
                     n.to_owned(),
                     NeighbourFile {
                         public_key: public.to_owned(),
-                        address,
+                        address: address.to_string(),
                     },
                 )
             })
@@ -777,6 +778,7 @@ fn both_ways(a: usize, b: usize) -> [(usize, usize); 2] {
 fn three_daemons_recover_from_faults_on_real_sockets() {
     let _serial = serial();
     let started = Instant::now();
+    let wall_started = rfc3339(SystemTime::now());
     let dir = TempDir::new("loopback");
     let mut c = cluster(&dir);
     let (a, b, cc) = (0, 1, 2);
@@ -939,6 +941,27 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
             d.output.not_json.lock().unwrap().is_empty(),
             "non-JSON output"
         );
+    }
+
+    // Every line has the wall clock beside the monotonic time: RFC 3339
+    // in UTC, within the test's run, in order within each process (the
+    // format orders as text as it does in time).
+    let wall_ended = rfc3339(SystemTime::now());
+    for d in &c.daemons {
+        let lines = d.output.lines.lock().unwrap();
+        let mut last: BTreeMap<u32, &str> = BTreeMap::new();
+        for l in lines.iter() {
+            let time = l.value.time();
+            assert_eq!(time.len(), "2026-03-01T12:00:00.250000Z".len(), "{time}");
+            assert!(time.ends_with('Z') && time.as_bytes()[10] == b'T', "{time}");
+            assert!(
+                *time >= *wall_started && *time <= *wall_ended,
+                "{}: {time} outside {wall_started}..{wall_ended}",
+                d.name
+            );
+            let prev = last.insert(l.generation, time).unwrap_or("");
+            assert!(*time >= *prev, "{}: {time} after {prev}", d.name);
+        }
     }
 
     eprintln!("multiprocess: scenario | recovery (events) | recovery (status lines) | bound");
@@ -1219,36 +1242,52 @@ fn bad_setups_are_refused_with_clear_errors() {
     fs::write(&short, [7u8; 31]).expect("short key");
     fs::set_permissions(&short, fs::Permissions::from_mode(0o600)).expect("chmod");
 
-    let cases: Vec<(&str, String, &str)> = vec![
+    let cases: Vec<(&str, String, &[&str])> = vec![
         (
             "malformed TOML",
             base.replace("listen = ", "listen "),
-            "malformed config",
+            &["malformed config"],
         ),
         (
             "unknown field",
             base.replace("listen = ", "lisen = "),
-            "unknown field",
+            &["unknown field `lisen`"],
         ),
         (
             "missing field",
             base.replace("name = \"a\"\n", ""),
-            "missing field `name`",
+            &["missing field `name`"],
         ),
         (
-            "bad address",
+            "bad listen address",
             base.replace(&listen.to_string(), "localhost"),
-            "malformed config",
+            &["malformed config", "listen"],
+        ),
+        (
+            "neighbour address without a port",
+            base.replace("127.0.0.1:9", "localhost"),
+            &["neighbours.b.address = \"localhost\" does not resolve"],
         ),
         (
             "timers in conflict",
             base.replace("stale_after_ms = 400", "stale_after_ms = 150"),
-            "config values handshake_retry_max and stale_after conflict",
+            &[
+                "timers.handshake_retry_max_ms = 200 and timers.stale_after_ms = 150 conflict: \
+                 the retry cap must be below the staleness threshold",
+            ],
+        ),
+        (
+            "timer in conflict with a default",
+            base.replace("handshake_retry_max_ms = 200\n", ""),
+            &[
+                "timers.handshake_retry_max_ms = 2000 (default) and timers.stale_after_ms = 400 conflict",
+            ],
         ),
         (
             "unknown timer key",
             base.replace("stale_after_ms = 400", "stale_after = 400"),
-            "unknown key `stale_after` in [timers]; expected one of probe_interval_ms, stale_after_ms",
+            &["unknown key `stale_after` (= 400) in [timers]; \
+                 expected one of probe_interval_ms, stale_after_ms"],
         ),
         (
             "timer count too large",
@@ -1256,81 +1295,116 @@ fn bad_setups_are_refused_with_clear_errors() {
                 "handshake_retry_jitter_percent = 20",
                 "handshake_retry_jitter_percent = 300",
             ),
-            "config value handshake_retry_jitter_percent is out of range",
+            &["timers.handshake_retry_jitter_percent = 300 is out of range"],
+        ),
+        (
+            "timer out of range",
+            base.replace("probe_interval_ms = 50", "probe_interval_ms = 0"),
+            &["timers.probe_interval_ms = 0 is out of range: must be greater than zero"],
         ),
         (
             "deployment id too long",
             base.replace("\"multiprocess\"", &format!("\"{}\"", "x".repeat(33))),
-            "deployment_id is out of range",
+            &["deployment_id = \"xxxxxxxx", "(33 bytes) is out of range"],
+        ),
+        (
+            "status interval zero",
+            base.replace("status_interval_ms = 100", "status_interval_ms = 0"),
+            &["status_interval_ms = 0 must be greater than zero"],
         ),
         (
             "key file readable by others",
             base.replace("a.key", "loose.key"),
-            "has mode 0644",
+            &["has mode 0644"],
         ),
         (
             "key file of the wrong length",
             base.replace("a.key", "short.key"),
-            "is 31 bytes",
+            &["is 31 bytes"],
         ),
         (
             "key file missing",
             base.replace("a.key", "none.key"),
-            "cannot read key file",
+            &["cannot read key file"],
         ),
         (
             "public key not hex",
             base.replace(&pub_b, &pub_b.replace(&pub_b[..2], "zz")),
-            "neighbour \"b\": public_key is not hex",
+            &["neighbours.b.public_key = \"zz", "is not hex"],
         ),
         (
             "public key too short",
             base.replace(&pub_b, &pub_b[..62]),
-            "neighbour \"b\": public_key must be 64 hex digits",
+            &["neighbours.b.public_key = \"", "must be 64 hex digits"],
         ),
         (
             "public key twice",
             base.replace(&pub_c, &pub_b),
-            "neighbours \"b\" and \"c\" have the same public_key",
+            &["neighbours.b.public_key and neighbours.c.public_key are the same key"],
         ),
         (
             "own key as a neighbour",
             base.replace(&pub_b, &pub_a),
-            "own key",
+            &["neighbours.b.public_key refused", "own key"],
         ),
         (
             "low-order key",
             base.replace(&pub_b, &"0".repeat(64)),
-            "low order",
+            &["neighbours.b.public_key refused", "low order"],
         ),
         (
             "neighbour named as this node",
             base.replace("[neighbours.b]", "[neighbours.a]"),
-            "neighbour \"a\": has this node's own name",
+            &["[neighbours.a] has this node's own name"],
         ),
         (
             "no neighbours",
             good(listen, "a.key", &[]),
-            "at least one neighbour",
-        ),
-        (
-            "port in use",
-            base.replace(&listen.to_string(), &busy.to_string()),
-            "the port is in use",
+            &["at least one neighbour"],
         ),
     ];
     let path = dir.path("case.toml");
+    let path_text = path.to_str().expect("utf-8 path");
     for (what, text, expected) in cases {
         assert_ne!(text, base, "{what}: the case changes nothing");
         fs::write(&path, text).expect("config");
         let (code, stderr) = run_expecting_failure(&path);
         assert_eq!(code, Some(1), "{what}: exit code; stderr: {stderr}");
-        assert!(
-            stderr.contains(expected) && stderr.starts_with("linkmon: error: "),
-            "{what}: expected {expected:?} in {stderr:?}"
+        for expected in expected {
+            assert!(
+                stderr.contains(expected) && stderr.starts_with("linkmon: error: "),
+                "{what}: expected {expected:?} in {stderr:?}"
+            );
+        }
+        // `check` refuses it with the same message.
+        let (status, stdout, check_stderr) = run_linkmon(&["check", path_text]);
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "{what}: check: {stdout} {check_stderr}"
         );
+        assert_eq!(check_stderr, stderr, "{what}: check and run differ");
         eprintln!("multiprocess: {what}: {}", stderr.trim());
     }
+    // The port in use: only `run` binds it.
+    fs::write(&path, base.replace(&listen.to_string(), &busy.to_string())).expect("config");
+    let (code, stderr) = run_expecting_failure(&path);
+    assert_eq!(code, Some(1), "port in use: {stderr}");
+    assert!(stderr.contains("the port is in use"), "{stderr}");
+    // `check` accepts it: it binds nothing, so a port held by another
+    // process (a running daemon) is no error. Host names resolve.
+    let (status, stdout, stderr) = run_linkmon(&["check", path_text]);
+    assert!(status.success(), "check of a good config: {stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "linkmon: config {path_text} OK: node \"a\", listen {busy}, 2 neighbours (b, c)"
+        )),
+        "{stdout}"
+    );
+    fs::write(&path, base.replace("127.0.0.1:9", "localhost:9")).expect("config");
+    let (status, stdout, stderr) = run_linkmon(&["check", path_text]);
+    assert!(status.success(), "localhost:9: {stderr}");
+    assert!(stdout.contains(" OK: "), "{stdout}");
     let (code, stderr) = run_expecting_failure(&dir.path("absent.toml"));
     assert_eq!(code, Some(1));
     assert!(stderr.contains("cannot read config"), "{stderr}");
