@@ -518,7 +518,9 @@ impl Daemon {
     /// Removes a neighbour from the endpoint (its session and handshake
     /// with it end) and from the metrics.
     fn remove_neighbour(&mut self, n: &Neighbour) {
-        self.endpoint.remove_peer(n.peer);
+        // Its id came from this endpoint and is removed once: an error
+        // would mean it is gone already, which is what is wanted.
+        let _ = self.endpoint.remove_peer(n.peer);
         if let Some(m) = &self.metrics {
             m.remove(&n.name);
         }
