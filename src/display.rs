@@ -59,6 +59,8 @@ named!(TransmitKind {
     Response => "response",
     Keepalive => "keepalive",
     Challenge => "challenge",
+    Probe => "probe",
+    Echo => "echo",
 });
 
 named!(MessageType {

@@ -127,6 +127,7 @@ pub use event::{EVENT_QUEUE_CAPACITY, Event, HandshakeReason, LinkDirection};
 pub use ids::{Epoch, PeerId, SessionIndex};
 pub use keys::{KeyId, ParseKeyError, PublicKey, StaticKeypair, SymmetricKey};
 pub use peer::Peer;
+pub use peer::schedule::ECHO_BODY_LEN;
 pub use session::{COUNTER_LIMIT, MAX_CLOCK_DRIFT_PPM, Role};
 pub use status::{
     DownReason, EndpointStats, Freshness, HandshakeState, LinkState, PeerStatus, RejectCounters,

@@ -279,6 +279,10 @@ pub struct PeerStatus {
     /// probe: from its seal to the valid probe of the peer's that
     /// acknowledged it (including the peer's time to answer).
     pub rtt: Option<Duration>,
+    /// With the probe schedule on ([`crate::Endpoint::set_probe_schedule`]):
+    /// the round trip of the latest echo of our latest scheduled probe,
+    /// from its seal to the echo's arrival.
+    pub echo_rtt: Option<Duration>,
     /// Probes sealed for this peer (keepalives included).
     pub probes_sealed: u64,
     /// Probes from this peer that validated.

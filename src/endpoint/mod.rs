@@ -60,6 +60,8 @@ pub struct Endpoint<R, T> {
     /// Diffie-Hellmans left for answering initiations, all peers together
     /// (§4.5).
     dh_budget: TokenBucket,
+    /// Whether the probe schedule is on (§7.6).
+    schedule: bool,
 }
 
 impl<R, T> fmt::Debug for Endpoint<R, T> {
@@ -105,6 +107,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             latest: Instant::ZERO,
             challenge,
             dh_budget,
+            schedule: false,
         }
     }
 
@@ -184,6 +187,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let id = table::id(&self.peers, slot);
         let local_larger = self.local.public() > public;
         let mut peer = Peer::new(id, public, ss, local_larger, &self.config, now);
+        peer.schedule.enabled = self.schedule;
         self.events.push(Event::PeerAdded { peer: id });
         if let Some(e) = peer.want_handshake(id, HandshakeReason::NoSession, now, &self.config) {
             self.events.push(e);
@@ -253,6 +257,37 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         self.sync(slot);
         self.index.put_free(&mut self.peers, slot);
         Ok(())
+    }
+
+    /// Turns the probe schedule on or off, for every peer (§7.6). While on,
+    /// the endpoint sends every peer with a session a probe each
+    /// `probe_interval` (their deadlines are part of
+    /// [`Self::poll_timeout`], the datagrams come from
+    /// [`Self::poll_transmit`] as [`TransmitKind::Probe`]), echoes every
+    /// probe it validates ([`TransmitKind::Echo`], carrying the first
+    /// [`crate::ECHO_BODY_LEN`] bytes of the probe's body), and reports the round
+    /// trip of the echoes of its own probes in
+    /// [`crate::PeerStatus::echo_rtt`]. The daemon's loop is then: the
+    /// socket, [`Self::poll_timeout`], nothing more. Probes and echoes the
+    /// daemon seals itself work as before, on or off.
+    pub fn set_probe_schedule(&mut self, on: bool, now: Instant) {
+        self.observe(now);
+        self.schedule = on;
+        for slot in 0..self.peers.slots().len() {
+            if let Some(p) = peer_at(&mut self.peers, slot) {
+                p.schedule.enabled = on;
+                p.schedule.next_at = now;
+                if !on {
+                    p.tx.take(crate::peer::TxQueue::PROBE | crate::peer::TxQueue::ECHO);
+                }
+                self.rearm(slot);
+            }
+        }
+    }
+
+    /// Whether the probe schedule is on ([`Self::set_probe_schedule`]).
+    pub fn probe_schedule(&self) -> bool {
+        self.schedule
     }
 
     /// Stores the caller's value for `peer` (an index into its own table,

@@ -79,9 +79,23 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         if body.len() > MAX_BODY_LEN {
             return Err(SealError::BodyTooLong);
         }
-        let c = self.config;
         let slot = table::resolve(&self.peers, peer)?;
+        self.seal_at(slot, kind, body, now, out)
+    }
+
+    /// [`Self::seal`] for the peer in `slot`, once the arguments are
+    /// checked; the probe schedule's probes and echoes are sealed here too.
+    pub(super) fn seal_at(
+        &mut self,
+        slot: usize,
+        kind: ProbeKind,
+        body: &[u8],
+        now: Instant,
+        out: &mut [u8],
+    ) -> Result<usize, SealError> {
+        let c = self.config;
         let p = peer_at(&mut self.peers, slot).ok_or(SealError::UnknownPeer)?;
+        let peer = p.id;
         let needed = body.len() + PROBE_OVERHEAD;
         let (ack_index, ack_counter) = p.sessions.ack();
         let Some(s) = p.sessions.current_mut() else {
@@ -105,7 +119,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         p.sealed.record(index, counter, now, c.stale_after());
         p.counters.probes_sealed += 1;
         p.arm_start_handshake(&c);
-        self.sync(peer.slot());
+        self.sync(slot);
         self.stats.probes_sealed += 1;
         if let Some(epoch) = rotated {
             self.events.push(Event::EpochRotated {
@@ -186,6 +200,17 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let v = p.validated(id, opened, now, c, &mut self.events);
         if v.answer {
             p.tx.push(crate::peer::TxQueue::ANSWER);
+        }
+        // The probe schedule answers probes and times its own (§7.6).
+        if p.schedule.enabled {
+            match hdr.kind {
+                ProbeKind::Probe => {
+                    p.schedule.heard_probe(body);
+                    p.tx.push(crate::peer::TxQueue::ECHO);
+                }
+                ProbeKind::Echo => p.schedule.heard_echo(body, now),
+                ProbeKind::Keepalive => {}
+            }
         }
         p.rearm_after_probe(si, v.quiet, c);
         self.sync(slot);

@@ -97,6 +97,10 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                     self.events.push(e);
                 }
             }
+            Timer::Probe => {
+                p.schedule.fire(now, c.probe_interval());
+                p.tx.push(crate::peer::TxQueue::PROBE);
+            }
         }
     }
 }

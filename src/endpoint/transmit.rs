@@ -5,8 +5,10 @@ use rand_core::CryptoRng;
 
 use super::{Endpoint, peer_at};
 use crate::config::Config;
+use crate::error::SealError;
 use crate::ids::PeerId;
 use crate::mac::ChallengeSecret;
+use crate::peer::schedule::ECHO_BODY_LEN;
 use crate::peer::{Peer, TxQueue};
 use crate::table::{self, PeerTable};
 use crate::time::Instant;
@@ -27,6 +29,10 @@ pub enum TransmitKind {
     Keepalive,
     /// A challenge to an initiation that did not prove it is new (§4.5).
     Challenge,
+    /// A probe of the probe schedule (§7.6).
+    Probe,
+    /// The probe schedule's echo of the peer's latest probe (§7.6).
+    Echo,
 }
 
 /// A datagram to send to `peer`, written at the start of the caller's
@@ -128,6 +134,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let c = self.config;
         // The transmit queue (§7.4): only peers with something queued.
         while let Some(slot) = self.index.first_queued() {
+            match self.write_scheduled(slot, now, buf)? {
+                Some(Some(t)) => return Ok(Some(t)),
+                Some(None) => continue,
+                None => {}
+            }
             let written = match peer_at(&mut self.peers, slot) {
                 Some(p) => {
                     let written = write_next(p, buf, now, &c, &self.challenge)?;
@@ -155,5 +166,57 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             "a peer has a datagram queued outside the transmit queue"
         );
         Ok(None)
+    }
+
+    /// The probe schedule's echo, else its probe (§7.6), once nothing of
+    /// the handshake is queued for the peer in `slot`: sealed as the
+    /// caller's own would be. `None` if neither is queued (or something
+    /// else is); `Some(None)` for one that could no longer be sent (no
+    /// session), dropped.
+    fn write_scheduled(
+        &mut self,
+        slot: usize,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Result<Option<Option<Transmit>>, BufferTooSmall> {
+        let Some(p) = peer_at(&mut self.peers, slot) else {
+            return Ok(None);
+        };
+        if p.tx.has(!(TxQueue::PROBE | TxQueue::ECHO)) {
+            return Ok(None);
+        }
+        let mut body = [0u8; ECHO_BODY_LEN];
+        let (bit, kind, len) = if p.tx.has(TxQueue::ECHO) {
+            let echo = p.schedule.echo_body();
+            body[..echo.len()].copy_from_slice(echo);
+            (TxQueue::ECHO, ProbeKind::Echo, echo.len())
+        } else if p.tx.has(TxQueue::PROBE) {
+            let probe = p.schedule.next_body();
+            body[..probe.len()].copy_from_slice(&probe);
+            (TxQueue::PROBE, ProbeKind::Probe, probe.len())
+        } else {
+            return Ok(None);
+        };
+        let sealed = self.seal_at(slot, kind, &body[..len], now, buf);
+        if let Err(SealError::BufferTooSmall(b)) = sealed {
+            return Err(b);
+        }
+        let Some(p) = peer_at(&mut self.peers, slot) else {
+            return Ok(Some(None));
+        };
+        p.tx.take(bit);
+        if kind == ProbeKind::Probe && sealed.is_ok() {
+            p.schedule.sealed_probe(now);
+        }
+        self.sync(slot);
+        Ok(Some(sealed.ok().map(|len| Transmit {
+            peer: table::id(&self.peers, slot),
+            len,
+            kind: if kind == ProbeKind::Echo {
+                TransmitKind::Echo
+            } else {
+                TransmitKind::Probe
+            },
+        })))
     }
 }

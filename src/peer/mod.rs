@@ -3,6 +3,7 @@
 //! (`docs/PROTOCOL.md` §6).
 
 pub(crate) mod handshake;
+pub(crate) mod schedule;
 pub(crate) mod seal_log;
 pub(crate) mod sessions;
 pub(crate) mod timers;
@@ -40,6 +41,10 @@ impl TxQueue {
     pub(crate) const ANSWER: u8 = 8;
     /// A challenge to an initiation that did not prove it is new (§4.5).
     pub(crate) const CHALLENGE: u8 = 16;
+    /// A scheduled probe (§7.6).
+    pub(crate) const PROBE: u8 = 32;
+    /// An echo of the peer's latest probe (§7.6).
+    pub(crate) const ECHO: u8 = 64;
 
     /// Queues `bit`.
     pub(crate) fn push(&mut self, bit: u8) {
@@ -91,6 +96,8 @@ pub struct Peer {
     pub(crate) id: PeerId,
     /// The caller's value for this peer ([`crate::Endpoint::set_user_data`]).
     pub(crate) user_data: u64,
+    /// The optional probe schedule (§7.6).
+    pub(crate) schedule: schedule::ProbeSchedule,
     pub(crate) key_id: KeyId,
     pub(crate) macs: PeerMacs,
     pub(crate) ss: StaticDh,
@@ -144,6 +151,7 @@ impl Peer {
         Peer {
             id,
             user_data: 0,
+            schedule: schedule::ProbeSchedule::default(),
             public,
             key_id: public.key_id(),
             macs: PeerMacs::new(&public, &ss),
@@ -255,6 +263,10 @@ impl Peer {
             Timer::HandshakeFailing,
             self.handshake.want.as_ref().map(|w| w.failing_report_at),
         );
+        self.timers.set(
+            Timer::Probe,
+            self.schedule.deadline(self.sessions.current.is_some()),
+        );
     }
 
     /// Re-arms the one timer sealing can move: a rekey falls due on the
@@ -280,6 +292,7 @@ impl Peer {
         self.sealed.clamp_time(now);
         self.sessions.clamp_time(now, c);
         self.handshake.clamp_time(now, c);
+        self.schedule.clamp_time(now, c.probe_interval());
         // A deadline that saturated at the far reading reads as unset:
         // what the state says is armed is brought back all the same.
         if self.handshake.want.is_some() {
@@ -538,6 +551,7 @@ impl Peer {
             handshakes_completed: c.handshakes_completed,
             last_handshake_latency: c.last_handshake_latency,
             rtt: c.rtt,
+            echo_rtt: self.schedule.echo_rtt,
             probes_sealed: c.probes_sealed,
             probes_opened: c.probes_opened,
             rejected: c.rejected,
@@ -559,6 +573,6 @@ mod tests {
         let peer = core::mem::size_of::<Option<Peer>>();
         let session = core::mem::size_of::<Option<Session>>();
         std::println!("peer slot {peer} bytes, session {session} bytes");
-        assert!(peer <= 2568, "peer slot grew to {peer} bytes");
+        assert!(peer <= 2664, "peer slot grew to {peer} bytes");
     }
 }

@@ -28,9 +28,11 @@ pub(crate) enum Timer {
     Retry,
     /// The wanted handshake is reported failing (§6.1).
     HandshakeFailing,
+    /// The probe schedule's next probe is due (§7.6).
+    Probe,
 }
 
-const COUNT: usize = SESSIONS + 6;
+const COUNT: usize = SESSIONS + 7;
 
 impl Timer {
     /// Every timer, in the order they run.
@@ -44,6 +46,7 @@ impl Timer {
         Timer::StartHandshake,
         Timer::Retry,
         Timer::HandshakeFailing,
+        Timer::Probe,
     ];
 
     fn index(self) -> usize {
@@ -55,6 +58,7 @@ impl Timer {
             Timer::StartHandshake => SESSIONS + 3,
             Timer::Retry => SESSIONS + 4,
             Timer::HandshakeFailing => SESSIONS + 5,
+            Timer::Probe => SESSIONS + 6,
         }
     }
 }

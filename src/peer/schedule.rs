@@ -1,0 +1,95 @@
+//! The optional probe schedule (`docs/PROTOCOL.md` §7.6): when the caller
+//! turns it on ([`crate::Endpoint::set_probe_schedule`]), the endpoint
+//! sends a probe to each peer with a session every `probe_interval`,
+//! echoes every probe it receives, and measures the round trip from the
+//! echoes of its own probes. Its deadline is one of the peer's timers, so
+//! `poll_timeout` includes the next probe and a daemon's loop is the socket
+//! and `poll_timeout`, nothing more.
+
+use core::time::Duration;
+
+use crate::time::Instant;
+
+/// The most bytes of a peer's probe its echo carries back.
+pub const ECHO_BODY_LEN: usize = 32;
+
+/// What a scheduled probe's body starts with, before its sequence number.
+const MAGIC: [u8; 4] = *b"pks1";
+
+/// A scheduled probe's body: [`MAGIC`] and the big-endian sequence number.
+pub(crate) const PROBE_BODY_LEN: usize = 12;
+
+/// The schedule's state for one peer.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProbeSchedule {
+    /// Whether the caller turned the schedule on.
+    pub(crate) enabled: bool,
+    /// When the next probe is due (sent once a session is in use).
+    pub(crate) next_at: Instant,
+    /// The sequence number of our latest scheduled probe, and its seal.
+    seq: u64,
+    sent_at: Option<Instant>,
+    /// The body of the peer's latest probe, to echo.
+    echo: [u8; ECHO_BODY_LEN],
+    echo_len: u8,
+    /// The round trip of the latest echo of our latest probe.
+    pub(crate) echo_rtt: Option<Duration>,
+}
+
+impl ProbeSchedule {
+    /// The probe timer's deadline: while on, and only with a session.
+    pub(crate) fn deadline(&self, has_session: bool) -> Option<Instant> {
+        (self.enabled && has_session).then_some(self.next_at)
+    }
+
+    /// The probe is due: the next one `interval` later.
+    pub(crate) fn fire(&mut self, now: Instant, interval: Duration) {
+        self.next_at = now.saturating_add(interval);
+    }
+
+    /// The body of the next scheduled probe.
+    pub(crate) fn next_body(&self) -> [u8; PROBE_BODY_LEN] {
+        let mut body = [0u8; PROBE_BODY_LEN];
+        body[..4].copy_from_slice(&MAGIC);
+        body[4..].copy_from_slice(&self.seq.wrapping_add(1).to_be_bytes());
+        body
+    }
+
+    /// The probe [`Self::next_body`] wrote was sealed at `now`.
+    pub(crate) fn sealed_probe(&mut self, now: Instant) {
+        self.seq = self.seq.wrapping_add(1);
+        self.sent_at = Some(now);
+    }
+
+    /// The peer's probe with `body` validated: keeps its start to echo.
+    pub(crate) fn heard_probe(&mut self, body: &[u8]) {
+        let n = body.len().min(ECHO_BODY_LEN);
+        self.echo[..n].copy_from_slice(&body[..n]);
+        // At most ECHO_BODY_LEN (32): fits in a byte.
+        self.echo_len = u8::try_from(n).unwrap_or(0);
+    }
+
+    /// The body of the echo to send.
+    pub(crate) fn echo_body(&self) -> &[u8] {
+        &self.echo[..usize::from(self.echo_len)]
+    }
+
+    /// An echo with `body` validated at `now`: the round trip, if it echoes
+    /// our latest scheduled probe.
+    pub(crate) fn heard_echo(&mut self, body: &[u8], now: Instant) {
+        let ours = body.len() == PROBE_BODY_LEN
+            && body[..4] == MAGIC
+            && body[4..] == self.seq.to_be_bytes();
+        if let (true, Some(sent)) = (ours, self.sent_at) {
+            self.echo_rtt = Some(now.saturating_duration_since(sent));
+        }
+    }
+
+    /// The caller's clock went back to `now` (§7).
+    pub(crate) fn clamp_time(&mut self, now: Instant, interval: Duration) {
+        self.next_at = self.next_at.min(now.saturating_add(interval));
+        if let Some(t) = &mut self.sent_at {
+            *t = (*t).min(now);
+        }
+    }
+}
