@@ -418,7 +418,15 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             p.sessions.unconfirmed = u8::try_from(i).ok().map(|slot| (slot, first_sent_at));
             if !p.sessions.current_confirmed() {
                 p.sessions.current = Some(i);
-                p.established(id, Role::Initiator, latency, true, now, &mut self.events);
+                p.established(
+                    id,
+                    Role::Initiator,
+                    latency,
+                    true,
+                    now,
+                    &c,
+                    &mut self.events,
+                );
             }
             p.tx.push(TxQueue::CONFIRM);
         }

@@ -310,6 +310,7 @@ impl Peer {
     /// our probes in it against our clock as it reads now (false for a
     /// session we sealed in before our clock went back, §7: it does not end
     /// the handshake wanted since).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn established(
         &mut self,
         id: PeerId,
@@ -317,6 +318,7 @@ impl Peer {
         latency: Duration,
         dated_afresh: bool,
         now: Instant,
+        c: &Config,
         events: &mut EventQueue,
     ) {
         if role == Role::Responder && dated_afresh {
@@ -325,6 +327,14 @@ impl Peer {
             // A session of ours still awaiting confirmation is superseded
             // only if it ranks below this one (`Sessions::supersede_below`).
             self.handshake.finish();
+        }
+        if !dated_afresh && let Some(e) = self.want_handshake(id, HandshakeReason::Rekey, now, c) {
+            // We sealed in this session before our clock went back: the
+            // peer dates our probes in it against readings we have gone
+            // back from, so it is never sent in without a handshake under
+            // way to replace it (§7), even when another session, dated
+            // afresh, ended the one wanted at the step.
+            events.push(e);
         }
         self.last_established_at = now;
         self.counters.handshakes_completed += 1;
@@ -394,7 +404,7 @@ impl Peer {
         let mut answer = false;
         if self.sessions.current != Some(si) && self.sessions.outranks_current(si) {
             self.sessions.make_current(si);
-            self.established(id, role, latency, !stamped_before_step, now, events);
+            self.established(id, role, latency, !stamped_before_step, now, c, events);
             answer = proven_now && hdr.kind == ProbeKind::Keepalive;
         }
         if self.sessions.current == Some(si) {
