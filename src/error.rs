@@ -9,6 +9,7 @@ use crate::wire::BufferTooSmall;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum RejectReason {
     /// See [`crate::RejectCounters::malformed`].
     Malformed(crate::wire::WireError),
@@ -142,6 +143,7 @@ impl core::error::Error for AddPeerError {}
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum PeerError {
     /// No peer was ever given this id by this endpoint.
     NotConfigured,

@@ -7,8 +7,9 @@ use crate::ids::{Epoch, PeerId};
 use crate::session::Role;
 
 /// One direction of a link, from this endpoint's point of view.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum LinkDirection {
     /// Probes from the peer to us: "I hear the peer".
     Inbound,
@@ -20,6 +21,7 @@ pub enum LinkDirection {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum HandshakeReason {
     /// There is no session with the peer (new peer, restart, expiry).
     NoSession,
@@ -35,6 +37,7 @@ pub enum HandshakeReason {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Event {
     /// A peer was configured ([`crate::Endpoint::add_peer`]): both
     /// directions start not yet up ([`crate::LinkState::NotYetUp`]), so a
@@ -96,6 +99,20 @@ pub enum Event {
         /// The new epoch.
         epoch: Epoch,
     },
+}
+
+impl Event {
+    /// The peer the event is about.
+    pub fn peer(&self) -> PeerId {
+        match *self {
+            Event::PeerAdded { peer }
+            | Event::HealthChanged { peer, .. }
+            | Event::HandshakeStarted { peer, .. }
+            | Event::HandshakeFailing { peer, .. }
+            | Event::SessionEstablished { peer, .. }
+            | Event::EpochRotated { peer, .. } => peer,
+        }
+    }
 }
 
 /// Capacity of the event queue. When it is full the oldest event is

@@ -28,6 +28,7 @@ pub const MAX_CLOCK_DRIFT_PPM: u64 = 20_000;
 /// Which side of the handshake set a session up.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Role {
     /// This endpoint sent the initiation.
     Initiator,

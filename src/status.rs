@@ -110,6 +110,7 @@ impl RejectCounters {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum DownReason {
     /// A session was in use, and nothing came for `stale_after`: no valid
     /// probe of the peer's (inbound), no acknowledgement of ours
@@ -126,6 +127,7 @@ pub enum DownReason {
 /// Where a direction stands, including whether it was ever up.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum LinkState {
     /// Never fresh since the peer was added: a routing layer starts from
     /// here, not from "up".
@@ -224,6 +226,7 @@ impl Freshness {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum HandshakeState {
     /// No handshake wanted.
     Idle,

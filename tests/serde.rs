@@ -58,7 +58,7 @@ fn events_round_trip() {
         assert_eq!(round_trip(&e), e);
     }
     let text = serde_json::to_string(&Event::PeerAdded { peer }).expect("json");
-    assert_eq!(text, r#"{"PeerAdded":{"peer":{"slot":4,"generation":2}}}"#);
+    assert_eq!(text, r#"{"peer_added":{"peer":{"slot":4,"generation":2}}}"#);
 }
 
 #[test]

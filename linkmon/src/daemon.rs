@@ -1,6 +1,7 @@
-//! The loop: one UDP socket, the monotonic clock, the crate's endpoint.
-//! Probes go out every `probe_interval`, every probe received is echoed,
-//! and the output is JSON lines on stdout.
+//! The loop: one UDP socket, the monotonic clock, the crate's endpoint
+//! with its probe schedule on (it probes every neighbour each
+//! `probe_interval`, echoes every probe and times the echoes: the loop is
+//! the socket and `poll_timeout`), and JSON lines on stdout.
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -11,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use linkmon::output::{self, Line};
 use probekey::{
-    Endpoint, Event, HandshakeReason, HandshakeState, Instant, LinkDirection, OsEndpoint, PeerId,
-    PeerStatus, ProbeKind, PublicKey, Received, RejectCounters, Role, SealError, StdClock,
+    Endpoint, Event, HandshakeState, Instant, OsEndpoint, PeerId, PeerStatus, PublicKey, StdClock,
+    TransmitKind,
 };
 
 use crate::Error;
@@ -22,9 +23,6 @@ use crate::setup::{self, Setup, hex};
 /// Datagrams up to this size are read whole; a longer one is truncated and
 /// then refused by the crate (no probe of ours is that long).
 const RECV_BUF: usize = 2048;
-/// A probe's body: our sequence number and our clock when it was sent,
-/// which the echo carries back (authenticated) for the round-trip time.
-const BODY_LEN: usize = 16;
 /// Shortest socket wait, so that a deadline already due cannot spin.
 const MIN_WAIT: Duration = Duration::from_millis(1);
 /// How often the metrics' gauges and counters are brought up to date
@@ -39,39 +37,28 @@ struct Neighbour {
     public: PublicKey,
     address: SocketAddr,
     peer: PeerId,
-    next_probe: Instant,
-    seq: u64,
+    /// When it was configured: a direction never up counts from here.
+    added: Instant,
     probes_sent: u64,
     echoes_sent: u64,
-    echoes_received: u64,
-    rtt: Option<Duration>,
-    srtt: Option<Duration>,
     send_errors: u64,
     send_failing: bool,
     from_other_address: u64,
-    /// When each direction (inbound, outbound) last changed freshness, or
-    /// when the neighbour was configured.
-    changed: [Instant; 2],
 }
 
 impl Neighbour {
-    fn new(spec: setup::Neighbour, peer: PeerId, now: Instant, next_probe: Instant) -> Self {
+    fn new(spec: setup::Neighbour, peer: PeerId, now: Instant) -> Self {
         Neighbour {
             name: spec.name,
             public: spec.public,
             address: spec.address,
             peer,
-            next_probe,
-            seq: 0,
+            added: now,
             probes_sent: 0,
             echoes_sent: 0,
-            echoes_received: 0,
-            rtt: None,
-            srtt: None,
             send_errors: 0,
             send_failing: false,
             from_other_address: 0,
-            changed: [now; 2],
         }
     }
 }
@@ -89,7 +76,6 @@ pub struct Daemon {
     endpoint: OsEndpoint,
     neighbours: Vec<Neighbour>,
     by_peer: HashMap<PeerId, usize>,
-    probe_interval: Duration,
     status_interval: Duration,
     next_status: Instant,
     recv_errors: u64,
@@ -113,8 +99,7 @@ impl Daemon {
         let clock = StdClock::new();
         let now = clock.now();
         let mut endpoint = Endpoint::with_os_rng(config, keypair);
-        let probe_interval = config.probe_interval();
-        let count = u32::try_from(specs.len()).unwrap_or(u32::MAX);
+        endpoint.set_probe_schedule(true, now);
         let mut neighbours: Vec<Neighbour> = Vec::with_capacity(specs.len());
         let mut by_peer = HashMap::new();
         for (i, spec) in specs.into_iter().enumerate() {
@@ -132,9 +117,7 @@ impl Daemon {
                 },
             })?;
             by_peer.insert(peer, i);
-            // Spread the neighbours' probes over the interval.
-            let phase = probe_interval * u32::try_from(i).unwrap_or(0) / count.max(1);
-            neighbours.push(Neighbour::new(spec, peer, now, now + phase));
+            neighbours.push(Neighbour::new(spec, peer, now));
         }
         let socket = UdpSocket::bind(listen).map_err(|source| match source.kind() {
             io::ErrorKind::AddrInUse => Error::PortInUse { addr: listen },
@@ -164,7 +147,6 @@ impl Daemon {
             endpoint,
             neighbours,
             by_peer,
-            probe_interval,
             status_interval,
             next_status: now,
             recv_errors: 0,
@@ -191,7 +173,6 @@ impl Daemon {
             if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
                 self.endpoint.handle_timeout(now);
             }
-            self.send_due_probes(now);
             self.flush(now)?;
             if now >= self.next_status {
                 self.status_lines(now)?;
@@ -202,12 +183,12 @@ impl Daemon {
                 self.next_metrics = next_tick(self.next_metrics, METRICS_REFRESH, now);
             }
             // Sleep in the socket until the next datagram or the earliest
-            // of: the crate's next timer, the next probe, the next status.
+            // of: the crate's next timer (its next probe among them), the
+            // next status, the next metrics refresh.
             let deadline = self
-                .neighbours
-                .iter()
-                .map(|n| n.next_probe)
-                .chain(self.endpoint.poll_timeout())
+                .endpoint
+                .poll_timeout()
+                .into_iter()
                 .chain(self.metrics.as_ref().map(|_| self.next_metrics))
                 .fold(self.next_status, Instant::min);
             let wait = deadline
@@ -241,39 +222,6 @@ impl Daemon {
         }
     }
 
-    fn send_due_probes(&mut self, now: Instant) {
-        let mut out = [0u8; BODY_LEN + probekey::PROBE_OVERHEAD];
-        for i in 0..self.neighbours.len() {
-            let n = &mut self.neighbours[i];
-            if n.next_probe > now {
-                continue;
-            }
-            n.next_probe = next_tick(n.next_probe, self.probe_interval, now);
-            n.seq += 1;
-            let mut body = [0u8; BODY_LEN];
-            body[..8].copy_from_slice(&n.seq.to_be_bytes());
-            body[8..].copy_from_slice(&now.as_nanos().to_be_bytes());
-            let peer = n.peer;
-            match self
-                .endpoint
-                .seal(now, peer, ProbeKind::Probe, &body, &mut out)
-            {
-                Ok(len) => {
-                    if self.send(i, &out[..len]) {
-                        self.neighbours[i].probes_sent += 1;
-                    }
-                }
-                // A handshake is under way (the crate retries it); the next
-                // probe goes out on its session.
-                Err(SealError::NoSession) => {}
-                Err(e) => eprintln!(
-                    "linkmon: {}: cannot seal a probe for {}: {e}",
-                    self.name, self.neighbours[i].name
-                ),
-            }
-        }
-    }
-
     fn handle_datagram(&mut self, now: Instant, datagram: &mut [u8], from: SocketAddr) {
         // Refusals are counted by the crate, per reason, and reported in
         // the status lines.
@@ -286,36 +234,6 @@ impl Daemon {
         };
         if from != self.neighbours[i].address {
             self.neighbours[i].from_other_address += 1;
-        }
-        match received {
-            Received::Probe {
-                kind: ProbeKind::Probe,
-                body,
-                ..
-            } => {
-                let mut out = [0u8; RECV_BUF];
-                if let Ok(len) = self
-                    .endpoint
-                    .seal(now, peer, ProbeKind::Echo, body, &mut out)
-                    && self.send(i, &out[..len])
-                {
-                    self.neighbours[i].echoes_sent += 1;
-                }
-            }
-            Received::Probe {
-                kind: ProbeKind::Echo,
-                body,
-                ..
-            } => {
-                let n = &mut self.neighbours[i];
-                n.echoes_received += 1;
-                if let Some(rtt) = echo_rtt(body, n.seq, now) {
-                    n.rtt = Some(rtt);
-                    // Smoothed as TCP does (RFC 6298): 7/8 old + 1/8 new.
-                    n.srtt = Some(n.srtt.map_or(rtt, |s| (s * 7 + rtt) / 8));
-                }
-            }
-            _ => {}
         }
     }
 
@@ -349,8 +267,15 @@ impl Daemon {
         loop {
             match self.endpoint.poll_transmit(now, &mut buf) {
                 Ok(Some(tx)) => {
-                    if let Some(&i) = self.by_peer.get(&tx.peer) {
-                        self.send(i, &buf[..tx.len]);
+                    if let Some(&i) = self.by_peer.get(&tx.peer)
+                        && self.send(i, &buf[..tx.len])
+                    {
+                        let n = &mut self.neighbours[i];
+                        match tx.kind {
+                            TransmitKind::Probe => n.probes_sent += 1,
+                            TransmitKind::Echo => n.echoes_sent += 1,
+                            _ => {}
+                        }
                     }
                 }
                 Ok(None) => break,
@@ -363,9 +288,15 @@ impl Daemon {
             }
         }
         while let Some(event) = self.endpoint.poll_event() {
-            self.observe(now, &event);
-            let line = self.event_line(now, event);
-            emit(&line)?;
+            self.observe(&event);
+            emit(&Line::Event {
+                t_ms: millis(now - Instant::ZERO),
+                time: wall_clock(),
+                node: self.name.clone(),
+                neighbour: self.neighbour_name(event.peer()).to_owned(),
+                text: event.to_string(),
+                event,
+            })?;
         }
         Ok(())
     }
@@ -434,7 +365,7 @@ impl Daemon {
             let name = spec.name.clone();
             match self.endpoint.add_peer(now, spec.public) {
                 Ok(peer) => {
-                    self.neighbours.push(Neighbour::new(spec, peer, now, now));
+                    self.neighbours.push(Neighbour::new(spec, peer, now));
                     if !rekeyed.contains(&name) {
                         added.push(name);
                     }
@@ -526,26 +457,19 @@ impl Daemon {
         }
     }
 
-    /// What the metrics and the neighbour's state take from an event.
-    fn observe(&mut self, now: Instant, event: &Event) {
-        let Some(&i) = event_peer(event).and_then(|p| self.by_peer.get(&p)) else {
+    /// What the metrics take from an event as it comes (the rest they
+    /// read from the statuses at each refresh).
+    fn observe(&self, event: &Event) {
+        let (Some(m), Some(&i)) = (&self.metrics, self.by_peer.get(&event.peer())) else {
             return;
         };
-        let n = &mut self.neighbours[i];
+        let name = &self.neighbours[i].name;
         match *event {
             Event::HealthChanged {
                 direction, fresh, ..
-            } => {
-                n.changed[direction_index(direction)] = now;
-                if let Some(m) = &self.metrics {
-                    m.health_changed(&n.name, direction_of(direction), fresh);
-                }
-            }
-            Event::SessionEstablished { latency, .. } => {
-                if let Some(m) = &self.metrics {
-                    m.session_established(&n.name, latency);
-                }
-            }
+            } => m.health_changed(name, direction, fresh),
+            Event::SessionEstablished { latency, .. } => m.session_established(name, latency),
+            Event::HandshakeFailing { rejected, .. } => m.handshake_failing(name, &rejected),
             _ => {}
         }
     }
@@ -561,88 +485,27 @@ impl Daemon {
                 HandshakeState::Initiating { attempts, .. } => u64::from(attempts),
                 _ => 0,
             };
+            let since = |f: probekey::Freshness| now - f.since.unwrap_or(n.added);
             m.neighbour(&metrics::Sample {
                 name: &n.name,
                 inbound_fresh: s.inbound.fresh,
                 outbound_fresh: s.outbound.fresh,
-                inbound_since_change: now - n.changed[0],
-                outbound_since_change: now - n.changed[1],
+                inbound_since_change: since(s.inbound),
+                outbound_since_change: since(s.outbound),
                 handshakes_started: s.handshakes_started,
                 handshakes_completed: s.handshakes_completed,
                 handshake_attempts,
-                rejected: &rejected(&s.rejected),
-                rtt: n.rtt,
-                srtt: n.srtt,
+                rejected: &s.rejected,
+                rtt: s.echo_rtt,
             });
         }
-        m.endpoint(
-            &rejected(&self.endpoint.stats().rejected),
-            self.neighbours.len(),
-        );
+        m.endpoint(&self.endpoint.stats().rejected, self.neighbours.len());
     }
 
     fn neighbour_name(&self, peer: PeerId) -> &str {
         self.by_peer
             .get(&peer)
             .map_or("?", |&i| self.neighbours[i].name.as_str())
-    }
-
-    fn event_line(&self, now: Instant, event: Event) -> Line {
-        let t_ms = millis(now - Instant::ZERO);
-        let time = wall_clock();
-        let node = self.name.clone();
-        let name = |peer: PeerId| self.neighbour_name(peer).to_owned();
-        match event {
-            Event::HealthChanged {
-                peer,
-                direction,
-                fresh,
-            } => Line::Health {
-                t_ms,
-                time,
-                node,
-                neighbour: name(peer),
-                direction: direction_of(direction),
-                fresh,
-            },
-            Event::HandshakeStarted { peer, reason } => Line::HandshakeStarted {
-                t_ms,
-                time,
-                node,
-                neighbour: name(peer),
-                reason: reason_of(reason),
-            },
-            Event::SessionEstablished {
-                peer,
-                role,
-                latency,
-            } => Line::SessionEstablished {
-                t_ms,
-                time,
-                node,
-                neighbour: name(peer),
-                role: role_of(role),
-                latency_ms: millis(latency),
-            },
-            Event::EpochRotated {
-                peer,
-                direction,
-                epoch,
-            } => Line::EpochRotated {
-                t_ms,
-                time,
-                node,
-                neighbour: name(peer),
-                direction: direction_of(direction),
-                epoch: epoch.0,
-            },
-            other => Line::Event {
-                t_ms,
-                time,
-                node,
-                debug: format!("{other:?}"),
-            },
-        }
     }
 
     fn start_line(&self) -> Result<(), Error> {
@@ -681,7 +544,7 @@ impl Daemon {
                     time: wall_clock(),
                     node: self.name.clone(),
                     neighbour: n.name.clone(),
-                    status: Box::new(neighbour_status(n, &status, now)),
+                    status: Box::new(neighbour_status(n, status)),
                 })?;
             }
         }
@@ -690,7 +553,7 @@ impl Daemon {
             t_ms: millis(now - Instant::ZERO),
             time: wall_clock(),
             node: self.name.clone(),
-            rejected: rejected(&stats.rejected),
+            rejected: stats.rejected,
             probes_sealed: stats.probes_sealed,
             probes_opened: stats.probes_opened,
             events_dropped: stats.events_dropped,
@@ -705,7 +568,7 @@ impl Daemon {
             .iter()
             .filter_map(|n| {
                 let status = self.endpoint.peer_status(n.peer, now)?;
-                Some((n.name.clone(), neighbour_status(n, &status, now)))
+                Some((n.name.clone(), neighbour_status(n, status)))
             })
             .collect();
         emit(&Line::Shutdown {
@@ -718,16 +581,6 @@ impl Daemon {
     }
 }
 
-/// The round trip of an echo of our probe number `seq` or earlier, sent at
-/// the instant its body names.
-fn echo_rtt(body: &[u8], seq: u64, now: Instant) -> Option<Duration> {
-    let body: &[u8; BODY_LEN] = body.try_into().ok()?;
-    let (echoed_seq, sent_at) = body.split_at(8);
-    let echoed_seq = u64::from_be_bytes(echoed_seq.try_into().ok()?);
-    let sent_at = Instant::from_nanos(u64::from_be_bytes(sent_at.try_into().ok()?));
-    (echoed_seq <= seq && sent_at <= now).then(|| now - sent_at)
-}
-
 /// The tick after `prev` by `interval`; if the loop fell behind by a whole
 /// interval, the next tick is one interval from `now` rather than a burst.
 fn next_tick(prev: Instant, interval: Duration, now: Instant) -> Instant {
@@ -735,106 +588,14 @@ fn next_tick(prev: Instant, interval: Duration, now: Instant) -> Instant {
     if next <= now { now + interval } else { next }
 }
 
-fn neighbour_status(n: &Neighbour, s: &PeerStatus, now: Instant) -> output::NeighbourStatus {
-    let ago = |t: Option<Instant>| t.map(|t| millis(now - t));
-    let handshake = match s.handshake {
-        HandshakeState::Idle => output::Handshake::Idle,
-        HandshakeState::Initiating {
-            reason,
-            since,
-            attempts,
-        } => output::Handshake::Initiating {
-            reason: reason_of(reason),
-            since_ms_ago: millis(now - since),
-            attempts: u64::from(attempts),
-        },
-        _ => output::Handshake::Other,
-    };
+fn neighbour_status(n: &Neighbour, status: PeerStatus) -> output::NeighbourStatus {
     output::NeighbourStatus {
         address: n.address.to_string(),
-        inbound: output::Fresh {
-            fresh: s.inbound.fresh,
-            last_ms_ago: ago(s.inbound.last),
-        },
-        outbound: output::Fresh {
-            fresh: s.outbound.fresh,
-            last_ms_ago: ago(s.outbound.last),
-        },
-        send_epoch: s.send_epoch.map(|e| e.0),
-        recv_epoch: s.recv_epoch.map(|e| e.0),
-        session_age_ms: s.session_age.map(millis),
-        session_role: s.session_role.map(role_of),
-        handshake,
-        handshakes_started: s.handshakes_started,
-        handshakes_completed: s.handshakes_completed,
-        last_handshake_latency_ms: s.last_handshake_latency.map(millis),
-        rtt_ms: n.rtt.map(millis),
-        srtt_ms: n.srtt.map(millis),
+        status,
         probes_sent: n.probes_sent,
         echoes_sent: n.echoes_sent,
-        echoes_received: n.echoes_received,
-        probes_sealed: s.probes_sealed,
-        probes_opened: s.probes_opened,
-        rejected: rejected(&s.rejected),
         send_errors: n.send_errors,
         from_other_address: n.from_other_address,
-    }
-}
-
-fn rejected(r: &RejectCounters) -> output::Rejected {
-    output::Rejected {
-        malformed: r.malformed,
-        unknown_session: r.unknown_session,
-        unknown_peer: r.unknown_peer,
-        bad_mac: r.bad_mac,
-        epoch_outside_window: r.epoch_outside_window,
-        replay: r.replay,
-        bad_tag: r.bad_tag,
-        rate_limited: r.rate_limited,
-        total: r.total(),
-    }
-}
-
-/// The peer an event concerns.
-fn event_peer(e: &Event) -> Option<PeerId> {
-    match *e {
-        Event::HealthChanged { peer, .. }
-        | Event::HandshakeStarted { peer, .. }
-        | Event::SessionEstablished { peer, .. }
-        | Event::EpochRotated { peer, .. } => Some(peer),
-        _ => None,
-    }
-}
-
-/// `Neighbour::changed`'s index of a direction.
-fn direction_index(d: LinkDirection) -> usize {
-    match d {
-        LinkDirection::Inbound => 0,
-        LinkDirection::Outbound => 1,
-    }
-}
-
-fn direction_of(d: LinkDirection) -> output::Direction {
-    match d {
-        LinkDirection::Inbound => output::Direction::Inbound,
-        LinkDirection::Outbound => output::Direction::Outbound,
-    }
-}
-
-fn reason_of(r: HandshakeReason) -> output::Reason {
-    match r {
-        HandshakeReason::NoSession => output::Reason::NoSession,
-        HandshakeReason::Rekey => output::Reason::Rekey,
-        HandshakeReason::InboundStale => output::Reason::InboundStale,
-        HandshakeReason::OutboundStale => output::Reason::OutboundStale,
-        _ => output::Reason::Other,
-    }
-}
-
-fn role_of(r: Role) -> output::Role {
-    match r {
-        Role::Initiator => output::Role::Initiator,
-        Role::Responder => output::Role::Responder,
     }
 }
 

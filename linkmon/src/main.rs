@@ -1,10 +1,11 @@
 //! `linkmon`: a reference link-monitor daemon over real UDP sockets.
 //!
 //! The protocol lives in the crate; this is the glue a daemon needs around
-//! it: a key file, a TOML configuration, a socket, the monotonic clock, a
-//! probe every `probe_interval` to every neighbour, an echo of every probe
-//! received, and JSON lines on stdout for every event and, periodically,
-//! the status of every neighbour.
+//! it: a key file, a TOML configuration, a socket, the monotonic clock, and
+//! JSON lines on stdout for every event and, periodically, the status of
+//! every neighbour. The crate's probe schedule sends a probe every
+//! `probe_interval` to every neighbour, echoes every probe received and
+//! times the echoes.
 //!
 //! ```text
 //! linkmon keygen KEY_FILE    write a new secret key (mode 0600, never

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use std::thread;
 use std::time::Duration;
 
-use linkmon::output::{Direction, Rejected};
+use probekey::{LinkDirection, RejectCounters};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -51,6 +51,14 @@ struct RejectionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailingLabels {
+    neighbour: String,
+    /// The reason most of the neighbour's datagrams were refused for while
+    /// the handshake failed, or `none` if nothing was heard from it.
+    dominant: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -80,7 +88,8 @@ pub struct Metrics {
     rejected: Family<RejectionLabels, Counter>,
     endpoint_rejected: Family<ReasonLabels, Counter>,
     rtt: Family<NeighbourLabels, FloatGauge>,
-    srtt: Family<NeighbourLabels, FloatGauge>,
+    handshake_failing: Family<NeighbourLabels, Gauge>,
+    handshake_failing_reports: Family<FailingLabels, Counter>,
     neighbours: Gauge,
     reloads: Family<ResultLabels, Counter>,
 }
@@ -96,33 +105,12 @@ pub struct Sample<'a> {
     pub handshakes_completed: u64,
     /// Initiations of the handshake under way; 0 when none is.
     pub handshake_attempts: u64,
-    pub rejected: &'a Rejected,
+    pub rejected: &'a RejectCounters,
+    /// The round trip of the latest echo of our latest probe.
     pub rtt: Option<Duration>,
-    pub srtt: Option<Duration>,
 }
 
-fn direction_label(d: Direction) -> &'static str {
-    match d {
-        Direction::Inbound => "inbound",
-        Direction::Outbound => "outbound",
-    }
-}
-
-const DIRECTIONS: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
-
-/// The reasons of [`Rejected`], by their label.
-fn reasons(r: &Rejected) -> [(&'static str, u64); 8] {
-    [
-        ("malformed", r.malformed),
-        ("unknown_session", r.unknown_session),
-        ("unknown_peer", r.unknown_peer),
-        ("bad_mac", r.bad_mac),
-        ("epoch_outside_window", r.epoch_outside_window),
-        ("replay", r.replay),
-        ("bad_tag", r.bad_tag),
-        ("rate_limited", r.rate_limited),
-    ]
-}
+const DIRECTIONS: [LinkDirection; 2] = [LinkDirection::Inbound, LinkDirection::Outbound];
 
 /// Brings a counter up to a cumulative value counted elsewhere (the
 /// crate's counters, which only grow while the neighbour is configured).
@@ -152,7 +140,8 @@ impl Metrics {
             rejected: Family::default(),
             endpoint_rejected: Family::default(),
             rtt: Family::default(),
-            srtt: Family::default(),
+            handshake_failing: Family::default(),
+            handshake_failing_reports: Family::default(),
             neighbours: Gauge::default(),
             reloads: Family::default(),
         };
@@ -207,9 +196,14 @@ impl Metrics {
             m.rtt.clone(),
         );
         registry.register(
-            "srtt_seconds",
-            "Smoothed round-trip time (RFC 6298) of the neighbour's echoes",
-            m.srtt.clone(),
+            "handshake_failing",
+            "1 from a report that the handshake with the neighbour is failing (it has not completed for handshake_failing_after) until a session is established",
+            m.handshake_failing.clone(),
+        );
+        registry.register(
+            "handshake_failing_reports",
+            "Reports of a failing handshake, by the reason most of the neighbour's datagrams were refused for meanwhile (none: nothing heard)",
+            m.handshake_failing_reports.clone(),
         );
         registry.register("neighbours", "Neighbours configured", m.neighbours.clone());
         registry.register(
@@ -221,8 +215,8 @@ impl Metrics {
     }
 
     /// A `HealthChanged` event.
-    pub fn health_changed(&self, neighbour: &str, direction: Direction, fresh: bool) {
-        let direction = direction_label(direction);
+    pub fn health_changed(&self, neighbour: &str, direction: LinkDirection, fresh: bool) {
+        let direction = direction.as_str();
         self.transitions
             .get_or_create(&TransitionLabels {
                 neighbour: neighbour.to_owned(),
@@ -240,11 +234,29 @@ impl Metrics {
 
     /// A `SessionEstablished` event.
     pub fn session_established(&self, neighbour: &str, latency: Duration) {
+        let labels = NeighbourLabels {
+            neighbour: neighbour.to_owned(),
+        };
         self.handshake_latency
+            .get_or_create(&labels)
+            .observe(latency.as_secs_f64());
+        self.handshake_failing.get_or_create(&labels).set(0);
+    }
+
+    /// A `HandshakeFailing` event, with the neighbour's datagrams refused
+    /// since the handshake began.
+    pub fn handshake_failing(&self, neighbour: &str, rejected: &RejectCounters) {
+        self.handshake_failing
             .get_or_create(&NeighbourLabels {
                 neighbour: neighbour.to_owned(),
             })
-            .observe(latency.as_secs_f64());
+            .set(1);
+        self.handshake_failing_reports
+            .get_or_create(&FailingLabels {
+                neighbour: neighbour.to_owned(),
+                dominant: rejected.dominant().map_or("none", |(name, _)| name),
+            })
+            .inc();
     }
 
     /// A reload, applied or refused.
@@ -260,16 +272,20 @@ impl Metrics {
     pub fn neighbour(&self, s: &Sample<'_>) {
         let name = || s.name.to_owned();
         for (direction, fresh, since) in [
-            (Direction::Inbound, s.inbound_fresh, s.inbound_since_change),
             (
-                Direction::Outbound,
+                LinkDirection::Inbound,
+                s.inbound_fresh,
+                s.inbound_since_change,
+            ),
+            (
+                LinkDirection::Outbound,
                 s.outbound_fresh,
                 s.outbound_since_change,
             ),
         ] {
             let labels = DirectionLabels {
                 neighbour: name(),
-                direction: direction_label(direction),
+                direction: direction.as_str(),
             };
             self.fresh.get_or_create(&labels).set(i64::from(fresh));
             self.since_change
@@ -291,7 +307,8 @@ impl Metrics {
         // Created with the neighbour, so that a histogram with no
         // handshake yet reads 0 rather than absent.
         drop(self.handshake_latency.get_or_create(&labels));
-        for (reason, n) in reasons(s.rejected) {
+        drop(self.handshake_failing.get_or_create(&labels));
+        for (reason, n) in s.rejected.by_name() {
             counter_to(
                 &self.rejected.get_or_create(&RejectionLabels {
                     neighbour: name(),
@@ -303,14 +320,11 @@ impl Metrics {
         if let Some(rtt) = s.rtt {
             self.rtt.get_or_create(&labels).set(rtt.as_secs_f64());
         }
-        if let Some(srtt) = s.srtt {
-            self.srtt.get_or_create(&labels).set(srtt.as_secs_f64());
-        }
     }
 
     /// The periodic refresh of the endpoint's counters.
-    pub fn endpoint(&self, rejected: &Rejected, neighbours: usize) {
-        for (reason, n) in reasons(rejected) {
+    pub fn endpoint(&self, rejected: &RejectCounters, neighbours: usize) {
+        for (reason, n) in rejected.by_name() {
             counter_to(
                 &self
                     .endpoint_rejected
@@ -327,7 +341,7 @@ impl Metrics {
     /// added again with another key: its counters start again from 0).
     pub fn remove(&self, neighbour: &str) {
         let name = || neighbour.to_owned();
-        for direction in DIRECTIONS.map(direction_label) {
+        for direction in DIRECTIONS.map(LinkDirection::as_str) {
             let labels = DirectionLabels {
                 neighbour: name(),
                 direction,
@@ -348,8 +362,15 @@ impl Metrics {
         self.handshake_attempts.remove(&labels);
         self.handshake_latency.remove(&labels);
         self.rtt.remove(&labels);
-        self.srtt.remove(&labels);
-        for (reason, _) in reasons(&Rejected::default()) {
+        self.handshake_failing.remove(&labels);
+        let dominants = RejectCounters::default().by_name().map(|(name, _)| name);
+        for dominant in dominants.into_iter().chain(["none"]) {
+            self.handshake_failing_reports.remove(&FailingLabels {
+                neighbour: name(),
+                dominant,
+            });
+        }
+        for (reason, _) in RejectCounters::default().by_name() {
             self.rejected.remove(&RejectionLabels {
                 neighbour: name(),
                 reason,

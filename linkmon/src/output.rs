@@ -46,65 +46,9 @@ pub enum Line {
         /// trip of zero: add three round trips for a real link.
         recovery_bound_ms_at_zero_rtt: f64,
     },
-    /// A direction's freshness changed.
-    Health {
-        /// Since the daemon started (monotonic).
-        t_ms: f64,
-        /// The wall clock when it was written: UTC, RFC 3339.
-        time: String,
-        /// This node.
-        node: String,
-        /// The neighbour.
-        neighbour: String,
-        /// Which direction.
-        direction: Direction,
-        /// Fresh or stale now.
-        fresh: bool,
-    },
-    /// A resync handshake started.
-    HandshakeStarted {
-        /// Since the daemon started (monotonic).
-        t_ms: f64,
-        /// The wall clock when it was written: UTC, RFC 3339.
-        time: String,
-        /// This node.
-        node: String,
-        /// The neighbour.
-        neighbour: String,
-        /// Why.
-        reason: Reason,
-    },
-    /// A new session is in use.
-    SessionEstablished {
-        /// Since the daemon started (monotonic).
-        t_ms: f64,
-        /// The wall clock when it was written: UTC, RFC 3339.
-        time: String,
-        /// This node.
-        node: String,
-        /// The neighbour.
-        neighbour: String,
-        /// Which side of the handshake this node was.
-        role: Role,
-        /// From the first initiation (or the answer) to the session in use.
-        latency_ms: f64,
-    },
-    /// An epoch key rotated.
-    EpochRotated {
-        /// Since the daemon started (monotonic).
-        t_ms: f64,
-        /// The wall clock when it was written: UTC, RFC 3339.
-        time: String,
-        /// This node.
-        node: String,
-        /// The neighbour.
-        neighbour: String,
-        /// Which direction's key.
-        direction: Direction,
-        /// The new epoch.
-        epoch: u32,
-    },
-    /// An event of a kind this daemon does not know, in debug form.
+    /// An event of the crate's about a neighbour, as the crate
+    /// serializes it (`probekey::Event`, feature `serde`), with its
+    /// `Display` text.
     Event {
         /// Since the daemon started (monotonic).
         t_ms: f64,
@@ -112,8 +56,12 @@ pub enum Line {
         time: String,
         /// This node.
         node: String,
-        /// The event's `Debug` text.
-        debug: String,
+        /// The neighbour.
+        neighbour: String,
+        /// The event in words, e.g. `peer 0.0 outbound stale`.
+        text: String,
+        /// The event.
+        event: probekey::Event,
     },
     /// Periodic: one neighbour's status.
     Status {
@@ -139,7 +87,7 @@ pub enum Line {
         node: String,
         /// Every refused datagram, including those attributed to no
         /// configured neighbour (unknown keys, garbage).
-        rejected: Rejected,
+        rejected: probekey::RejectCounters,
         /// Probes sealed.
         probes_sealed: u64,
         /// Probes opened.
@@ -201,10 +149,6 @@ impl Line {
     pub fn time(&self) -> &str {
         match self {
             Line::Start { time, .. }
-            | Line::Health { time, .. }
-            | Line::HandshakeStarted { time, .. }
-            | Line::SessionEstablished { time, .. }
-            | Line::EpochRotated { time, .. }
             | Line::Event { time, .. }
             | Line::Status { time, .. }
             | Line::Endpoint { time, .. }
@@ -218,10 +162,6 @@ impl Line {
     pub fn node(&self) -> &str {
         match self {
             Line::Start { node, .. }
-            | Line::Health { node, .. }
-            | Line::HandshakeStarted { node, .. }
-            | Line::SessionEstablished { node, .. }
-            | Line::EpochRotated { node, .. }
             | Line::Event { node, .. }
             | Line::Status { node, .. }
             | Line::Endpoint { node, .. }
@@ -232,130 +172,26 @@ impl Line {
     }
 }
 
-/// A direction of a link.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// This node hears the neighbour.
-    Inbound,
-    /// The neighbour says it hears this node.
-    Outbound,
-}
-
-/// Why a handshake started.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// No session.
-    NoSession,
-    /// The session is due for renewal.
-    Rekey,
-    /// Nothing heard from the neighbour.
-    InboundStale,
-    /// The neighbour says it hears nothing from us.
-    OutboundStale,
-    /// A reason this daemon does not know.
-    Other,
-}
-
-/// Which side of the handshake.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// This node initiated.
-    Initiator,
-    /// This node answered.
-    Responder,
-}
-
-/// One direction's freshness.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Fresh {
-    /// Fresh now.
-    pub fresh: bool,
-    /// When it was last confirmed.
-    pub last_ms_ago: Option<f64>,
-}
-
-/// The handshake's state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum Handshake {
-    /// Nothing to do.
-    Idle,
-    /// Retrying until a session is up and confirmed.
-    Initiating {
-        /// Why it started.
-        reason: Reason,
-        /// When it started.
-        since_ms_ago: f64,
-        /// Initiations sent so far.
-        attempts: u64,
-    },
-    /// A state this daemon does not know.
-    Other,
-}
-
-/// Refused datagrams by reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct Rejected {
-    pub malformed: u64,
-    pub unknown_session: u64,
-    pub unknown_peer: u64,
-    pub bad_mac: u64,
-    pub epoch_outside_window: u64,
-    pub replay: u64,
-    pub bad_tag: u64,
-    pub rate_limited: u64,
-    /// All of them.
-    pub total: u64,
-}
-
-/// Everything a status line says about one neighbour.
+/// One neighbour's status: the crate's `PeerStatus` (feature `serde`:
+/// instants in nanoseconds on the daemon's monotonic clock, as `t_ms` is
+/// in milliseconds), and what the daemon itself counts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NeighbourStatus {
-    /// Its configured address.
+    /// The address probes are sent to.
     pub address: String,
-    /// This node hears it.
-    pub inbound: Fresh,
-    /// It says it hears this node.
-    pub outbound: Fresh,
-    /// The epoch we send under.
-    pub send_epoch: Option<u32>,
-    /// The epoch we receive under.
-    pub recv_epoch: Option<u32>,
-    /// The current session's age.
-    pub session_age_ms: Option<f64>,
-    /// Which side of the current session's handshake we were.
-    pub session_role: Option<Role>,
-    /// The handshake.
-    pub handshake: Handshake,
-    /// Handshakes started.
-    pub handshakes_started: u64,
-    /// Handshakes completed.
-    pub handshakes_completed: u64,
-    /// The last handshake's latency.
-    pub last_handshake_latency_ms: Option<f64>,
-    /// The last echo's round trip.
-    pub rtt_ms: Option<f64>,
-    /// The smoothed round trip.
-    pub srtt_ms: Option<f64>,
-    /// Probes sent.
+    /// What the crate reports: freshness per direction (with transitions,
+    /// the last change and why it last went down), the session, the
+    /// handshake, round trips and counters.
+    #[serde(flatten)]
+    pub status: probekey::PeerStatus,
+    /// Probes the probe schedule sent.
     pub probes_sent: u64,
-    /// Echoes sent.
+    /// Echoes the probe schedule sent.
     pub echoes_sent: u64,
-    /// Echoes of ours received.
-    pub echoes_received: u64,
-    /// Probes sealed (probes and echoes).
-    pub probes_sealed: u64,
-    /// Probes opened.
-    pub probes_opened: u64,
-    /// Refused datagrams attributed to it.
-    pub rejected: Rejected,
-    /// Socket send errors.
+    /// Datagrams the socket failed to send to the neighbour.
     pub send_errors: u64,
-    /// Validated datagrams that came from another address than its own.
+    /// Valid datagrams of the neighbour's that came from another address
+    /// than the configured one (behind a relay or NAT).
     pub from_other_address: u64,
 }
 

@@ -32,8 +32,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use linkmon::file::{ConfigFile, NeighbourFile, timers_of};
-use linkmon::output::{Direction, Line as Said, Rejected, rfc3339};
+use linkmon::output::{Line as Said, rfc3339};
 use probekey::Config;
+use probekey::{Event, LinkDirection as Direction, RejectCounters as Rejected};
 use probekey_sim::{LinkFaults, Netem};
 
 /// Added to the crate's bound: the daemon's socket wait granularity (1 ms),
@@ -433,10 +434,11 @@ fn index_of(name: &str) -> Option<usize> {
 /// status lines both.
 fn freshness(daemon: usize, v: &Said) -> Vec<(Key, bool, bool)> {
     match v {
-        Said::Health {
+        Said::Event {
             neighbour,
-            direction,
-            fresh,
+            event: Event::HealthChanged {
+                direction, fresh, ..
+            },
             ..
         } => index_of(neighbour)
             .map(|n| vec![((daemon, n, *direction), *fresh, false)])
@@ -446,8 +448,12 @@ fn freshness(daemon: usize, v: &Said) -> Vec<(Key, bool, bool)> {
         } => index_of(neighbour)
             .map(|n| {
                 vec![
-                    ((daemon, n, Dir::Inbound), status.inbound.fresh, true),
-                    ((daemon, n, Dir::Outbound), status.outbound.fresh, true),
+                    ((daemon, n, Dir::Inbound), status.status.inbound.fresh, true),
+                    (
+                        (daemon, n, Dir::Outbound),
+                        status.status.outbound.fresh,
+                        true,
+                    ),
                 ]
             })
             .unwrap_or_default(),
@@ -631,7 +637,7 @@ impl Cluster {
                     neighbour, status, ..
                 } = &l.value
                 {
-                    let count = reason(&status.rejected);
+                    let count = reason(&status.status.rejected);
                     latest.insert(format!("{}#{neighbour}", l.generation), count);
                 }
             }
@@ -909,7 +915,7 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
                 matches!(v, Said::Status { neighbour, status, .. }
                     if neighbour == NAMES[p]
                         && status.from_other_address > 0
-                        && status.rtt_ms.is_some())
+                        && status.status.echo_rtt.is_some())
             };
             while !d.has_line(ok) {
                 assert!(

@@ -484,24 +484,27 @@ fn neighbours_of<'a>(list: &[(&'a str, &'a Node)]) -> Vec<(&'a str, &'a str, Str
 }
 
 fn fresh(s: &NeighbourStatus) -> bool {
-    s.inbound.fresh && s.outbound.fresh && s.session_age_ms.is_some()
+    let s = &s.status;
+    s.inbound.fresh && s.outbound.fresh && s.session_age.is_some()
 }
 
 /// The same session, left alone between two status lines `(t_ms,
 /// status)`: no handshake since, and its age grew as the clock did.
 fn assert_untouched(what: &str, before: &(f64, NeighbourStatus), after: &(f64, NeighbourStatus)) {
-    let ((t0, s0), (t1, s1)) = (before, after);
+    let ((t0, n0), (t1, n1)) = (before, after);
+    let (s0, s1) = (&n0.status, &n1.status);
     assert_eq!(s1.handshakes_started, s0.handshakes_started, "{what}");
     assert_eq!(s1.handshakes_completed, s0.handshakes_completed, "{what}");
+    let ms = |d: core::time::Duration| d.as_secs_f64() * 1e3;
     let (age0, age1) = (
-        s0.session_age_ms.expect("a session"),
-        s1.session_age_ms.expect("a session"),
+        ms(s0.session_age.expect("a session")),
+        ms(s1.session_age.expect("a session")),
     );
     assert!(
         age1 - age0 >= (t1 - t0) - 1.0,
         "{what}: session age {age0} ms at {t0} ms, {age1} ms at {t1} ms"
     );
-    assert!(fresh(s1), "{what}: {s1:?}");
+    assert!(fresh(n1), "{what}: {n1:?}");
 }
 
 /// The `reload` line after index `from`: (added, removed, rekeyed).
@@ -652,8 +655,9 @@ fn sighup_reloads_the_neighbours_and_leaves_the_others_alone() {
     da.signal("HUP");
     assert_eq!(reloaded(&da, mark), (vec![], vec![], names(&["c"])));
     wait_until(Duration::from_secs(2), "a status line of the new c", || {
-        da.status("c", mark + 1)
-            .is_some_and(|(_, s)| s.handshakes_completed == 0 && s.session_age_ms.is_none())
+        da.status("c", mark + 1).is_some_and(|(_, s)| {
+            s.status.handshakes_completed == 0 && s.status.session_age.is_none()
+        })
     });
 
     for d in [da, db, dc] {
@@ -662,5 +666,63 @@ fn sighup_reloads_the_neighbours_and_leaves_the_others_alone() {
     eprintln!(
         "operations: reload test took {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// The finding: two nodes with different deployment ids produced no event
+/// and nothing on stderr; only counters moved. Now the crate reports the
+/// handshake failing within `handshake_failing_after`, and the daemon
+/// writes it as a line and in its metrics, with what the neighbour's
+/// datagrams were refused for.
+#[test]
+fn a_neighbour_of_another_deployment_is_reported_failing_in_the_lines_and_the_metrics() {
+    let dir = TempDir::new("failing");
+    let (a, b) = (node(&dir, "a"), node(&dir, "b"));
+    let a_config = dir.path("a.toml");
+    let b_config = dir.path("b.toml");
+    write_config(&a_config, &a, &[("b", &b.public, b.listen.to_string())]);
+    write_config(&b_config, &b, &[("a", &a.public, a.listen.to_string())]);
+    // b is of another deployment, and both report a failing handshake
+    // after 600 ms.
+    for (path, deployment) in [(&a_config, "operations"), (&b_config, "elsewhere")] {
+        let text = fs::read_to_string(path).expect("config");
+        let text = text
+            .replace(
+                "deployment_id = \"operations\"",
+                &format!("deployment_id = \"{deployment}\""),
+            )
+            .replace(
+                "handshake_failing_after_ms = 10000",
+                "handshake_failing_after_ms = 600",
+            );
+        fs::write(path, text).expect("write config");
+    }
+    let da = Daemon::spawn(&a_config);
+    let _db = Daemon::spawn(&b_config);
+    let b_only = [("neighbour", "b")];
+    wait_until(Duration::from_secs(5), "a reports b failing", || {
+        let m = da.scrape();
+        m.get("linkmon_handshake_failing", &b_only) == Some(1.0)
+            && m.or_zero(
+                "linkmon_handshake_failing_reports_total",
+                &[("neighbour", "b"), ("dominant", "bad_tag")],
+            ) >= 1.0
+    });
+    let line = da.find(0, |l| match l {
+        Said::Event {
+            neighbour,
+            text,
+            event: probekey::Event::HandshakeFailing { rejected, .. },
+            ..
+        } if neighbour == "b" => Some((text.clone(), *rejected)),
+        _ => None,
+    });
+    let (text, rejected) = line.expect("a handshake_failing line");
+    assert!(text.contains("mostly refused as bad_tag"), "{text}");
+    assert!(rejected.bad_tag > 0);
+    let m = da.scrape();
+    assert_eq!(
+        m.get(FRESH, &[("neighbour", "b"), ("direction", "inbound")]),
+        Some(0.0)
     );
 }

@@ -20,6 +20,7 @@ use crate::wire::{
 /// What [`Endpoint::poll_transmit`] wrote.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum TransmitKind {
     /// A handshake initiation (first or retransmitted).
     Initiation,

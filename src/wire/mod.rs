@@ -63,6 +63,7 @@ pub const RESPONSE_NOISE_LEN: usize = MAC1_OFFSET - 12;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum WireError {
     /// Fewer than two bytes: no type and version.
     Truncated,
@@ -308,6 +309,7 @@ impl Challenge {
 /// What a probe is, from the daemon's point of view (§2.4, flags byte).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum ProbeKind {
     /// A probe the daemon originated.
     Probe,
