@@ -165,3 +165,8 @@ pub fn os_rng() -> OsRng {
 
 /// The `rand_core` version this crate's RNG bounds use.
 pub use rand_core;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
