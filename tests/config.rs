@@ -134,3 +134,45 @@ fn no_recovery_bound_on_a_path_slower_than_half_the_initiation_life() {
     let up = up.expect("a path inside the bound's domain comes up");
     assert!(up <= bound, "{up:?} > {bound:?}");
 }
+
+/// The config fuzz target's second finding of the kind: probes every
+/// millisecond, stale after two, on a 20 ms round trip. The outbound
+/// direction is dated at our seal, so an acknowledgement 20 ms later never
+/// counts and the direction can never be fresh, yet `recovery_bound`
+/// promised 82 ms. No bound when a round trip and a probe interval reach
+/// `stale_after` (`docs/PROTOCOL.md` §6.4); inside that, the bound holds.
+#[test]
+fn no_recovery_bound_when_an_acknowledgement_cannot_come_back_within_stale_after() {
+    use probekey_sim::{Sim, SimConfig};
+    let ms = Duration::from_millis;
+    let c = Config::builder()
+        .probe_interval(ms(1))
+        .stale_after(ms(2))
+        .max_reorder_delay(Duration::ZERO)
+        .epoch_grace(ms(1))
+        .rotate_after_time(ms(1000))
+        .rotate_after_packets(8)
+        .rekey_after_time(ms(5000))
+        .reject_after_time(ms(8000))
+        .handshake_retry_initial(ms(1))
+        .handshake_retry_max(ms(1))
+        .handshake_retry_jitter_percent(42)
+        .handshake_max_age(ms(3000))
+        .handshake_rate_burst(3)
+        .handshake_rate_interval(ms(1))
+        .build()
+        .unwrap();
+    assert_eq!(c.recovery_bound(ms(20)), Duration::MAX);
+    assert_eq!(c.recovery_bound(ms(1)), Duration::MAX);
+    let rtt = Duration::from_micros(400);
+    let bound = c.recovery_bound(rtt);
+    assert!(bound < Duration::MAX);
+
+    let mut cfg = SimConfig::mesh(2, c, 7);
+    cfg.one_way_delay = rtt / 2;
+    let mut sim = Sim::new(cfg);
+    let up = sim
+        .run_until_true(sim.now() + bound, Sim::all_fresh)
+        .expect("up within the bound on a path inside its domain");
+    assert!(up - probekey::Instant::ZERO <= bound);
+}

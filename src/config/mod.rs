@@ -539,13 +539,18 @@ impl Config {
     /// confirmation, probe and its echo) + `probe_interval` (the
     /// responder's next probe).
     ///
-    /// There is no bound, and this returns `Duration::MAX`, when two round
-    /// trips reach `handshake_max_age`: an initiation is replaced by a new
-    /// one when it is that old, so its response (after a challenge, two
-    /// round trips after it was sent) would name an initiation that is
-    /// gone, and no handshake could complete (§6.4).
+    /// There is no bound, and this returns `Duration::MAX`, on a path too
+    /// slow for the configuration (§6.4): when two round trips reach
+    /// `handshake_max_age` (an initiation is replaced by a new one when it
+    /// is that old, so its response, after a challenge two round trips
+    /// after it was sent, would name an initiation that is gone), or when a
+    /// round trip and a probe interval reach `stale_after` (the outbound
+    /// direction is dated at our seal, and the acknowledgement riding on
+    /// the peer's next probe would come back too late ever to count).
     pub fn recovery_bound(&self, rtt: Duration) -> Duration {
-        if rtt.saturating_mul(2) >= self.handshake_max_age {
+        if rtt.saturating_mul(2) >= self.handshake_max_age
+            || rtt.saturating_add(self.probe_interval) >= self.stale_after
+        {
             return Duration::MAX;
         }
         self.handshake_retry_max
