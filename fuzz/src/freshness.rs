@@ -17,9 +17,10 @@
 //!   clock stepped back cannot see what passed meanwhile);
 //! - **fresh whenever delivering**: a direction that delivered real
 //!   traffic within `stale_after` is reported fresh. Inbound: from a probe
-//!   that arrived as fast as any before it in its session (the sender's
-//!   clock neither stepped nor stopped between the seals of the two, nor
-//!   the receiver's between their arrivals), `a` reports
+//!   that arrived as fast as any before it in its session (every probe
+//!   accepted in the session sealed with the sender's clock neither
+//!   stepped nor stopped between their seals, and arriving with the
+//!   receiver's neither between their arrivals), `a` reports
 //!   `b` fresh until `stale_after` after its arrival. Outbound: from a
 //!   valid probe of `b`'s acknowledging `a`'s latest probe to `b`, arriving
 //!   within `epoch_grace` of that probe's seal (so the session it names is
@@ -90,6 +91,12 @@ struct SessionTimes {
     /// The sender's clock disturbances at its seal and the receiver's at
     /// its arrival.
     disturbed_first: (u64, u64),
+    /// Whether a probe of other disturbances (sealed before or after a
+    /// step of the sender's clock, or arriving across one of the
+    /// receiver's) was accepted in the session too: the endpoint measures
+    /// the fastest delivery over every probe, and one of another clock
+    /// moves that measure by the step, whichever arrived first.
+    mixed: bool,
     /// The smallest delay of any probe accepted since either clock was
     /// last disturbed, and the disturbances then: a clock stepped or
     /// stopped moves the endpoint's measure of the fastest delivery
@@ -307,10 +314,12 @@ impl FreshnessOracle {
                 fastest: delay,
                 lost_first: me.lost,
                 disturbed_first: disturbed_now,
+                mixed: false,
                 fastest_since: delay,
                 disturbed_since: disturbed_now,
             });
-        let on_time = delay <= session.fastest && session.disturbed_first == disturbed_now;
+        session.mixed |= session.disturbed_first != disturbed_now;
+        let on_time = delay <= session.fastest && !session.mixed;
         session.fastest = session.fastest.min(delay);
         if session.disturbed_since == disturbed_now {
             session.fastest_since = session.fastest_since.min(delay);
