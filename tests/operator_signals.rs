@@ -9,25 +9,9 @@ mod common;
 
 use core::time::Duration;
 
-use chacha20::ChaCha20Rng;
 use common::*;
-use probekey::rand_core::SeedableRng;
-use probekey::{
-    Config, DownReason, Endpoint, Event, GrowableEndpoint, GrowableTable, Instant, LinkState,
-    PeerId, StaticKeypair,
-};
+use probekey::{Config, DownReason, Event, Instant, LinkState, PeerId};
 use probekey_sim::Fault;
-
-type Ep = GrowableEndpoint<ChaCha20Rng>;
-
-fn endpoint(config: Config, secret: u8) -> Ep {
-    Endpoint::new(
-        config,
-        StaticKeypair::from_secret_bytes([secret; 32]),
-        ChaCha20Rng::seed_from_u64(u64::from(secret)),
-        GrowableTable::new(),
-    )
-}
 
 /// Runs `a` and `b` (each reading `now`) for `span` in steps of 10 ms,
 /// delivering every datagram unless `deliver` is false; returns `a`'s
@@ -86,10 +70,6 @@ fn a_neighbour_is_not_yet_up_from_the_moment_it_is_added() {
         (s.inbound.ups, s.inbound.downs, s.inbound.since),
         (0, 0, None)
     );
-}
-
-fn key(i: u8) -> probekey::PublicKey {
-    StaticKeypair::from_secret_bytes([i; 32]).public()
 }
 
 #[test]

@@ -3,28 +3,15 @@
 //! run exactly that loop over a network with a 5 ms one-way delay: no probe
 //! timing, echo or RTT code of the caller's.
 
+mod common;
+
 use core::time::Duration;
 use std::collections::VecDeque;
 
-use chacha20::ChaCha20Rng;
-use probekey::rand_core::SeedableRng;
-use probekey::{
-    Config, Endpoint, Event, GrowableEndpoint, GrowableTable, Instant, LinkDirection, PeerId,
-    StaticKeypair, TransmitKind,
-};
-
-type Ep = GrowableEndpoint<ChaCha20Rng>;
+use common::{Ep, endpoint};
+use probekey::{Config, Event, Instant, LinkDirection, PeerId, TransmitKind};
 
 const DELAY: Duration = Duration::from_millis(5);
-
-fn endpoint(config: Config, secret: u8) -> Ep {
-    Endpoint::new(
-        config,
-        StaticKeypair::from_secret_bytes([secret; 32]),
-        ChaCha20Rng::seed_from_u64(u64::from(secret)),
-        GrowableTable::new(),
-    )
-}
 
 struct Run {
     eps: [Ep; 2],

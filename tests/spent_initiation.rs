@@ -8,60 +8,30 @@
 //! the recovery bound. A copy whose answer is gone earns a challenge, and
 //! the copy bound to it is read again (`docs/PROTOCOL.md` §4.3, §4.5).
 
+mod common;
+
 use core::time::Duration;
 
-use chacha20::ChaCha20Rng;
-use probekey::rand_core::SeedableRng;
-use probekey::{
-    Config, Endpoint, GrowableEndpoint, GrowableTable, HandshakeState, Instant, StaticKeypair,
-    TransmitKind,
-};
+use common::{Ep, Fate, endpoint, pump};
+use probekey::{Config, HandshakeState, Instant, TransmitKind};
 
-type Ep = GrowableEndpoint<ChaCha20Rng>;
-
-fn endpoint(secret: u8) -> Ep {
-    Endpoint::new(
-        Config::default(),
-        StaticKeypair::from_secret_bytes([secret; 32]),
-        ChaCha20Rng::seed_from_u64(u64::from(secret)),
-        GrowableTable::new(),
-    )
-}
-
-/// Moves datagrams between `a` (reading `ta`) and `b` (reading `tb`) until
-/// none is left. Only `a`'s handshake is in play: `b`'s initiations are
-/// lost, and so are `a`'s responses; `b`'s responses are lost while
-/// `lose_responses`.
+/// Only `a`'s handshake is in play: `b`'s initiations are lost, and so
+/// are `a`'s responses; `b`'s responses are lost while `lose_responses`.
 fn exchange(a: &mut Ep, ta: Instant, b: &mut Ep, tb: Instant, lose_responses: bool) {
-    let mut buf = [0u8; 256];
-    a.handle_timeout(ta);
-    b.handle_timeout(tb);
-    loop {
-        let mut moved = false;
-        while let Some(t) = a.poll_transmit(ta, &mut buf).expect("room") {
-            moved = true;
-            if t.kind != TransmitKind::Response {
-                let _ = b.handle_datagram(tb, &mut buf[..t.len]);
-            }
-        }
-        while let Some(t) = b.poll_transmit(tb, &mut buf).expect("room") {
-            moved = true;
-            let lost = t.kind == TransmitKind::Initiation
-                || (lose_responses && t.kind == TransmitKind::Response);
-            if !lost {
-                let _ = a.handle_datagram(ta, &mut buf[..t.len]);
-            }
-        }
-        if !moved {
-            return;
-        }
-    }
+    pump((a, ta), (b, tb), |from_a, kind| {
+        let lost = if from_a {
+            kind == TransmitKind::Response
+        } else {
+            kind == TransmitKind::Initiation || (lose_responses && kind == TransmitKind::Response)
+        };
+        if lost { Fate::Lose } else { Fate::Deliver }
+    });
 }
 
 #[test]
 fn a_copy_of_a_read_initiation_whose_answer_is_gone_is_answered_again() {
-    let mut a = endpoint(1);
-    let mut b = endpoint(2);
+    let mut a = endpoint(Config::default(), 1);
+    let mut b = endpoint(Config::default(), 2);
     let t0 = Instant::ZERO;
     let b_at_a = a.add_peer(t0, b.public_key()).expect("peer");
     b.add_peer(t0, a.public_key()).expect("peer");

@@ -8,9 +8,12 @@
 //! its new session's first keepalive — one we had never received — and so
 //! reported its outbound direction fresh with nothing of its heard.
 
+mod common;
+
 use core::convert::Infallible;
 
 use chacha20::ChaCha20Rng;
+use common::{Fate, pump};
 use probekey::rand_core::{SeedableRng, TryCryptoRng, TryRng};
 use probekey::{
     Config, Endpoint, GrowableEndpoint, GrowableTable, Instant, PeerId, ProbeKind, StaticKeypair,
@@ -49,50 +52,6 @@ fn endpoint(secret: u8, seed: u64, first_index: u32) -> Ep {
     )
 }
 
-/// What the network does with a datagram.
-#[derive(PartialEq)]
-enum Fate {
-    Deliver,
-    Lose,
-    Hold,
-}
-
-/// Moves every datagram between `a` and `b` at `now` until none is left,
-/// as `fate(from_a, kind)` says; returns those held, with their senders.
-fn exchange(
-    (a, b): (&mut Ep, &mut Ep),
-    now: Instant,
-    mut fate: impl FnMut(bool, TransmitKind) -> Fate,
-) -> Vec<(bool, Vec<u8>)> {
-    let mut buf = [0u8; 256];
-    let mut held = Vec::new();
-    a.handle_timeout(now);
-    b.handle_timeout(now);
-    loop {
-        let mut moved = false;
-        for from_a in [true, false] {
-            let (src, dst) = if from_a {
-                (&mut *a, &mut *b)
-            } else {
-                (&mut *b, &mut *a)
-            };
-            while let Some(t) = src.poll_transmit(now, &mut buf).expect("room") {
-                moved = true;
-                match fate(from_a, t.kind) {
-                    Fate::Deliver => {
-                        let _ = dst.handle_datagram(now, &mut buf[..t.len]);
-                    }
-                    Fate::Lose => {}
-                    Fate::Hold => held.push((from_a, buf[..t.len].to_vec())),
-                }
-            }
-        }
-        if !moved {
-            return held;
-        }
-    }
-}
-
 fn seal_and_deliver(from: &mut Ep, to: &mut Ep, peer: PeerId, now: Instant) {
     let mut out = [0u8; 64];
     let n = from
@@ -112,7 +71,7 @@ fn a_probe_never_acknowledges_a_session_gone_since_whose_index_was_chosen_again(
     // lost, so b answers with the second index it drew, 2 (1 names the
     // initiation it sent).
     let mut first_of_b = true;
-    exchange((&mut a, &mut b), t0, |from_a, kind| {
+    pump((&mut a, t0), (&mut b, t0), |from_a, kind| {
         if !from_a && kind == TransmitKind::Initiation && core::mem::replace(&mut first_of_b, false)
         {
             Fate::Lose
@@ -132,10 +91,12 @@ fn a_probe_never_acknowledges_a_session_gone_since_whose_index_was_chosen_again(
     let t1 = t0 + core::time::Duration::from_secs(10);
     let mut b = endpoint(2, 3, 2);
     let a_at_b = b.add_peer(t1, a.public_key()).expect("peer");
-    let held = exchange((&mut a, &mut b), t1, |from_a, kind| match (from_a, kind) {
-        (false, TransmitKind::Keepalive) => Fate::Lose,
-        (true, TransmitKind::Keepalive) => Fate::Hold,
-        _ => Fate::Deliver,
+    let held = pump((&mut a, t1), (&mut b, t1), |from_a, kind| {
+        match (from_a, kind) {
+            (false, TransmitKind::Keepalive) => Fate::Lose,
+            (true, TransmitKind::Keepalive) => Fate::Hold,
+            _ => Fate::Deliver,
+        }
     });
     assert!(!held.is_empty());
     for (_, mut d) in held {

@@ -7,56 +7,24 @@
 //! until the next rekey, ten minutes on. A stamped session is never sent in
 //! without a handshake under way to replace it (`docs/PROTOCOL.md` §7).
 
+mod common;
+
 use core::time::Duration;
 
-use chacha20::ChaCha20Rng;
-use probekey::rand_core::SeedableRng;
-use probekey::{
-    Config, Endpoint, GrowableEndpoint, GrowableTable, Instant, PeerId, ProbeKind, StaticKeypair,
-    TransmitKind,
-};
-
-type Ep = GrowableEndpoint<ChaCha20Rng>;
-
-fn endpoint(secret: u8) -> Ep {
-    Endpoint::new(
-        Config::default(),
-        StaticKeypair::from_secret_bytes([secret; 32]),
-        ChaCha20Rng::seed_from_u64(u64::from(secret)),
-        GrowableTable::new(),
-    )
-}
+use common::{Ep, Fate, endpoint, pump};
+use probekey::{Config, Instant, PeerId, ProbeKind, TransmitKind};
 
 /// Moves datagrams between `a` (reading `ta`) and `b` (reading `tb`) until
 /// none is left; keepalives are held back when `hold`, and returned with
-/// their receiver (true: `b`).
+/// whether they were going to `b`.
 fn exchange(a: &mut Ep, ta: Instant, b: &mut Ep, tb: Instant, hold: bool) -> Vec<(bool, Vec<u8>)> {
-    let mut buf = [0u8; 256];
-    let mut held = Vec::new();
-    a.handle_timeout(ta);
-    b.handle_timeout(tb);
-    loop {
-        let mut moved = false;
-        while let Some(t) = a.poll_transmit(ta, &mut buf).expect("room") {
-            moved = true;
-            if hold && t.kind == TransmitKind::Keepalive {
-                held.push((true, buf[..t.len].to_vec()));
-            } else {
-                let _ = b.handle_datagram(tb, &mut buf[..t.len]);
-            }
+    pump((a, ta), (b, tb), |_, kind| {
+        if hold && kind == TransmitKind::Keepalive {
+            Fate::Hold
+        } else {
+            Fate::Deliver
         }
-        while let Some(t) = b.poll_transmit(tb, &mut buf).expect("room") {
-            moved = true;
-            if hold && t.kind == TransmitKind::Keepalive {
-                held.push((false, buf[..t.len].to_vec()));
-            } else {
-                let _ = a.handle_datagram(ta, &mut buf[..t.len]);
-            }
-        }
-        if !moved {
-            return held;
-        }
-    }
+    })
 }
 
 fn probe(from: &mut Ep, t_from: Instant, peer: PeerId, to: &mut Ep, t_to: Instant) {
@@ -70,8 +38,8 @@ fn probe(from: &mut Ep, t_from: Instant, peer: PeerId, to: &mut Ep, t_to: Instan
 /// keepalives are delivered; then both probe every 250 ms. `a` must hear
 /// `b` throughout.
 fn crossing_then_step_back(a_secret: u8, b_secret: u8) {
-    let mut a = endpoint(a_secret);
-    let mut b = endpoint(b_secret);
+    let mut a = endpoint(Config::default(), a_secret);
+    let mut b = endpoint(Config::default(), b_secret);
     let t0 = Instant::ZERO;
     let b_at_a = a.add_peer(t0, b.public_key()).expect("peer");
     let a_at_b = b.add_peer(t0, a.public_key()).expect("peer");

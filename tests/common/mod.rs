@@ -99,3 +99,76 @@ pub fn status(sim: &Sim, at: usize, peer: usize) -> probekey::PeerStatus {
         .peer_status(id, sim.now())
         .expect("configured")
 }
+
+/// A two-endpoint test's endpoint: the growable table, a seeded generator.
+pub type Ep = probekey::GrowableEndpoint<chacha20::ChaCha20Rng>;
+
+/// An endpoint with `config`, the static key of `secret` repeated, and a
+/// generator seeded with it.
+pub fn endpoint(config: Config, secret: u8) -> Ep {
+    use probekey::rand_core::SeedableRng;
+    probekey::Endpoint::new(
+        config,
+        probekey::StaticKeypair::from_secret_bytes([secret; 32]),
+        chacha20::ChaCha20Rng::seed_from_u64(u64::from(secret)),
+        probekey::GrowableTable::new(),
+    )
+}
+
+/// The public key of `secret` repeated.
+pub fn key(secret: u8) -> probekey::PublicKey {
+    probekey::StaticKeypair::from_secret_bytes([secret; 32]).public()
+}
+
+/// What the network does with a datagram, in [`pump`].
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Fate {
+    Deliver,
+    Lose,
+    Hold,
+}
+
+/// Runs both endpoints' timers, then moves every datagram between `a`
+/// (reading `ta`) and `b` (reading `tb`) until none is left, as
+/// `fate(from_a, kind)` says; returns those held, each with whether it was
+/// going to `b`.
+pub fn pump<R, S>(
+    (a, ta): (&mut probekey::GrowableEndpoint<R>, Instant),
+    (b, tb): (&mut probekey::GrowableEndpoint<S>, Instant),
+    mut fate: impl FnMut(bool, probekey::TransmitKind) -> Fate,
+) -> Vec<(bool, Vec<u8>)>
+where
+    R: probekey::rand_core::CryptoRng,
+    S: probekey::rand_core::CryptoRng,
+{
+    let mut buf = [0u8; 256];
+    let mut held = Vec::new();
+    a.handle_timeout(ta);
+    b.handle_timeout(tb);
+    loop {
+        let mut moved = false;
+        while let Some(t) = a.poll_transmit(ta, &mut buf).expect("room") {
+            moved = true;
+            match fate(true, t.kind) {
+                Fate::Deliver => {
+                    let _ = b.handle_datagram(tb, &mut buf[..t.len]);
+                }
+                Fate::Lose => {}
+                Fate::Hold => held.push((true, buf[..t.len].to_vec())),
+            }
+        }
+        while let Some(t) = b.poll_transmit(tb, &mut buf).expect("room") {
+            moved = true;
+            match fate(false, t.kind) {
+                Fate::Deliver => {
+                    let _ = a.handle_datagram(ta, &mut buf[..t.len]);
+                }
+                Fate::Lose => {}
+                Fate::Hold => held.push((false, buf[..t.len].to_vec())),
+            }
+        }
+        if !moved {
+            return held;
+        }
+    }
+}
