@@ -65,3 +65,49 @@ fn a_copy_of_a_read_initiation_whose_answer_is_gone_is_answered_again() {
     assert!(took - t0 <= bound, "{took:?}");
     assert_eq!(status.handshake, HandshakeState::Idle, "and confirmed");
 }
+
+/// The state_machine fuzz target's next finding of the kind: the initiator
+/// was suspended, so its initiation stayed young on its clock while the
+/// responder's clock ran on; a copy arrived a few milliseconds before the
+/// responder's pending session and cached answer reached
+/// `handshake_max_age`, was answered from the cache, and the initiator
+/// began sending in a session the responder erased a moment later: every
+/// probe refused as of an unknown session until a new handshake. An answer
+/// resent from the cache re-dates the pending session it answers for, and
+/// the cache, to its sending (`docs/PROTOCOL.md` §4.3).
+#[test]
+fn a_cached_answer_resent_at_the_end_of_its_life_makes_a_session_the_responder_keeps() {
+    let mut a = endpoint(Config::default(), 1);
+    let mut b = endpoint(Config::default(), 2);
+    let t0 = Instant::ZERO;
+    let b_at_a = a.add_peer(t0, b.public_key()).expect("peer");
+    let a_at_b = b.add_peer(t0, a.public_key()).expect("peer");
+    // b reads a's initiation and answers; the answer is lost.
+    exchange(&mut a, t0, &mut b, t0, true);
+
+    // a is suspended: on its clock two seconds pass (a retry falls due,
+    // the initiation still young); on b's, all but a millisecond of the
+    // pending session's life. a's copy is answered from b's cache, and a's
+    // keepalive confirming the session arrives 10 ms later on b's clock.
+    let age = Config::default().handshake_max_age();
+    let ta = t0 + Duration::from_secs(2);
+    let tb = t0 + (age - Duration::from_millis(1));
+    let held = pump((&mut a, ta), (&mut b, tb), |from_a, kind| {
+        match (from_a, kind) {
+            (false, TransmitKind::Initiation) => Fate::Lose,
+            (true, TransmitKind::Keepalive) => Fate::Hold,
+            _ => Fate::Deliver,
+        }
+    });
+    let s = a.peer_status(b_at_a, ta).expect("peer");
+    assert!(s.session_role.is_some(), "a read the answer: {s:?}");
+    assert!(!held.is_empty(), "a confirms with a keepalive");
+    let tb = tb + Duration::from_millis(10);
+    b.handle_timeout(tb);
+    for (_, mut d) in held {
+        b.handle_datagram(tb, &mut d)
+            .expect("b still holds the session it answered for");
+    }
+    let s = b.peer_status(a_at_b, tb).expect("peer");
+    assert!(s.inbound.fresh, "{s:?}");
+}

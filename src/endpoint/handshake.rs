@@ -203,6 +203,22 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             // answered: resend the same response while it is pending, at no
             // Diffie-Hellman cost (§4.3).
             if cached {
+                // The initiator may read this answer now, on a clock that
+                // may lag ours (a suspended host): the session it answers
+                // for, and the cache, live `handshake_max_age` from this
+                // sending, not from the first, so the session the initiator
+                // makes from it is still held when its proof arrives (§4.3).
+                if let Some(s) = p
+                    .sessions
+                    .slots
+                    .iter_mut()
+                    .flatten()
+                    .find(|s| !s.proven && s.remote_index == msg.sender_index)
+                {
+                    s.created_at = now;
+                }
+                p.timers
+                    .set(Timer::CachedResponse, Some(now + c.handshake_max_age()));
                 p.tx.push(TxQueue::RESPONSE);
                 return Ok(Received::Handshake { peer: id });
             }
