@@ -20,6 +20,8 @@
 //!
 //! Run with `--nocapture` to see the measured recovery times.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -31,6 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
+use common::*;
 use linkmon::file::{ConfigFile, NeighbourFile, timers_of};
 use linkmon::output::{Line as Said, rfc3339};
 use probekey::Config;
@@ -51,10 +54,6 @@ const BASE_DELAY: Duration = Duration::from_millis(2);
 const BURST: Duration = Duration::from_millis(1500);
 const NAMES: [&str; 3] = ["a", "b", "c"];
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
 /// Short timers so that every scenario takes a few seconds. Rotations (every
 /// second) and rekeys (every 4 s) happen throughout the run. The same
 /// timers drive the simulated twin of these scenarios, `tests/sim_twin.rs`.
@@ -69,64 +68,6 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 /// The daemon binary, built by cargo for this test.
-fn linkmon() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_linkmon"))
-}
-
-/// A directory for configs and keys, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "probekey-multiprocess-{}-{tag}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs `linkmon` to completion.
-fn run_linkmon(args: &[&str]) -> (ExitStatus, String, String) {
-    let out = Command::new(linkmon())
-        .args(args)
-        .output()
-        .expect("run linkmon");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `linkmon keygen`: the key file and its public key in hex.
-fn keygen(path: &Path) -> String {
-    let (status, stdout, stderr) = run_linkmon(&["keygen", path.to_str().expect("utf-8 path")]);
-    assert!(status.success(), "keygen failed: {stderr}");
-    let public = stdout.trim().to_owned();
-    assert_eq!(public.len(), 64, "keygen printed {stdout:?}");
-    public
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("ephemeral port")
-        .port()
-}
-
 /// One daemon's configuration file, written through the daemon's own
 /// file type: every timer of the test configuration under the key the
 /// daemon reads it from.
@@ -785,7 +726,7 @@ fn three_daemons_recover_from_faults_on_real_sockets() {
     let _serial = serial();
     let started = Instant::now();
     let wall_started = rfc3339(SystemTime::now());
-    let dir = TempDir::new("loopback");
+    let dir = TempDir::new("multiprocess", "loopback");
     let mut c = cluster(&dir);
     let (a, b, cc) = (0, 1, 2);
     let rtt = 2 * BASE_DELAY;
@@ -1057,7 +998,7 @@ fn namespaces_joined_by_veth_recover_from_a_link_down() {
     }
     let started = Instant::now();
     let pid = std::process::id();
-    let dir = TempDir::new("netns");
+    let dir = TempDir::new("multiprocess", "netns");
     let mut namespaces = Namespaces(Vec::new());
     let ns: Vec<String> = NAMES.iter().map(|n| format!("pk{pid}{n}")).collect();
     for n in &ns {
@@ -1210,7 +1151,7 @@ fn bad_setups_are_refused_with_clear_errors() {
     use std::os::unix::fs::PermissionsExt;
 
     let _serial = serial();
-    let dir = TempDir::new("errors");
+    let dir = TempDir::new("multiprocess", "errors");
     let key_a = dir.path("a.key");
     let pub_a = keygen(&key_a);
     let pub_b = keygen(&dir.path("b.key"));

@@ -7,6 +7,8 @@
 //! (`stale_after` 400 ms), and sessions are not rekeyed during a test, so
 //! that a session left alone by a reload can be told from a new one.
 
+mod common;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -17,13 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use common::*;
 use linkmon::file::{ConfigFile, NeighbourFile, timers_of};
 use linkmon::output::{Line as Said, NeighbourStatus};
 use probekey::Config;
-
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
 
 /// The simulator's short timers, with sessions rekeyed only after a
 /// minute: no session is renewed while a test runs.
@@ -34,54 +33,6 @@ fn timers() -> Config {
         .reject_after_time(Duration::from_secs(120))
         .build()
         .expect("valid timers")
-}
-
-fn linkmon() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_linkmon"))
-}
-
-/// A directory for configs and keys, removed at the end.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("probekey-operations-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn keygen(path: &Path) -> String {
-    let out = Command::new(linkmon())
-        .arg("keygen")
-        .arg(path)
-        .output()
-        .expect("run keygen");
-    assert!(out.status.success(), "keygen failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("ephemeral port")
-        .port()
 }
 
 /// A node: its name, key file, public key and listen address.
@@ -346,7 +297,7 @@ const TRANSITIONS: &str = "linkmon_direction_transitions_total";
 #[test]
 fn metrics_follow_a_cut_link_and_garbage() {
     let started = Instant::now();
-    let dir = TempDir::new("metrics");
+    let dir = TempDir::new("operations", "metrics");
     let (a, b) = (node(&dir, "a"), node(&dir, "b"));
     let stop = Arc::new(AtomicBool::new(false));
     let (ab, t1) = relay(b.listen, &stop);
@@ -552,7 +503,7 @@ fn names(list: &[&str]) -> Vec<String> {
 #[test]
 fn sighup_reloads_the_neighbours_and_leaves_the_others_alone() {
     let started = Instant::now();
-    let dir = TempDir::new("reload");
+    let dir = TempDir::new("operations", "reload");
     let (a, b, c) = (node(&dir, "a"), node(&dir, "b"), node(&dir, "c"));
     let config = |n: &Node, list: &[(&str, &Node)]| {
         let path = dir.path(&format!("{}.toml", n.name));
@@ -676,7 +627,7 @@ fn sighup_reloads_the_neighbours_and_leaves_the_others_alone() {
 /// datagrams were refused for.
 #[test]
 fn a_neighbour_of_another_deployment_is_reported_failing_in_the_lines_and_the_metrics() {
-    let dir = TempDir::new("failing");
+    let dir = TempDir::new("operations", "failing");
     let (a, b) = (node(&dir, "a"), node(&dir, "b"));
     let a_config = dir.path("a.toml");
     let b_config = dir.path("b.toml");

@@ -95,13 +95,12 @@ impl Seen {
     }
 }
 
-#[tokio::test]
-async fn two_drivers_come_up_and_the_survivor_reports_the_other_stale() {
-    let config = config();
-    let started = Instant::now();
-    let ([mut a, mut b], [b_at_a, a_at_b]) = pair(config).await;
-
-    // Both nodes: a session, and both directions fresh.
+/// Reads both drivers' events until each has a session and both
+/// directions fresh, within [`PATIENCE`]; what each saw.
+async fn both_up(
+    (a, b_at_a): (&mut Handle, PeerId),
+    (b, a_at_b): (&mut Handle, PeerId),
+) -> [Seen; 2] {
     let mut seen = [Seen::default(), Seen::default()];
     timeout(PATIENCE, async {
         while !(seen[0].up() && seen[1].up()) {
@@ -114,6 +113,17 @@ async fn two_drivers_come_up_and_the_survivor_reports_the_other_stale() {
     })
     .await
     .unwrap_or_else(|_| panic!("both links up within {PATIENCE:?}: {seen:?}"));
+    seen
+}
+
+#[tokio::test]
+async fn two_drivers_come_up_and_the_survivor_reports_the_other_stale() {
+    let config = config();
+    let started = Instant::now();
+    let ([mut a, mut b], [b_at_a, a_at_b]) = pair(config).await;
+
+    // Both nodes: a session, and both directions fresh.
+    let seen = both_up((&mut a, b_at_a), (&mut b, a_at_b)).await;
     assert!(seen.iter().all(|s| s.stale.is_empty()), "{seen:?}");
 
     // The status agrees, and the endpoint's own probes have been echoed:
@@ -213,18 +223,7 @@ async fn neighbours_added_and_removed_at_run_time_and_refusals_are_typed() {
         a.add_neighbour(b_key, b_addr).await,
         Err(Error::AddPeer(probekey::AddPeerError::Duplicate(p))) if p == b_at_a
     ));
-    let mut seen = [Seen::default(), Seen::default()];
-    timeout(PATIENCE, async {
-        while !(seen[0].up() && seen[1].up()) {
-            tokio::select! {
-                Some(e) = a.next_event() => seen[0].record(b_at_a, e),
-                Some(e) = b.next_event() => seen[1].record(a_at_b, e),
-                else => panic!("both drivers stopped"),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("both links up within {PATIENCE:?}: {seen:?}"));
+    both_up((&mut a, b_at_a), (&mut b, a_at_b)).await;
 
     // Removed: its status is gone, and removing it again is refused.
     a.remove_neighbour(b_at_a).await.expect("removed");
