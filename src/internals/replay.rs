@@ -235,4 +235,29 @@ mod tests {
             }
         }
     }
+
+    /// A counter far ahead of the window (a peer's counters jump by up to
+    /// 2^64 − 2^32 at a rekey, §5.1) clears the ring at once: clearing word
+    /// by word from the old top would take 2^58 steps. Everything below
+    /// the new top is then too old or new, and nothing of before is
+    /// remembered as seen.
+    #[test]
+    fn a_jump_far_ahead_clears_the_ring_at_once() {
+        let mut w = ReplayWindow::new();
+        for c in 0..600 {
+            assert_eq!(accept(&mut w, c), Ok(()));
+        }
+        let far = u64::MAX - (1 << 16);
+        assert_eq!(accept(&mut w, far), Ok(()));
+        assert_eq!(w.next_expected(), far + 1);
+        assert_eq!(w.check(far), Err(ReplayError::Duplicate));
+        assert_eq!(w.check(599), Err(ReplayError::TooOld));
+        for c in far - REPLAY_WINDOW + 1..far {
+            assert_eq!(
+                w.check(c),
+                Ok(()),
+                "counter {c} below the new top, never seen"
+            );
+        }
+    }
 }
