@@ -165,4 +165,63 @@ mod tests {
         let other = MacKey::for_receiver(&PublicKey::from_bytes([8; 32]));
         assert!(!other.verify(&msg, &[], &tag));
     }
+
+    fn pair_macs() -> (PeerMacs, PeerMacs, OwnMac1) {
+        use crate::keys::StaticKeypair;
+        let (a, b) = (
+            StaticKeypair::from_secret_bytes([1; 32]),
+            StaticKeypair::from_secret_bytes([2; 32]),
+        );
+        let ab = StaticDh::new(&a, &b.public()).expect("contributory");
+        let ba = StaticDh::new(&b, &a.public()).expect("contributory");
+        (
+            PeerMacs::new(&b.public(), &ab),
+            PeerMacs::new(&a.public(), &ba),
+            OwnMac1::new(&b.public()),
+        )
+    }
+
+    /// What a's macs write, b's checks accept, and nothing else: a changed
+    /// byte, another binding, a message too short to hold the MACs.
+    #[test]
+    fn each_check_accepts_exactly_what_the_peer_wrote() {
+        let (at_a, at_b, own_b) = pair_macs();
+        let mut msg = [7u8; crate::wire::INITIATION_LEN];
+        at_a.seal(&mut msg, &[3; 16]);
+        assert!(own_b.check(&msg));
+        assert!(at_b.check_mac2(&msg, &[3; 16]));
+        assert!(!at_b.check_mac2(&msg, &[4; 16]), "another binding");
+        let mut changed = msg;
+        changed[5] ^= 1;
+        assert!(!own_b.check(&changed) && !at_b.check_mac2(&changed, &[3; 16]));
+        assert!(
+            !own_b.check(&msg[..MAC1_OFFSET + MAC1_LEN - 1]),
+            "too short"
+        );
+        assert!(!own_b.check(&[]));
+        assert!(!at_b.check_mac2(&msg[..MAC2_OFFSET + MAC1_LEN - 1], &[3; 16]));
+
+        let mut challenge = [9u8; crate::wire::CHALLENGE_LEN];
+        at_a.seal_challenge(&mut challenge);
+        assert!(at_b.check_challenge(&challenge));
+        challenge[20] ^= 1;
+        assert!(!at_b.check_challenge(&challenge));
+        assert!(!at_b.check_challenge(&challenge[..CHALLENGE_MAC_OFFSET]));
+    }
+
+    /// A challenge's value depends on the peer and the number, and on the
+    /// secret: nothing constant an attacker could bind without asking.
+    #[test]
+    fn challenge_values_differ_by_peer_number_and_secret() {
+        let s1 = ChallengeSecret(MacKey::for_pair(&[1; 32]));
+        let s2 = ChallengeSecret(MacKey::for_pair(&[2; 32]));
+        let id = KeyId([5; 8]);
+        let v = s1.value(id, 1);
+        assert_ne!(v, NO_CHALLENGE);
+        assert_ne!(v, [1; MAC1_LEN]);
+        assert_ne!(v, s1.value(id, 2));
+        assert_ne!(v, s1.value(KeyId([6; 8]), 1));
+        assert_ne!(v, s2.value(id, 1));
+        assert_eq!(v, s1.value(id, 1));
+    }
 }

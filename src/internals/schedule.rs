@@ -420,4 +420,60 @@ mod tests {
         assert!(!rx.holds_previous());
         assert!(rx.key_for(Epoch(9), t + grace).is_none());
     }
+
+    /// At the last epoch number nothing rotates and nothing names the
+    /// epoch after it: a rotation there would change the key under the same
+    /// epoch number, which the receiver could not follow (§5.2), and the
+    /// receiver's "next" would wrap to epoch 0.
+    #[test]
+    fn the_last_epoch_number_neither_rotates_nor_wraps() {
+        let limits = RotationLimits {
+            after_time: Duration::from_secs(1),
+            after_packets: 1,
+            min_age: Duration::ZERO,
+        };
+        let mut tx = SendSchedule::new(&split(), Instant::ZERO);
+        tx.epoch = Epoch(u32::MAX - 1);
+        let late = Instant::from_secs(10);
+        assert!(tx.rotation_due(late, 5, 5, limits));
+        tx.epoch = Epoch(u32::MAX);
+        assert!(!tx.rotation_due(late, 5, 5, limits));
+
+        let mut rx = RecvSchedule::new(&split());
+        rx.epoch = Epoch(u32::MAX);
+        assert_eq!(
+            rx.key_for(Epoch(u32::MAX), late).map(|s| s.0),
+            Some(WindowSlot::Current)
+        );
+        assert!(rx.key_for(Epoch(0), late).is_none());
+    }
+
+    /// The caller's clock went back (§7): an epoch started in the future is
+    /// taken as started now, so it rotates by time from the new reading; a
+    /// previous key's grace ends no later than a whole grace from it.
+    #[test]
+    fn readings_that_go_back_bring_both_schedules_back() {
+        let after = Duration::from_secs(60);
+        let limits = RotationLimits {
+            after_time: after,
+            after_packets: u64::MAX,
+            min_age: Duration::ZERO,
+        };
+        let mut tx = SendSchedule::new(&split(), Instant::from_secs(1000));
+        let back = Instant::from_secs(10);
+        tx.clamp_time(back);
+        assert!(tx.rotation_due(back + after, 5, 5, limits));
+        assert!(!tx.rotation_due(back + (after - Duration::from_secs(1)), 5, 5, limits));
+
+        let grace = Duration::from_secs(2);
+        let mut rx = RecvSchedule::new(&split());
+        rx.advance(Instant::from_secs(1000), grace);
+        rx.clamp_time(back, grace);
+        assert_eq!(rx.next_deadline(), Some(back + grace));
+        assert!(
+            rx.key_for(Epoch(0), back + Duration::from_secs(1))
+                .is_some()
+        );
+        assert!(rx.key_for(Epoch(0), back + grace).is_none());
+    }
 }
