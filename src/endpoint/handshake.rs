@@ -183,11 +183,6 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         let fingerprint = initiation_fingerprint(datagram);
         let answered = p.handshake.challenges_answered;
         let value = |n: u64| self.challenge.value(p.key_id, n);
-        let cached = p
-            .handshake
-            .cached_response
-            .as_ref()
-            .is_some_and(|r| r.initiation == fingerprint);
         if p.handshake.last_initiation == Some(fingerprint) {
             // A copy carries the binding of the one we read, none (a retry
             // asking for a new challenge), or our current challenge.
@@ -202,6 +197,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
             // A retransmission (or replay) of the initiation we last
             // answered: resend the same response while it is pending, at no
             // Diffie-Hellman cost (§4.3).
+            let cached = p
+                .handshake
+                .cached_response
+                .as_ref()
+                .is_some_and(|r| r.initiation == fingerprint);
             if cached {
                 // The initiator may read this answer now, on a clock that
                 // may lag ours (a suspended host): the session it answers

@@ -70,13 +70,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 } else {
                     LinkDirection::Outbound
                 };
-                let reason = p.down_reason(direction, p.inbound.fresh);
-                let freshness = if timer == Timer::InboundStale {
-                    &mut p.inbound
-                } else {
-                    &mut p.outbound
-                };
-                if freshness.expire(now, &c, reason) {
+                if p.expire_direction(direction, now, &c) {
                     self.events.push(Event::HealthChanged {
                         peer: id,
                         direction,

@@ -514,6 +514,21 @@ impl Peer {
         }
     }
 
+    /// Marks `direction` stale, for the reason it goes down, if
+    /// `stale_after` has passed at `now` (§6.2). True if it went stale.
+    pub(crate) fn expire_direction(
+        &mut self,
+        direction: LinkDirection,
+        now: Instant,
+        c: &Config,
+    ) -> bool {
+        let reason = self.down_reason(direction, self.inbound.fresh);
+        match direction {
+            LinkDirection::Inbound => self.inbound.expire(now, c, reason),
+            LinkDirection::Outbound => self.outbound.expire(now, c, reason),
+        }
+    }
+
     /// The event reporting the wanted handshake as failing, if it is due at
     /// `now`; the next report is due `handshake_failing_after` later.
     pub(crate) fn handshake_failing(&mut self, now: Instant, c: &Config) -> Option<Event> {
