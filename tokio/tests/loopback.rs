@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use probekey::{Config, Event, LinkDirection, PeerId, StaticKeypair};
-use probekey_tokio::{Driver, Error, Handle};
+use probekey_tokio::{DEFAULT_EVENT_CAPACITY, Driver, Error, Handle};
 use tokio::time::{Instant, timeout};
 
 /// A bound on every wait for something that takes milliseconds on an idle
@@ -38,15 +38,18 @@ fn keypair() -> StaticKeypair {
     StaticKeypair::generate(&mut probekey::os_rng())
 }
 
-/// Two drivers, each with the other as its one neighbour: their handles and
-/// the id each gave the other.
-async fn pair(config: Config) -> ([Handle; 2], [PeerId; 2]) {
+/// Two drivers, each with the other as its one neighbour and an event
+/// channel of `event_capacity`: their handles and the id each gave the
+/// other.
+async fn pair(config: Config, event_capacity: usize) -> ([Handle; 2], [PeerId; 2]) {
     let mut a = Driver::bind(loopback(), config, keypair())
         .await
         .expect("bind");
     let mut b = Driver::bind(loopback(), config, keypair())
         .await
         .expect("bind");
+    a.set_event_capacity(event_capacity).expect("capacity");
+    b.set_event_capacity(event_capacity).expect("capacity");
     let b_at_a = a
         .add_neighbour(b.public_key(), b.local_addr())
         .expect("neighbour");
@@ -120,7 +123,7 @@ async fn both_up(
 async fn two_drivers_come_up_and_the_survivor_reports_the_other_stale() {
     let config = config();
     let started = Instant::now();
-    let ([mut a, mut b], [b_at_a, a_at_b]) = pair(config).await;
+    let ([mut a, mut b], [b_at_a, a_at_b]) = pair(config, DEFAULT_EVENT_CAPACITY).await;
 
     // Both nodes: a session, and both directions fresh.
     let seen = both_up((&mut a, b_at_a), (&mut b, a_at_b)).await;
@@ -244,20 +247,7 @@ async fn neighbours_added_and_removed_at_run_time_and_refusals_are_typed() {
 #[tokio::test]
 async fn a_reader_that_does_not_read_costs_events_not_the_protocol() {
     let config = config();
-    let mut a = Driver::bind(loopback(), config, keypair())
-        .await
-        .expect("bind");
-    let mut b = Driver::bind(loopback(), config, keypair())
-        .await
-        .expect("bind");
-    a.set_event_capacity(1).expect("capacity");
-    b.set_event_capacity(1).expect("capacity");
-    let b_at_a = a
-        .add_neighbour(b.public_key(), b.local_addr())
-        .expect("neighbour");
-    b.add_neighbour(a.public_key(), a.local_addr())
-        .expect("neighbour");
-    let (a, b) = (a.spawn().expect("spawn"), b.spawn().expect("spawn"));
+    let ([a, b], [b_at_a, _]) = pair(config, 1).await;
     // Nobody reads the events; the link comes up all the same.
     let status = timeout(PATIENCE, async {
         loop {

@@ -637,6 +637,21 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every option that takes part in a run, as `--help` lists them.
+    const OPTIONS: [&str; 11] = [
+        "--scenario",
+        "--seed",
+        "--duration",
+        "--json",
+        "--svg",
+        "--set",
+        "--skew",
+        "--path",
+        "--reboot",
+        "--suspend",
+        "--stall",
+    ];
+
     fn parse(line: &str) -> Result<Command, UsageError> {
         parse_args(line.split_whitespace())
     }
@@ -850,19 +865,7 @@ mod tests {
             assert_eq!(o.config, defaults, "{v}");
         }
         assert!(help.contains("rotate_after_time") && help.contains("(the crate's default: 60)"));
-        for o in [
-            "--scenario",
-            "--seed",
-            "--duration",
-            "--json",
-            "--svg",
-            "--set",
-            "--skew",
-            "--path",
-            "--reboot",
-            "--suspend",
-            "--stall",
-        ] {
+        for o in OPTIONS {
             assert!(help.contains(o), "{o} missing from --help");
         }
         assert!(matches!(
@@ -937,24 +940,18 @@ mod tests {
         ]
         .boxed();
         prop_oneof![
-            prop::sample::select(vec![
-                "--scenario",
-                "--seed",
-                "--duration",
-                "--json",
-                "--svg",
-                "--set",
-                "--skew",
-                "--path",
-                "--reboot",
-                "--suspend",
-                "--stall",
-                "--help",
-                "-h",
-                "outage",
-                "one-hour-partition",
-                "flapping-link",
-            ])
+            prop::sample::select(
+                OPTIONS
+                    .into_iter()
+                    .chain([
+                        "--help",
+                        "-h",
+                        "outage",
+                        "one-hour-partition",
+                        "flapping-link",
+                    ])
+                    .collect::<Vec<_>>()
+            )
             .prop_map(str::to_owned),
             number.clone(),
             (prop::sample::select(keys), number.clone()).prop_map(|(k, v)| format!("{k}={v}")),

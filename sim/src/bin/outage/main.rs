@@ -304,18 +304,33 @@ fn name(i: usize) -> &'static str {
     REGIONS.get(i).copied().unwrap_or("node")
 }
 
+/// The per-direction table's columns, as its header names them (and its
+/// legend explains them).
+const COLUMNS: [&str; 8] = [
+    "direction A -> B",
+    "stopped",
+    "valid again",
+    "stale from",
+    "fresh again",
+    "recovery",
+    "hs start",
+    "hs done",
+];
+
 /// The per-direction table, with a legend of its columns under it.
 fn table(rows: &[Row], healed: Instant, measure_until: Instant) -> String {
+    let [
+        direction,
+        stopped,
+        valid,
+        stale,
+        fresh,
+        recovery,
+        started,
+        done,
+    ] = COLUMNS;
     let mut out = format!(
-        "{:<22} {:>11} {:>11} {:>11} {:>11} {:>11} {:>8} {:>8}\n",
-        "direction A -> B",
-        "stopped",
-        "valid again",
-        "stale from",
-        "fresh again",
-        "recovery",
-        "hs start",
-        "hs done"
+        "{direction:<22} {stopped:>11} {valid:>11} {stale:>11} {fresh:>11} {recovery:>11} {started:>8} {done:>8}\n"
     );
     for r in rows {
         let never_stale = r.stale_from.is_none() && r.fresh.is_some();
@@ -689,20 +704,11 @@ mod tests {
         assert!(lines[4].contains("NOT FRESH"), "{}", lines[4]);
         // The legend explains every column of the header.
         let legend = &text[text.find("\n\n").unwrap()..];
-        for column in [
-            "direction A -> B",
-            "stopped",
-            "valid again",
-            "stale from",
-            "fresh again",
-            "recovery",
-            "hs start",
-            "hs done",
-            "never stale",
-        ] {
-            assert!(lines[0].contains(column) || column == "never stale");
+        for column in COLUMNS {
+            assert!(lines[0].contains(column), "{column} not in the header");
             assert!(legend.contains(column), "{column} not explained");
         }
+        assert!(legend.contains("never stale"), "never stale not explained");
     }
 
     #[test]
