@@ -206,11 +206,37 @@ impl AeadProvider for Fuzzing {
 }
 
 /// An epoch key, prepared for [`Provider`] (§5.2).
+#[cfg(not(feature = "model"))]
 pub(crate) struct EpochKey(<Provider as AeadProvider>::Key);
+
+/// An epoch key, prepared for [`Provider`] (§5.2); with the `model`
+/// feature its bytes are kept beside it, to clone and hash it.
+#[cfg(feature = "model")]
+pub(crate) struct EpochKey(<Provider as AeadProvider>::Key, SymmetricKey);
+
+#[cfg(feature = "model")]
+impl Clone for EpochKey {
+    fn clone(&self) -> Self {
+        EpochKey::new(&self.1)
+    }
+}
+
+#[cfg(feature = "model")]
+impl core::hash::Hash for EpochKey {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.1.hash(h);
+    }
+}
 
 impl EpochKey {
     pub(crate) fn new(key: &SymmetricKey) -> Self {
-        EpochKey(Provider::prepare(key))
+        #[cfg(not(feature = "model"))]
+        return EpochKey(Provider::prepare(key));
+        #[cfg(feature = "model")]
+        EpochKey(
+            Provider::prepare(key),
+            SymmetricKey::from_bytes(*key.as_bytes()),
+        )
     }
 
     /// Encrypts `buf` in place and returns the tag.

@@ -38,6 +38,7 @@ pub enum HandshakeReason {
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub enum Event {
     /// A peer was configured ([`crate::Endpoint::add_peer`]): both
     /// directions start not yet up ([`crate::LinkState::NotYetUp`]), so a
@@ -119,6 +120,7 @@ impl Event {
 /// dropped and counted in [`crate::EndpointStats::events_dropped`].
 pub const EVENT_QUEUE_CAPACITY: usize = 64;
 
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct EventQueue {
     items: [Option<Event>; EVENT_QUEUE_CAPACITY],
     head: usize,

@@ -15,6 +15,13 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SymmetricKey([u8; 32]);
 
+#[cfg(feature = "model")]
+impl core::hash::Hash for SymmetricKey {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+
 impl SymmetricKey {
     /// A key with these bytes (for key-schedule checks and benchmarks; the
     /// protocol derives every key itself).
@@ -293,6 +300,14 @@ impl StaticKeypair {
 impl Clone for StaticKeypair {
     fn clone(&self) -> Self {
         Self::from_secret_bytes(self.secret.to_bytes())
+    }
+}
+
+/// The public half names the pair.
+#[cfg(feature = "model")]
+impl core::hash::Hash for StaticKeypair {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.public.hash(h);
     }
 }
 

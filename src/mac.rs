@@ -15,6 +15,7 @@ const LABEL_MAC2: &[u8] = b"probekey v1 mac2";
 /// The key of a handshake MAC (§3.4, §3.5): mac1's is public, mac2's is a
 /// secret of the two peers.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub(crate) struct MacKey([u8; 32]);
 
 impl MacKey {
@@ -66,6 +67,7 @@ impl MacKey {
 
 /// mac1 of messages written to us (§3.4): refuses, for one HMAC, handshake
 /// messages not written for this endpoint.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct OwnMac1(MacKey);
 
 impl OwnMac1 {
@@ -89,6 +91,7 @@ pub(crate) const NO_CHALLENGE: [u8; MAC1_LEN] = [0; MAC1_LEN];
 /// challenge `number` for the peer with key id `key_id` is
 /// `HMAC(secret, key_id || number)`. A restart draws a new one, so no
 /// challenge of an earlier run is ever valid again.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct ChallengeSecret(MacKey);
 
 impl ChallengeSecret {
@@ -102,6 +105,7 @@ impl ChallengeSecret {
 }
 
 /// The MAC keys of one peer: mac1 of messages to it, mac2 both ways.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct PeerMacs {
     mac1_to_peer: MacKey,
     mac2: MacKey,

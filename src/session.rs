@@ -65,6 +65,13 @@ impl PartialEq for Rank {
 
 impl Eq for Rank {}
 
+#[cfg(feature = "model")]
+impl core::hash::Hash for Rank {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.key().hash(h);
+    }
+}
+
 impl PartialOrd for Rank {
     fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
         Some(self.cmp(other))
@@ -99,6 +106,7 @@ pub(crate) enum OpenError {
 /// sign and magnitude in 9 bytes rather than an `i128` (16, and 16-byte
 /// aligned), saturating at ±`u64::MAX`.
 #[derive(Copy, Clone, Debug)]
+#[cfg_attr(feature = "model", derive(Hash))]
 struct Offset {
     negative: bool,
     magnitude: u64,
@@ -118,6 +126,7 @@ impl Offset {
     }
 }
 
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct Session {
     pub(crate) local_index: SessionIndex,
     pub(crate) remote_index: SessionIndex,

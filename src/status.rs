@@ -15,6 +15,7 @@ use crate::time::Instant;
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub struct RejectCounters {
     /// Not a well-formed datagram of this protocol and version.
     pub malformed: u64,
@@ -143,6 +144,7 @@ pub enum LinkState {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub struct Freshness {
     /// Inbound: when we last validated a probe from the peer. Outbound: when
     /// we sealed the latest probe of ours that a valid probe of the peer's
@@ -296,6 +298,7 @@ pub struct PeerStatus {
 
 /// Per-peer counters, reported in [`PeerStatus`].
 #[derive(Copy, Clone, Debug, Default)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub(crate) struct PeerCounters {
     pub(crate) rejected: RejectCounters,
     pub(crate) handshakes_started: u64,
@@ -310,6 +313,7 @@ pub(crate) struct PeerCounters {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub struct EndpointStats {
     /// Every refused datagram, attributed or not.
     pub rejected: RejectCounters,

@@ -4,7 +4,9 @@
 //! since among them — passing. Running the fuzzers themselves:
 //! `fuzz/README.md`.
 
+// The harness's model-checking parts are used by `tests/model_check.rs`.
 #[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
 mod harness;
 
 use std::path::{Path, PathBuf};

@@ -34,7 +34,7 @@
 //! probes count as a disturbance of the sessions they are sent in.
 
 use core::time::Duration;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use probekey::wire::{Initiation, Response};
 use probekey::{Instant, PeerStatus};
@@ -47,6 +47,7 @@ type ProbeKey = (usize, usize, [u8; 4], u64, [u8; 16]);
 /// Tolerance for rounding between the network's time and a node's clock.
 const SLACK: Duration = Duration::from_millis(2);
 
+#[derive(Clone, Hash)]
 struct Sealed {
     /// The network's time at the seal.
     global: Instant,
@@ -67,7 +68,7 @@ struct Sealed {
 }
 
 /// One node's clock as its endpoint saw it.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Hash)]
 struct NodeTimes {
     /// The last reading passed to the endpoint.
     last: Instant,
@@ -81,6 +82,7 @@ struct NodeTimes {
 
 /// One session as its receiver holds it (receiver, its incarnation, its
 /// index).
+#[derive(Clone, Hash)]
 struct SessionTimes {
     /// The network's time of the first probe accepted in it.
     first: Instant,
@@ -106,7 +108,7 @@ struct SessionTimes {
 }
 
 /// What node `a` may and must report about peer `b`, on `a`'s clock.
-#[derive(Default, Clone)]
+#[derive(Default, Clone, Hash)]
 struct View {
     /// Inbound may be fresh while the reading is below this.
     inbound_backed: Option<Instant>,
@@ -129,13 +131,14 @@ struct View {
 pub struct Violation(pub String);
 
 /// The oracle for `n` nodes.
+#[derive(Clone, Hash)]
 pub struct FreshnessOracle {
     stale_after: Duration,
     epoch_grace: Duration,
     nodes: Vec<NodeTimes>,
     views: Vec<Vec<View>>,
-    sealed: HashMap<ProbeKey, Sealed>,
-    sessions: HashMap<(usize, u64, [u8; 4]), SessionTimes>,
+    sealed: BTreeMap<ProbeKey, Sealed>,
+    sessions: BTreeMap<(usize, u64, [u8; 4]), SessionTimes>,
 }
 
 /// A probe's identity: sender, receiver, the receiver's session index, the
@@ -171,8 +174,8 @@ impl FreshnessOracle {
             epoch_grace,
             nodes: vec![NodeTimes::default(); n],
             views: vec![vec![View::default(); n]; n],
-            sealed: HashMap::new(),
-            sessions: HashMap::new(),
+            sealed: BTreeMap::new(),
+            sessions: BTreeMap::new(),
         }
     }
 

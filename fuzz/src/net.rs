@@ -17,7 +17,7 @@
 //!   fresh.
 
 use core::time::Duration;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use arbitrary::{Result, Unstructured};
 use chacha20::ChaCha20Rng;
@@ -34,9 +34,14 @@ use probekey::{
     StaticKeypair, TransmitKind,
 };
 use probekey_sim::oracle::{BODY_ID_LEN, EndpointView, write_body_id};
-use probekey_sim::{ClockSpec, NodeClock, ProbeOracle, Sim, SimConfig, SimEndpoint, SimNode};
+use probekey_sim::{
+    ClockSpec, NodeClock, ProbeOracle, Sim, SimConfig, SimEndpoint, SimNode, SimRng,
+};
 
 use super::freshness::FreshnessOracle;
+
+mod model;
+pub use model::Action;
 
 /// Most nodes in one network.
 pub const MAX_NODES: usize = 3;
@@ -101,6 +106,7 @@ pub struct Datagram {
     pub bytes: Vec<u8>,
 }
 
+#[derive(Clone)]
 struct Node {
     endpoint: SimEndpoint,
     clock: NodeClock,
@@ -175,6 +181,7 @@ pub enum Op {
 }
 
 /// The network.
+#[derive(Clone)]
 pub struct Net {
     config: Config,
     keys: Vec<StaticKeypair>,
@@ -191,7 +198,7 @@ pub struct Net {
     freshness: Option<FreshnessOracle>,
     /// The latest challenge value each node sent each other (challenger,
     /// challenged), for messages written with a node's own key.
-    challenges: HashMap<(usize, usize), [u8; 16]>,
+    challenges: BTreeMap<(usize, usize), [u8; 16]>,
     next_seq: u64,
     /// Whether any operation acted with a node's static key outside its
     /// endpoint (a misbehaving neighbour, not a network fault).
@@ -225,7 +232,7 @@ impl Net {
                 config.stale_after(),
                 config.epoch_grace(),
             )),
-            challenges: HashMap::new(),
+            challenges: BTreeMap::new(),
             next_seq: 0,
             crafted: false,
             trace: std::env::var_os("PROBEKEY_FUZZ_TRACE").is_some(),
@@ -240,7 +247,7 @@ impl Net {
     }
 
     fn make_node(&self, i: usize, restarts: u64, clock: NodeClock) -> Node {
-        let rng = ChaCha20Rng::seed_from_u64((i as u64) << 32 | restarts);
+        let rng = SimRng::seed_from_u64((i as u64) << 32 | restarts);
         let mut endpoint = Endpoint::new(self.config, self.keys[i].clone(), rng, Vec::new());
         let mut peer_of = [None; MAX_NODES];
         let local = clock.local(self.now);
@@ -440,7 +447,9 @@ impl Net {
             Ok(n) => {
                 assert_eq!(n, out.len(), "a sealed probe is its body plus the overhead");
                 assert_eq!(after.probes_sealed, before.probes_sealed + 1);
-                self.oracle.sealed(from, to, seq, &out);
+                if let Err(v) = self.oracle.sealed(from, to, seq, &out, &body) {
+                    panic!("{v:?}");
+                }
                 if let Some(f) = &mut self.freshness {
                     f.sealed(from, to, &out, self.now, local);
                 }
@@ -552,6 +561,20 @@ impl Net {
         self.receive(d.to, &d.bytes);
     }
 
+    /// Restarts node `i`: all state lost, same static key; with `reboot`,
+    /// its clock starts again at zero too.
+    fn restart(&mut self, i: usize, reboot: bool) {
+        let restarts = self.nodes[i].restarts + 1;
+        let clock = if reboot {
+            self.nodes[i].clock.rebooted(self.now)
+        } else {
+            self.nodes[i].clock
+        };
+        let node = self.make_node(i, restarts, clock);
+        self.replace_node(i, node);
+        self.timers();
+    }
+
     fn pick_node(&self, u: &mut Unstructured<'_>) -> Result<usize> {
         u.choose_index(self.nodes.len())
     }
@@ -616,13 +639,12 @@ impl Net {
             }
             Op::Drop => {
                 if let Some(i) = self.pick_flight(u)? {
-                    self.in_flight.remove(i);
+                    self.perform(Action::Drop(i));
                 }
             }
             Op::Duplicate => {
                 if let Some(i) = self.pick_flight(u)? {
-                    let d = self.in_flight[i].clone();
-                    self.send(d);
+                    self.perform(Action::Duplicate(i));
                 }
             }
             Op::Corrupt => {
@@ -694,15 +716,7 @@ impl Net {
             }
             Op::Restart | Op::Reboot => {
                 let i = self.pick_node(u)?;
-                let restarts = self.nodes[i].restarts + 1;
-                let clock = if op == Op::Reboot {
-                    self.nodes[i].clock.rebooted(self.now)
-                } else {
-                    self.nodes[i].clock
-                };
-                let node = self.make_node(i, restarts, clock);
-                self.replace_node(i, node);
-                self.timers();
+                self.restart(i, op == Op::Reboot);
             }
             Op::Suspend => {
                 let i = self.pick_node(u)?;

@@ -17,7 +17,7 @@ pub const MAX_RATE_PPM: u64 = 2 * PPM;
 
 /// How a node's clock starts: its reading at simulated time zero and its
 /// rate.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClockSpec {
     /// The node's reading when the simulation starts.
     pub offset: Duration,
@@ -37,7 +37,7 @@ impl Default for ClockSpec {
 
 /// One node's clock: a reading anchored at a simulated instant, advancing
 /// at its rate, or stopped.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeClock {
     global: Instant,
     local: Instant,

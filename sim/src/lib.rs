@@ -56,7 +56,42 @@ pub fn short_timers() -> Config {
 }
 
 /// The endpoint type the simulator runs.
-pub type SimEndpoint = GrowableEndpoint<ChaCha20Rng>;
+pub type SimEndpoint = GrowableEndpoint<SimRng>;
+
+/// The endpoints' randomness: ChaCha20 from a seed, so that a run is
+/// reproducible. Unlike the generator itself it can be cloned (through
+/// its seed, stream and position), as the model checker clones whole
+/// endpoints.
+#[derive(PartialEq, Eq, Debug)]
+pub struct SimRng(ChaCha20Rng);
+
+impl SimRng {
+    /// The generator seeded from `seed`.
+    pub fn seed_from_u64(seed: u64) -> Self {
+        SimRng(ChaCha20Rng::seed_from_u64(seed))
+    }
+}
+
+impl Clone for SimRng {
+    fn clone(&self) -> Self {
+        SimRng(ChaCha20Rng::deserialize_state(&self.0.serialize_state()))
+    }
+}
+
+/// The randomness traits come through `rand_core`'s blanket
+/// implementations for a `DerefMut` to a generator.
+impl core::ops::Deref for SimRng {
+    type Target = ChaCha20Rng;
+    fn deref(&self) -> &ChaCha20Rng {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for SimRng {
+    fn deref_mut(&mut self) -> &mut ChaCha20Rng {
+        &mut self.0
+    }
+}
 
 /// A fault on the network or a node, active from `start` to `end`.
 #[derive(Clone, Debug, PartialEq)]
@@ -591,7 +626,7 @@ impl Sim {
         restarts: u64,
         clock: NodeClock,
     ) -> SimNode {
-        let rng = ChaCha20Rng::seed_from_u64(derive_seed(self.cfg.seed, 3 + i as u64, restarts));
+        let rng = SimRng::seed_from_u64(derive_seed(self.cfg.seed, 3 + i as u64, restarts));
         let mut endpoint = Endpoint::new(self.cfg.config, keypair.clone(), rng, Vec::new());
         let local = clock.local(self.now);
         let mut peers = Vec::new();
@@ -1027,7 +1062,9 @@ impl Sim {
         oracle::write_body_id(&mut b, from, to, seq);
         let mut out = [0u8; BODY_LEN + probekey::PROBE_OVERHEAD];
         if let Ok(n) = node.endpoint.seal(local, peer, kind, &b, &mut out) {
-            self.oracle.sealed(from, to, seq, &out[..n]);
+            if let Err(v) = self.oracle.sealed(from, to, seq, &out[..n], &b) {
+                self.violations.push(v);
+            }
             self.send(from, to, out[..n].to_vec());
         }
         self.drain(from);

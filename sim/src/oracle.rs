@@ -4,7 +4,7 @@
 //! keepalive must be, byte for byte, one its claimed sender sealed for this
 //! receiver, accepted once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use probekey::{EndpointStats, Instant, PeerId, PeerStatus, RecvError, RejectReason};
 
@@ -43,6 +43,16 @@ pub enum Violation {
         from: usize,
         /// The probe's sequence number.
         seq: u64,
+    },
+    /// Two probes were sealed under the same key and counter: their
+    /// keystreams over the bodies are equal (`docs/PROTOCOL.md` §5.3).
+    NonceReused {
+        /// Sending node.
+        from: usize,
+        /// Receiving node.
+        to: usize,
+        /// The counter sealed twice.
+        counter: u64,
     },
     /// The same keepalive datagram was accepted twice.
     KeepaliveTwice {
@@ -168,18 +178,70 @@ pub fn read_body_id(body: &[u8]) -> Option<(usize, usize, u64)> {
     Some((from, to, u64::from_be_bytes(s)))
 }
 
+/// Where a probe's body starts: after the header and the sender's time,
+/// the first bytes the AEAD encrypts (`docs/PROTOCOL.md` §2.4).
+const BODY_AT: usize = probekey::wire::PROBE_HEADER_LEN + probekey::wire::PROBE_TIME_LEN;
+
+/// A sealed probe's receiver index, epoch and counter (header bytes
+/// 4..20): with the key, what its nonce is made of.
+type NonceKey = (usize, usize, [u8; 16]);
+
 /// What was sealed and what was accepted.
-#[derive(Default)]
+#[derive(Clone, Default, Hash)]
 pub struct ProbeOracle {
-    sealed: HashMap<(usize, usize, u64), Vec<u8>>,
-    accepted: HashSet<(usize, usize, u64)>,
-    keepalives: HashSet<(usize, Vec<u8>)>,
+    sealed: BTreeMap<(usize, usize, u64), Vec<u8>>,
+    accepted: BTreeSet<(usize, usize, u64)>,
+    keepalives: BTreeSet<(usize, Vec<u8>)>,
+    /// The keystreams over the bodies sealed under each receiver index,
+    /// epoch and counter.
+    keystreams: BTreeMap<NonceKey, Vec<[u8; BODY_ID_LEN]>>,
 }
 
 impl ProbeOracle {
-    /// Remembers the datagram `from` sealed for `to` with sequence `seq`.
-    pub fn sealed(&mut self, from: usize, to: usize, seq: u64, datagram: &[u8]) {
+    /// Remembers the datagram `from` sealed for `to` with sequence `seq`,
+    /// whose body was `body`, and checks that its key and counter sealed
+    /// nothing before. The key is unknown here, but the cipher is a
+    /// stream cipher: two bodies sealed under the same key and counter
+    /// have the same keystream (ciphertext XOR plaintext), and bodies
+    /// under different keys have different keystreams.
+    ///
+    /// # Errors
+    /// [`Violation::NonceReused`] if the keystream is one sealed before
+    /// under the same receiver index, epoch and counter.
+    pub fn sealed(
+        &mut self,
+        from: usize,
+        to: usize,
+        seq: u64,
+        datagram: &[u8],
+        body: &[u8],
+    ) -> Result<(), Violation> {
         self.sealed.insert((from, to, seq), datagram.to_vec());
+        let (Some(nonce), Some(cipher), Some(plain)) = (
+            datagram.get(4..20),
+            datagram.get(BODY_AT..BODY_AT + BODY_ID_LEN),
+            body.get(..BODY_ID_LEN),
+        ) else {
+            return Ok(());
+        };
+        let mut stream = [0u8; BODY_ID_LEN];
+        for ((s, c), p) in stream.iter_mut().zip(cipher).zip(plain) {
+            *s = c ^ p;
+        }
+        let mut key = [0u8; 16];
+        key.copy_from_slice(nonce);
+        let seen = self.keystreams.entry((from, to, key)).or_default();
+        if seen.contains(&stream) {
+            let mut counter = [0u8; 8];
+            counter.copy_from_slice(&nonce[8..16]);
+            return Err(Violation::NonceReused {
+                from,
+                to,
+                counter: u64::from_be_bytes(counter),
+            });
+        }
+        seen.push(stream);
+        Ok(())
     }
 
     /// Checks a probe that node `at` accepted as coming from `claimed`,
@@ -237,7 +299,7 @@ mod tests {
         let mut body = [0u8; BODY_ID_LEN + 3];
         write_body_id(&mut body, 1, 2, 7);
         assert_eq!(read_body_id(&body), Some((1, 2, 7)));
-        o.sealed(1, 2, 7, b"datagram");
+        assert_eq!(o.sealed(1, 2, 7, b"datagram", &body), Ok(()));
         assert!(matches!(
             o.accepted(2, 1, b"datagraM", &body),
             Err(Violation::Altered { .. })
@@ -257,5 +319,36 @@ mod tests {
         ));
         assert_eq!(o.keepalive(2, 1, b"k"), Ok(()));
         assert!(o.keepalive(2, 1, b"k").is_err());
+    }
+
+    /// A datagram sealing `body` under `nonce` (header bytes 4..20) with
+    /// the keystream `stream`.
+    fn sealed_with(nonce: u8, stream: u8, body: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; BODY_AT];
+        d[19] = nonce;
+        d.extend(body.iter().map(|b| b ^ stream));
+        d
+    }
+
+    #[test]
+    fn a_keystream_sealed_twice_under_one_counter_is_a_reused_nonce() {
+        let mut o = ProbeOracle::default();
+        let mut one = [0u8; BODY_ID_LEN];
+        write_body_id(&mut one, 1, 2, 1);
+        let mut two = [0u8; BODY_ID_LEN];
+        write_body_id(&mut two, 1, 2, 2);
+        assert_eq!(o.sealed(1, 2, 1, &sealed_with(5, 0x11, &one), &one), Ok(()));
+        // Another key under the same counter (a new session that reuses the
+        // index), or the same key under another counter: fine.
+        assert_eq!(o.sealed(1, 2, 2, &sealed_with(5, 0x22, &two), &two), Ok(()));
+        assert_eq!(o.sealed(1, 2, 3, &sealed_with(6, 0x11, &two), &two), Ok(()));
+        assert_eq!(
+            o.sealed(1, 2, 4, &sealed_with(5, 0x11, &two), &two),
+            Err(Violation::NonceReused {
+                from: 1,
+                to: 2,
+                counter: 5
+            })
+        );
     }
 }

@@ -15,6 +15,7 @@ pub const MAX_DEPLOYMENT_ID_LEN: usize = 32;
 
 /// A validated configuration. Build one with [`Config::builder`].
 #[derive(Copy, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub struct Config {
     deployment_id: [u8; MAX_DEPLOYMENT_ID_LEN],
     deployment_id_len: u8,

@@ -41,6 +41,7 @@ pub const MAX_PEERS: usize = 1 << (32 - INDEX_TAG_BITS);
 
 /// One node's side of every link: configuration, static key, peers, and
 /// the caller's randomness. See the crate documentation for the drive loop.
+#[cfg_attr(feature = "model", derive(Clone))]
 pub struct Endpoint<R, T> {
     config: Config,
     local: StaticKeypair,
@@ -70,6 +71,49 @@ impl<R, T> fmt::Debug for Endpoint<R, T> {
             .field("public", &self.local.public())
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+/// The whole state but the randomness, which the model checker hashes
+/// itself ([`Endpoint::rng`]).
+#[cfg(feature = "model")]
+impl<R, T: core::hash::Hash> core::hash::Hash for Endpoint<R, T> {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        let Endpoint {
+            config,
+            local,
+            mac1,
+            prologue,
+            rng: _,
+            peers,
+            events,
+            stats,
+            index,
+            latest,
+            challenge,
+            dh_budget,
+            schedule,
+        } = self;
+        config.hash(h);
+        local.hash(h);
+        mac1.hash(h);
+        prologue.hash(h);
+        peers.hash(h);
+        events.hash(h);
+        stats.hash(h);
+        index.hash(h);
+        latest.hash(h);
+        challenge.hash(h);
+        dh_budget.hash(h);
+        schedule.hash(h);
+    }
+}
+
+#[cfg(feature = "model")]
+impl<R, T> Endpoint<R, T> {
+    /// The caller's randomness, for the model checker's fingerprint.
+    pub fn rng(&self) -> &R {
+        &self.rng
     }
 }
 
@@ -459,3 +503,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
         }
     }
 }
+
+#[cfg(feature = "model")]
+const _: () = {
+    const fn model_state<T: Clone + core::hash::Hash>() {}
+    model_state::<Endpoint<(), crate::table::FixedTable<2>>>();
+    #[cfg(feature = "alloc")]
+    model_state::<Endpoint<(), crate::table::GrowableTable>>();
+};

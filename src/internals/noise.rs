@@ -74,6 +74,7 @@ pub fn prologue(version: u8, deployment_id: &[u8], out: &mut [u8; MAX_PROLOGUE_L
 
 /// The prologue of one deployment (§4.1), built once.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub struct Prologue {
     bytes: [u8; MAX_PROLOGUE_LEN],
     len: usize,
@@ -96,6 +97,7 @@ impl Prologue {
 /// The static-static Diffie-Hellman result of a pair of keys: the `ss`
 /// token, computed once per configured peer.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub struct StaticDh([u8; 32]);
 
 impl StaticDh {
@@ -167,6 +169,7 @@ fn hkdf2(ck: &[u8; 32], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
 
 /// Noise's SymmetricState (spec §5.2).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[cfg_attr(feature = "model", derive(Hash))]
 struct SymmetricState {
     ck: [u8; 32],
     h: [u8; 32],
@@ -341,6 +344,14 @@ pub const fn message_len(payload_len: usize) -> usize {
 pub struct Initiator {
     state: SymmetricState,
     ephemeral: StaticSecret,
+}
+
+#[cfg(feature = "model")]
+impl core::hash::Hash for Initiator {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.state.hash(h);
+        self.ephemeral.as_bytes().hash(h);
+    }
 }
 
 impl Initiator {

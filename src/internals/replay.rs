@@ -24,6 +24,7 @@ pub enum ReplayError {
 
 /// A bitmap of recently accepted counters.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub struct ReplayWindow {
     /// One more than the highest committed counter; zero when none is.
     next: u64,

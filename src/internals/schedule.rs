@@ -46,6 +46,7 @@ fn step_prepared(chain: &SymmetricKey) -> (EpochKey, SymmetricKey) {
 }
 
 /// The sending half: the current epoch's key and the next chain key.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct SendSchedule {
     epoch: Epoch,
     key: EpochKey,
@@ -146,6 +147,7 @@ pub(crate) enum WindowSlot {
 
 /// The receiving half: keys for `e − 1` (within its grace), `e` and `e + 1`,
 /// and the chain key `cₑ₊₂`.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct RecvSchedule {
     epoch: Epoch,
     previous: Option<(EpochKey, Instant)>,

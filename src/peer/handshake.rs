@@ -12,6 +12,7 @@ use crate::status::HandshakeState;
 use crate::time::Instant;
 use crate::wire::{INITIATION_LEN, RESPONSE_LEN};
 
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct InFlight {
     pub(crate) noise: Initiator,
     pub(crate) sender_index: SessionIndex,
@@ -24,6 +25,7 @@ pub(crate) struct InFlight {
     pub(crate) bound: bool,
 }
 
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct Want {
     pub(crate) reason: HandshakeReason,
     pub(crate) since: Instant,
@@ -37,6 +39,7 @@ pub(crate) struct Want {
     pub(crate) failing_report_at: Instant,
 }
 
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct CachedResponse {
     /// SHA-256 of the initiation this answers.
     pub(crate) initiation: [u8; 32],
@@ -44,6 +47,7 @@ pub(crate) struct CachedResponse {
 }
 
 /// A token bucket in caller time (§4.5).
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct TokenBucket {
     tokens: u32,
     refilled_at: Instant,
@@ -91,6 +95,7 @@ impl TokenBucket {
 
 /// Everything about the handshakes with one peer, apart from the sessions
 /// they make.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct Handshake {
     pub(crate) want: Option<Want>,
     pub(crate) in_flight: Option<InFlight>,

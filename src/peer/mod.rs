@@ -29,6 +29,7 @@ use timers::{Timer, TimerTable};
 
 /// What a peer has queued for [`crate::Endpoint::poll_transmit`].
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub(crate) struct TxQueue(u8);
 
 impl TxQueue {
@@ -90,6 +91,7 @@ pub(crate) struct Validated {
 
 /// The state of one configured peer. Opaque: read it through
 /// [`crate::Endpoint::peer_status`].
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub struct Peer {
     pub(crate) public: PublicKey,
     /// The id the endpoint gave this peer.

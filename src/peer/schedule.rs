@@ -21,6 +21,7 @@ pub(crate) const PROBE_BODY_LEN: usize = 12;
 
 /// The schedule's state for one peer.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub(crate) struct ProbeSchedule {
     /// Whether the caller turned the schedule on.
     pub(crate) enabled: bool,

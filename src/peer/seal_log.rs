@@ -15,6 +15,7 @@ const SAMPLES_U32: u32 = 8;
 
 /// One seal; index 0, which no session uses (§2.4), marks an empty one.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "model", derive(Hash))]
 struct Sample {
     index: SessionIndex,
     counter: u64,
@@ -33,6 +34,7 @@ impl Sample {
 /// than its seal, at most a spacing and a probe interval earlier), and the
 /// samples reach back `stale_after` while probes flow.
 #[derive(Default)]
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct SealLog {
     latest: Sample,
     samples: [Sample; SAMPLES],

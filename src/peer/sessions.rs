@@ -12,6 +12,7 @@ pub(crate) const SESSIONS: usize = 3;
 
 /// The sessions held with one peer.
 #[derive(Default)]
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct Sessions {
     /// The local index of the session in each slot, beside the slot
     /// numbers below: a probe finds its session reading one cache line,

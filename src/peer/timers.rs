@@ -67,6 +67,7 @@ impl Timer {
 /// set (it would never expire either way), which keeps the table at 8
 /// bytes a timer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub(crate) struct TimerTable {
     deadlines: [Instant; COUNT],
 }

@@ -37,6 +37,7 @@ const NO_KEY: (KeyId, u32) = (KeyId([0; 8]), NONE);
 
 /// One row of the indexes; see the module's documentation.
 #[derive(Copy, Clone)]
+#[cfg_attr(feature = "model", derive(Hash))]
 pub(crate) struct Row {
     /// Entries `2i` and `2i + 1` of the key index: key id and slot.
     keys: [(KeyId, u32); 2],
@@ -77,6 +78,7 @@ fn usize_of(i: u32) -> usize {
 
 /// The sizes and ends of the indexes; their entries are in the table's
 /// rows.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub(crate) struct Index {
     /// Entries of the key index in use, and its size: two per row.
     keys: usize,

@@ -24,6 +24,7 @@ use index::Row;
 
 /// One slot of a [`PeerTable`]: free or holding a peer, and one row of
 /// the endpoint's indexes. Opaque.
+#[cfg_attr(feature = "model", derive(Clone, Hash))]
 pub struct Slot<P> {
     peer: Option<P>,
     row: Row,

@@ -1,0 +1,273 @@
+//! Exhaustive exploration of the real endpoints (`docs/PROTOCOL.md` §10).
+//!
+//! The state is the fuzz harness's network ([`harness::net::Net`]): two
+//! endpoints (three in a smaller run) with their randomness and clocks, the
+//! datagrams in flight and every datagram sent (the attacker's recording),
+//! and the oracles' records. From a starting state, every sequence of
+//! actions ([`harness::net::Action`]: deliver, drop or duplicate a datagram
+//! in flight, replay a recorded one, restart or reboot a node, let time
+//! pass to a deadline or by a fixed step, seal a probe) up to a depth is
+//! explored depth first, states told apart by a hash of their whole
+//! contents; a state reached again with no more depth left to explore is
+//! not expanded again.
+//!
+//! - **Safety**, in every state: the harness's invariants (no probe
+//!   accepted that its claimed sender did not seal for this receiver, none
+//!   twice, no key and counter sealed twice, freshness only on round-trip
+//!   evidence within `stale_after`, no refusal that changes state, no
+//!   deadline in the past, no panic).
+//! - **Liveness**, from every distinct state: the deterministic
+//!   continuation with faults stopped and a good network
+//!   ([`harness::net::Net::quiet`]) has every direction of every link fresh
+//!   at both ends within `Config::recovery_bound`, and staying fresh.
+//!
+//! The test runs a bounded exploration in CI. Larger runs:
+//! `PROBEKEY_MODEL_DEPTH=5 PROBEKEY_MODEL_DEPTH3=3 cargo test --release
+//! --test model_check -- --nocapture` (README, *Testing*).
+
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use harness::net::{Action, Net, fast_config};
+
+/// A sequence of actions from the start that breaks a property.
+#[derive(Debug)]
+struct Counterexample {
+    start: &'static str,
+    path: Vec<Action>,
+    what: String,
+}
+
+/// What one exploration covered.
+#[derive(Debug, Default)]
+struct Report {
+    /// Distinct states reached (the starting state included).
+    states: u64,
+    /// Actions performed.
+    transitions: u64,
+}
+
+struct Explorer {
+    start: &'static str,
+    depth: usize,
+    /// Fingerprint of every state reached, with the depth still to explore
+    /// below it when it was last expanded.
+    seen: Mutex<HashMap<u64, usize>>,
+    transitions: AtomicU64,
+}
+
+fn fingerprint(net: &Net) -> u64 {
+    let mut h = DefaultHasher::new();
+    net.hash(&mut h);
+    h.finish()
+}
+
+fn message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+impl Explorer {
+    fn counterexample(&self, path: &[Action], what: String) -> Counterexample {
+        Counterexample {
+            start: self.start,
+            path: path.to_vec(),
+            what,
+        }
+    }
+
+    /// The liveness property from `net`: a good network brings and keeps
+    /// every direction fresh within the recovery bound.
+    fn live(&self, net: &Net, path: &[Action]) -> Result<(), Counterexample> {
+        let mut quiet = net.clone();
+        catch_unwind(AssertUnwindSafe(|| {
+            let bound = quiet.recovery_bound();
+            quiet.quiet(bound);
+        }))
+        .map_err(|p| self.counterexample(path, format!("liveness: {}", message(p))))
+    }
+
+    /// Explores every action from `net`, reached by `path`, with
+    /// `remaining` more levels below it.
+    fn visit(
+        &self,
+        net: &Net,
+        path: &mut Vec<Action>,
+        remaining: usize,
+    ) -> Result<(), Counterexample> {
+        if remaining == 0 {
+            return Ok(());
+        }
+        for action in net.actions() {
+            path.push(action);
+            self.step(net, action, path, remaining - 1)?;
+            path.pop();
+        }
+        Ok(())
+    }
+
+    /// Performs `action` on a copy of `net`, checks the new state and
+    /// explores below it.
+    fn step(
+        &self,
+        net: &Net,
+        action: Action,
+        path: &mut Vec<Action>,
+        remaining: usize,
+    ) -> Result<(), Counterexample> {
+        self.transitions.fetch_add(1, Ordering::Relaxed);
+        let mut next = net.clone();
+        catch_unwind(AssertUnwindSafe(|| next.apply(action)))
+            .map_err(|p| self.counterexample(path, format!("safety: {}", message(p))))?;
+        let fp = fingerprint(&next);
+        let (new, expand) = {
+            let mut seen = self.seen.lock().expect("no explorer thread panics");
+            match seen.get_mut(&fp) {
+                None => {
+                    seen.insert(fp, remaining);
+                    (true, true)
+                }
+                Some(r) if *r < remaining => {
+                    *r = remaining;
+                    (false, true)
+                }
+                Some(_) => (false, false),
+            }
+        };
+        if new {
+            self.live(&next, path)?;
+        }
+        if expand {
+            self.visit(&next, path, remaining)?;
+        }
+        Ok(())
+    }
+}
+
+/// Explores every sequence of up to `depth` actions from `start` on
+/// `threads` threads (the first level's actions shared among them).
+fn explore(
+    name: &'static str,
+    start: &Net,
+    depth: usize,
+    threads: usize,
+) -> Result<Report, Counterexample> {
+    let explorer = Explorer {
+        start: name,
+        depth,
+        seen: Mutex::new(HashMap::from([(fingerprint(start), depth)])),
+        transitions: AtomicU64::new(0),
+    };
+    explorer.live(start, &[])?;
+    let first = start.actions();
+    let next = AtomicUsize::new(0);
+    let results: Vec<Result<(), Counterexample>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut path = Vec::with_capacity(explorer.depth);
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&action) = first.get(k) else {
+                            return Ok(());
+                        };
+                        path.clear();
+                        path.push(action);
+                        explorer.step(start, action, &mut path, depth - 1)?;
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("explorer threads catch the panics"))
+            .collect()
+    });
+    results.into_iter().collect::<Result<(), _>>()?;
+    Ok(Report {
+        states: explorer.seen.lock().expect("joined").len() as u64,
+        transitions: explorer.transitions.load(Ordering::Relaxed),
+    })
+}
+
+fn env_depth(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Two nodes just started: their first initiations in flight.
+fn two_starting() -> Net {
+    Net::new(fast_config(), 2)
+}
+
+/// Two nodes whose link is up both ways, having probed for two seconds,
+/// the latest four datagrams recorded.
+fn two_up() -> Net {
+    let mut net = Net::new(fast_config(), 2);
+    net.run_good(Duration::from_secs(2));
+    assert!(
+        net.all_fresh(),
+        "two seconds of good network bring the link up"
+    );
+    net.forget_all_but(4);
+    net
+}
+
+/// Three nodes just started.
+fn three_starting() -> Net {
+    Net::new(fast_config(), 3)
+}
+
+fn check(name: &'static str, start: Net, depth: usize) {
+    let began = std::time::Instant::now();
+    match explore(name, &start, depth, threads()) {
+        Ok(r) => println!(
+            "{name}: depth {depth}, {} distinct states, {} transitions, {:.1?}",
+            r.states,
+            r.transitions,
+            began.elapsed()
+        ),
+        Err(c) => panic!("{}: after {:?}: {}", c.start, c.path, c.what),
+    }
+}
+
+#[test]
+fn two_nodes_starting() {
+    check(
+        "two starting",
+        two_starting(),
+        env_depth("PROBEKEY_MODEL_DEPTH", 3),
+    );
+}
+
+#[test]
+fn two_nodes_up() {
+    check("two up", two_up(), env_depth("PROBEKEY_MODEL_DEPTH", 3));
+}
+
+#[test]
+fn three_nodes_starting() {
+    check(
+        "three starting",
+        three_starting(),
+        env_depth("PROBEKEY_MODEL_DEPTH3", 2),
+    );
+}
