@@ -7,11 +7,12 @@
 //! actions ([`harness::net::Action`]: deliver, drop or duplicate a datagram
 //! in flight, replay a recorded one, restart or reboot a node, let time
 //! pass to a deadline or by a fixed step, seal a probe) up to a depth is
-//! explored depth first, states told apart by a hash of their whole
-//! contents; a state reached again with no more depth left to explore is
-//! not expanded again.
+//! explored: the first levels breadth first, their states then shared
+//! among the threads and explored depth first. States are told apart by a
+//! hash of their whole contents; a state reached again with no more depth
+//! left below it than when it was expanded is not expanded again.
 //!
-//! - **Safety**, in every state: the harness's invariants (no probe
+//! - **Safety**, on every action: the harness's invariants (no probe
 //!   accepted that its claimed sender did not seal for this receiver, none
 //!   twice, no key and counter sealed twice, freshness only on round-trip
 //!   evidence within `stale_after`, no refusal that changes state, no
@@ -19,18 +20,23 @@
 //! - **Liveness**, from every distinct state: the deterministic
 //!   continuation with faults stopped and a good network
 //!   ([`harness::net::Net::quiet`]) has every direction of every link fresh
-//!   at both ends within `Config::recovery_bound`, and staying fresh.
+//!   at both ends within `Config::recovery_bound`, and staying fresh. The
+//!   continuation depends only on the time and the nodes
+//!   ([`harness::net::Net::hash_nodes`]), so it is run once for all the
+//!   states that share them.
 //!
-//! The test runs a bounded exploration in CI. Larger runs:
-//! `PROBEKEY_MODEL_DEPTH=5 PROBEKEY_MODEL_DEPTH3=3 cargo test --release
-//! --test model_check -- --nocapture` (README, *Testing*).
+//! `cargo test` explores three actions deep from two nodes, two from three;
+//! CI one level more in a release build; the long run:
+//! `PROBEKEY_MODEL_DEPTH=5 PROBEKEY_MODEL_DEPTH3=4 cargo test --release
+//! --test model_check -- --nocapture --test-threads 1` (README, *Model
+//! checking*).
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod harness;
 
-use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
@@ -54,15 +60,21 @@ struct Report {
     states: u64,
     /// Actions performed.
     transitions: u64,
+    /// Good-network continuations run.
+    continuations: u64,
 }
 
 struct Explorer {
     start: &'static str,
-    depth: usize,
     /// Fingerprint of every state reached, with the depth still to explore
     /// below it when it was last expanded.
     seen: Mutex<HashMap<u64, usize>>,
+    /// Fingerprint of the nodes of every state whose good-network
+    /// continuation was run ([`Net::hash_nodes`]): states that differ only
+    /// in the network and the records share one.
+    continued: Mutex<HashSet<u64>>,
     transitions: AtomicU64,
+    continuations: AtomicU64,
 }
 
 fn fingerprint(net: &Net) -> u64 {
@@ -91,6 +103,17 @@ impl Explorer {
     /// The liveness property from `net`: a good network brings and keeps
     /// every direction fresh within the recovery bound.
     fn live(&self, net: &Net, path: &[Action]) -> Result<(), Counterexample> {
+        let mut h = DefaultHasher::new();
+        net.hash_nodes(&mut h);
+        let fresh = self
+            .continued
+            .lock()
+            .expect("no explorer thread panics")
+            .insert(h.finish());
+        if !fresh {
+            return Ok(());
+        }
+        self.continuations.fetch_add(1, Ordering::Relaxed);
         let mut quiet = net.clone();
         catch_unwind(AssertUnwindSafe(|| {
             let bound = quiet.recovery_bound();
@@ -127,6 +150,22 @@ impl Explorer {
         path: &mut Vec<Action>,
         remaining: usize,
     ) -> Result<(), Counterexample> {
+        if let Some(next) = self.reach(net, action, path, remaining)? {
+            self.visit(&next, path, remaining)?;
+        }
+        Ok(())
+    }
+
+    /// Performs `action` on a copy of `net` (reached by `path`, which ends
+    /// with `action`) and checks the new state: the new state, if it is to
+    /// be explored with `remaining` levels below it.
+    fn reach(
+        &self,
+        net: &Net,
+        action: Action,
+        path: &[Action],
+        remaining: usize,
+    ) -> Result<Option<Net>, Counterexample> {
         self.transitions.fetch_add(1, Ordering::Relaxed);
         let mut next = net.clone();
         catch_unwind(AssertUnwindSafe(|| next.apply(action)))
@@ -149,15 +188,51 @@ impl Explorer {
         if new {
             self.live(&next, path)?;
         }
-        if expand {
-            self.visit(&next, path, remaining)?;
-        }
-        Ok(())
+        Ok(expand.then_some(next))
     }
 }
 
+/// Levels explored breadth first, their states shared among the threads,
+/// before each thread explores the states it took depth first.
+const BREADTH_FIRST_LEVELS: usize = 2;
+
+/// Runs `work` on every item on `threads` threads, each taking the next
+/// item left; stops at the first error.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&T) -> Result<Vec<R>, Counterexample> + Sync,
+) -> Result<Vec<R>, Counterexample> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        match work(item) {
+                            Ok(r) => out.extend(r),
+                            Err(c) => {
+                                // The others stop at their next item.
+                                next.store(items.len(), Ordering::Relaxed);
+                                return Err(c);
+                            }
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.join().expect("explorer threads catch the panics")?);
+        }
+        Ok(all)
+    })
+}
+
 /// Explores every sequence of up to `depth` actions from `start` on
-/// `threads` threads (the first level's actions shared among them).
+/// `threads` threads.
 fn explore(
     name: &'static str,
     start: &Net,
@@ -166,39 +241,46 @@ fn explore(
 ) -> Result<Report, Counterexample> {
     let explorer = Explorer {
         start: name,
-        depth,
         seen: Mutex::new(HashMap::from([(fingerprint(start), depth)])),
+        continued: Mutex::new(HashSet::new()),
         transitions: AtomicU64::new(0),
+        continuations: AtomicU64::new(0),
     };
     explorer.live(start, &[])?;
-    let first = start.actions();
-    let next = AtomicUsize::new(0);
-    let results: Vec<Result<(), Counterexample>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut path = Vec::with_capacity(explorer.depth);
-                    loop {
-                        let k = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(&action) = first.get(k) else {
-                            return Ok(());
-                        };
-                        path.clear();
-                        path.push(action);
-                        explorer.step(start, action, &mut path, depth - 1)?;
-                    }
+    let mut frontier = vec![(start.clone(), Vec::new())];
+    let mut level = 0;
+    while level < depth.min(BREADTH_FIRST_LEVELS) {
+        level += 1;
+        let remaining = depth - level;
+        let moves: Vec<(&Net, Vec<Action>)> = frontier
+            .iter()
+            .flat_map(|(net, path)| {
+                net.actions().into_iter().map(move |a| {
+                    let mut p: Vec<Action> = path.clone();
+                    p.push(a);
+                    (net, p)
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("explorer threads catch the panics"))
-            .collect()
-    });
-    results.into_iter().collect::<Result<(), _>>()?;
+        frontier = in_parallel(&moves, threads, |(net, path)| {
+            let action = *path.last().expect("a move has an action");
+            Ok(explorer
+                .reach(net, action, path, remaining)?
+                .map(|next| (next, path.clone()))
+                .into_iter()
+                .collect())
+        })?;
+    }
+    let remaining = depth - level;
+    in_parallel(&frontier, threads, |(net, path)| {
+        let mut path = path.clone();
+        explorer.visit(net, &mut path, remaining)?;
+        Ok(Vec::<()>::new())
+    })?;
     Ok(Report {
         states: explorer.seen.lock().expect("joined").len() as u64,
         transitions: explorer.transitions.load(Ordering::Relaxed),
+        continuations: explorer.continuations.load(Ordering::Relaxed),
     })
 }
 
@@ -240,9 +322,10 @@ fn check(name: &'static str, start: Net, depth: usize) {
     let began = std::time::Instant::now();
     match explore(name, &start, depth, threads()) {
         Ok(r) => println!(
-            "{name}: depth {depth}, {} distinct states, {} transitions, {:.1?}",
+            "{name}: depth {depth}, {} distinct states, {} transitions, {} good-network continuations, {:.1?}",
             r.states,
             r.transitions,
+            r.continuations,
             began.elapsed()
         ),
         Err(c) => panic!("{}: after {:?}: {}", c.start, c.path, c.what),

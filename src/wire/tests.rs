@@ -106,3 +106,35 @@ fn probe_fields_at_documented_offsets() {
         [0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B, 0x1C]
     );
 }
+
+/// What an operator reads in a refusal names the field at fault.
+#[test]
+fn errors_say_what_is_wrong() {
+    use std::string::ToString;
+    let cases = [
+        (
+            WireError::Truncated,
+            "datagram shorter than its type and version",
+        ),
+        (WireError::UnknownType(9), "unknown message type 9"),
+        (
+            WireError::UnsupportedVersion(7),
+            "unsupported protocol version 7",
+        ),
+        (
+            WireError::BadLength {
+                message_type: 1,
+                actual: 50,
+            },
+            "message type 1 cannot be 50 bytes long",
+        ),
+        (WireError::Reserved, "reserved bits set"),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+    }
+    assert_eq!(
+        BufferTooSmall { required_size: 108 }.to_string(),
+        "buffer too small: 108 bytes required"
+    );
+}
