@@ -363,6 +363,11 @@ impl Net {
             if self.trace {
                 eprintln!("{:?} node {i} -> {to}: {:?}", self.now, tx.kind);
             }
+            if buf.first() == Some(&TYPE_PROBE)
+                && let Err(v) = self.oracle.sealed_at(i, to, &buf[..tx.len], local)
+            {
+                panic!("{v:?}");
+            }
             if let Some(f) = &mut self.freshness {
                 f.sent(i, &buf[..tx.len]);
                 if tx.kind == TransmitKind::Keepalive {
@@ -448,6 +453,9 @@ impl Net {
                 assert_eq!(n, out.len(), "a sealed probe is its body plus the overhead");
                 assert_eq!(after.probes_sealed, before.probes_sealed + 1);
                 if let Err(v) = self.oracle.sealed(from, to, seq, &out, &body) {
+                    panic!("{v:?}");
+                }
+                if let Err(v) = self.oracle.sealed_at(from, to, &out, local) {
                     panic!("{v:?}");
                 }
                 if let Some(f) = &mut self.freshness {

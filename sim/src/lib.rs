@@ -1062,9 +1062,10 @@ impl Sim {
         oracle::write_body_id(&mut b, from, to, seq);
         let mut out = [0u8; BODY_LEN + probekey::PROBE_OVERHEAD];
         if let Ok(n) = node.endpoint.seal(local, peer, kind, &b, &mut out) {
-            if let Err(v) = self.oracle.sealed(from, to, seq, &out[..n], &b) {
-                self.violations.push(v);
-            }
+            let sealed = self.oracle.sealed(from, to, seq, &out[..n], &b);
+            let once = self.oracle.sealed_at(from, to, &out[..n], local);
+            self.violations
+                .extend(sealed.err().into_iter().chain(once.err()));
             self.send(from, to, out[..n].to_vec());
         }
         self.drain(from);
@@ -1133,6 +1134,11 @@ impl Sim {
                         continue;
                     };
                     let bytes = buf[..tx.len].to_vec();
+                    if bytes.first() == Some(&probekey::wire::TYPE_PROBE)
+                        && let Err(v) = self.oracle.sealed_at(i, to, &bytes, local)
+                    {
+                        self.violations.push(v);
+                    }
                     self.send(i, to, bytes);
                 }
                 Ok(None) | Err(_) => break,

@@ -45,7 +45,7 @@ pub enum Violation {
         seq: u64,
     },
     /// Two probes were sealed under the same key and counter: their
-    /// keystreams over the bodies are equal (`docs/PROTOCOL.md` §5.3).
+    /// keystreams over the bodies are equal (`docs/PROTOCOL.md` §5.1).
     NonceReused {
         /// Sending node.
         from: usize,
@@ -178,13 +178,16 @@ pub fn read_body_id(body: &[u8]) -> Option<(usize, usize, u64)> {
     Some((from, to, u64::from_be_bytes(s)))
 }
 
-/// Where a probe's body starts: after the header and the sender's time,
-/// the first bytes the AEAD encrypts (`docs/PROTOCOL.md` §2.4).
-const BODY_AT: usize = probekey::wire::PROBE_HEADER_LEN + probekey::wire::PROBE_TIME_LEN;
+/// Where a probe's plaintext starts: the sender's time, then the body
+/// (`docs/PROTOCOL.md` §2.4).
+const PLAIN_AT: usize = probekey::wire::PROBE_HEADER_LEN;
+/// Length of the sender's time.
+const TIME_LEN: usize = probekey::wire::PROBE_TIME_LEN;
 
 /// A sealed probe's receiver index, epoch and counter (header bytes
-/// 4..20): with the key, what its nonce is made of.
-type NonceKey = (usize, usize, [u8; 16]);
+/// 4..20), which with the key make its nonce, and where in the plaintext
+/// a keystream was taken.
+type NonceKey = (usize, usize, [u8; 16], usize);
 
 /// What was sealed and what was accepted.
 #[derive(Clone, Default, Hash)]
@@ -192,22 +195,17 @@ pub struct ProbeOracle {
     sealed: BTreeMap<(usize, usize, u64), Vec<u8>>,
     accepted: BTreeSet<(usize, usize, u64)>,
     keepalives: BTreeSet<(usize, Vec<u8>)>,
-    /// The keystreams over the bodies sealed under each receiver index,
-    /// epoch and counter.
-    keystreams: BTreeMap<NonceKey, Vec<[u8; BODY_ID_LEN]>>,
+    /// The keystreams seen under each receiver index, epoch and counter.
+    keystreams: BTreeMap<NonceKey, Vec<Vec<u8>>>,
 }
 
 impl ProbeOracle {
     /// Remembers the datagram `from` sealed for `to` with sequence `seq`,
     /// whose body was `body`, and checks that its key and counter sealed
-    /// nothing before. The key is unknown here, but the cipher is a
-    /// stream cipher: two bodies sealed under the same key and counter
-    /// have the same keystream (ciphertext XOR plaintext), and bodies
-    /// under different keys have different keystreams.
+    /// no other body (see [`Self::keystream`]).
     ///
     /// # Errors
-    /// [`Violation::NonceReused`] if the keystream is one sealed before
-    /// under the same receiver index, epoch and counter.
+    /// [`Violation::NonceReused`].
     pub fn sealed(
         &mut self,
         from: usize,
@@ -217,20 +215,49 @@ impl ProbeOracle {
         body: &[u8],
     ) -> Result<(), Violation> {
         self.sealed.insert((from, to, seq), datagram.to_vec());
-        let (Some(nonce), Some(cipher), Some(plain)) = (
-            datagram.get(4..20),
-            datagram.get(BODY_AT..BODY_AT + BODY_ID_LEN),
-            body.get(..BODY_ID_LEN),
-        ) else {
+        let body = body.get(..BODY_ID_LEN).unwrap_or(body);
+        self.keystream(from, to, datagram, TIME_LEN, body)
+    }
+
+    /// Checks that the probe or keepalive `from` sealed for `to` at its
+    /// clock's reading `sent` (the time the probe carries) shares its key
+    /// and counter with no datagram sealed before: keepalives carry no
+    /// body, but every probe carries its sender's time.
+    ///
+    /// # Errors
+    /// [`Violation::NonceReused`].
+    pub fn sealed_at(
+        &mut self,
+        from: usize,
+        to: usize,
+        datagram: &[u8],
+        sent: Instant,
+    ) -> Result<(), Violation> {
+        self.keystream(from, to, datagram, 0, &sent.as_nanos().to_be_bytes())
+    }
+
+    /// The key is unknown here, but the cipher is a stream cipher: two
+    /// plaintexts sealed under the same key and counter show the same
+    /// keystream (ciphertext XOR plaintext) where both are known, and
+    /// plaintexts under different keys show different keystreams. `known`
+    /// is the plaintext at `offset`.
+    fn keystream(
+        &mut self,
+        from: usize,
+        to: usize,
+        datagram: &[u8],
+        offset: usize,
+        known: &[u8],
+    ) -> Result<(), Violation> {
+        let at = PLAIN_AT + offset;
+        let (Some(nonce), Some(cipher)) = (datagram.get(4..20), datagram.get(at..at + known.len()))
+        else {
             return Ok(());
         };
-        let mut stream = [0u8; BODY_ID_LEN];
-        for ((s, c), p) in stream.iter_mut().zip(cipher).zip(plain) {
-            *s = c ^ p;
-        }
+        let stream: Vec<u8> = cipher.iter().zip(known).map(|(c, p)| c ^ p).collect();
         let mut key = [0u8; 16];
         key.copy_from_slice(nonce);
-        let seen = self.keystreams.entry((from, to, key)).or_default();
+        let seen = self.keystreams.entry((from, to, key, offset)).or_default();
         if seen.contains(&stream) {
             let mut counter = [0u8; 8];
             counter.copy_from_slice(&nonce[8..16]);
@@ -324,7 +351,7 @@ mod tests {
     /// A datagram sealing `body` under `nonce` (header bytes 4..20) with
     /// the keystream `stream`.
     fn sealed_with(nonce: u8, stream: u8, body: &[u8]) -> Vec<u8> {
-        let mut d = vec![0u8; BODY_AT];
+        let mut d = vec![0u8; PLAIN_AT + TIME_LEN];
         d[19] = nonce;
         d.extend(body.iter().map(|b| b ^ stream));
         d
@@ -350,5 +377,25 @@ mod tests {
                 counter: 5
             })
         );
+    }
+
+    #[test]
+    fn a_keepalive_under_a_used_key_and_counter_shows_through_its_time() {
+        let mut o = ProbeOracle::default();
+        let at = Instant::from_millis(1234);
+        // Plaintext: the time alone; the keystream of 0x33 under counter 9.
+        let keepalive = |stream: u8| {
+            let mut d = vec![0u8; PLAIN_AT];
+            d[19] = 9;
+            d.extend(at.as_nanos().to_be_bytes().iter().map(|b| b ^ stream));
+            d.extend([0u8; 16]);
+            d
+        };
+        assert_eq!(o.sealed_at(1, 2, &keepalive(0x33), at), Ok(()));
+        assert_eq!(o.sealed_at(1, 2, &keepalive(0x44), at), Ok(()));
+        assert!(matches!(
+            o.sealed_at(1, 2, &keepalive(0x33), at),
+            Err(Violation::NonceReused { counter: 9, .. })
+        ));
     }
 }
