@@ -4,7 +4,7 @@
 //! endpoints (three in a smaller run) with their randomness and clocks, the
 //! datagrams in flight and every datagram sent (the attacker's recording),
 //! and the oracles' records. From a starting state, every sequence of
-//! actions ([`harness::net::Action`]: deliver, drop or duplicate a datagram
+//! actions ([`harness::net::model::Action`]: deliver, drop or duplicate a datagram
 //! in flight, replay a recorded one, restart or reboot a node, let time
 //! pass to a deadline or by a fixed step, seal a probe) up to a depth is
 //! explored: the first levels breadth first, their states then shared
@@ -21,9 +21,9 @@
 //!   continuation with faults stopped and a good network
 //!   ([`harness::net::Net::quiet`]) has every direction of every link fresh
 //!   at both ends within `Config::recovery_bound`, and staying fresh. The
-//!   continuation depends only on the time and the nodes
-//!   ([`harness::net::Net::hash_nodes`]), so it is run once for all the
-//!   states that share them.
+//!   continuation depends only on the time, the nodes and the probe
+//!   oracle ([`harness::net::Net::hash_continuation`]), so it is run once
+//!   for all the states that share them.
 //!
 //! `cargo test` explores three actions deep from two nodes, two from three;
 //! CI one level more in a release build; the long run:
@@ -43,7 +43,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use harness::net::{Action, Net, fast_config};
+use harness::net::model::{Action, Wait};
+use harness::net::{Net, fast_config};
 
 /// A sequence of actions from the start that breaks a property.
 #[derive(Debug)]
@@ -69,9 +70,10 @@ struct Explorer {
     /// Fingerprint of every state reached, with the depth still to explore
     /// below it when it was last expanded.
     seen: Mutex<HashMap<u64, usize>>,
-    /// Fingerprint of the nodes of every state whose good-network
-    /// continuation was run ([`Net::hash_nodes`]): states that differ only
-    /// in the network and the records share one.
+    /// Fingerprint of what the good-network continuation of a state
+    /// depends on, for every continuation run
+    /// ([`Net::hash_continuation`]): states that differ only in the
+    /// network, the recording and the freshness records share one.
     continued: Mutex<HashSet<u64>>,
     transitions: AtomicU64,
     continuations: AtomicU64,
@@ -104,7 +106,7 @@ impl Explorer {
     /// every direction fresh within the recovery bound.
     fn live(&self, net: &Net, path: &[Action]) -> Result<(), Counterexample> {
         let mut h = DefaultHasher::new();
-        net.hash_nodes(&mut h);
+        net.hash_continuation(&mut h);
         let fresh = self
             .continued
             .lock()
@@ -353,4 +355,43 @@ fn three_nodes_starting() {
         three_starting(),
         env_depth("PROBEKEY_MODEL_DEPTH3", 2),
     );
+}
+
+/// The link up, then `first`: the long run explores from there as deep as
+/// from the link up, one action further along the way in.
+fn after_up(first: Action) -> Net {
+    let mut net = two_up();
+    net.apply(first);
+    net
+}
+
+/// Long-run starting points: the link up, then one action that starts the
+/// protocol's recovery paths (a rekey, expiry of every session, staleness,
+/// a restart, a reboot, the next deadline). Each is one action from
+/// [`two_up`], so exploring it to the same depth reaches one level further
+/// along that action.
+const AFTER_UP: [(&str, Action); 6] = [
+    (
+        "two up, then past rekey_after_time",
+        Action::Wait(Wait::PastRekey),
+    ),
+    (
+        "two up, then past reject_after_time",
+        Action::Wait(Wait::PastReject),
+    ),
+    (
+        "two up, then past stale_after",
+        Action::Wait(Wait::PastStale),
+    ),
+    ("two up, then node 1 restarted", Action::Restart(1)),
+    ("two up, then node 0 rebooted", Action::Reboot(0)),
+    ("two up, then node 0's next deadline", Action::Deadline(0)),
+];
+
+#[test]
+#[ignore = "the long run (README, Model checking): minutes at depth 5"]
+fn two_nodes_one_action_after_up() {
+    for (name, first) in AFTER_UP {
+        check(name, after_up(first), env_depth("PROBEKEY_MODEL_DEPTH", 3));
+    }
 }

@@ -40,8 +40,7 @@ use probekey_sim::{
 
 use super::freshness::FreshnessOracle;
 
-mod model;
-pub use model::Action;
+pub mod model;
 
 /// Most nodes in one network.
 pub const MAX_NODES: usize = 3;
@@ -647,12 +646,12 @@ impl Net {
             }
             Op::Drop => {
                 if let Some(i) = self.pick_flight(u)? {
-                    self.perform(Action::Drop(i));
+                    self.perform(model::Action::Drop(i));
                 }
             }
             Op::Duplicate => {
                 if let Some(i) = self.pick_flight(u)? {
-                    self.perform(Action::Duplicate(i));
+                    self.perform(model::Action::Duplicate(i));
                 }
             }
             Op::Corrupt => {

@@ -202,7 +202,8 @@ pub struct ProbeOracle {
 impl ProbeOracle {
     /// Remembers the datagram `from` sealed for `to` with sequence `seq`,
     /// whose body was `body`, and checks that its key and counter sealed
-    /// no other body (see [`Self::keystream`]).
+    /// no other body (see [`Self::sealed_at`]: the same comparison over
+    /// the body).
     ///
     /// # Errors
     /// [`Violation::NonceReused`].

@@ -104,11 +104,19 @@ impl Hash for Net {
 
 impl Net {
     /// Hashes what a good network's continuation from this state
-    /// ([`Net::quiet`]) depends on: the time and every node (endpoint,
-    /// randomness, clock, incarnation). It drops what is in flight or held,
-    /// and the recording and the oracles' records only check it; the probe
-    /// bodies it seals are opaque to the endpoints.
-    pub fn hash_nodes<H: Hasher>(&self, h: &mut H) {
+    /// ([`Net::quiet`]) depends on: the time, every node (endpoint,
+    /// randomness, clock, incarnation) and the probe oracle, against which
+    /// the continuation's seals and acceptances are checked (a key and
+    /// counter sealed before the faults stopped must not be sealed again
+    /// after). It drops what is in flight or held, does not replay the
+    /// recording or consult the freshness oracle, and the probe bodies it
+    /// seals are opaque to the endpoints.
+    pub fn hash_continuation<H: Hasher>(&self, h: &mut H) {
+        self.hash_nodes(h);
+        self.oracle.hash(h);
+    }
+
+    fn hash_nodes<H: Hasher>(&self, h: &mut H) {
         self.now.hash(h);
         for n in &self.nodes {
             n.endpoint.hash(h);
