@@ -75,6 +75,9 @@
 //! | *(none)* | | the whole protocol without `alloc`: a fixed peer table ([`fixed_table`]), a caller-supplied [`rand_core::CryptoRng`] |
 //! | `alloc` | yes (via `std`) | a growable peer table ([`GrowableEndpoint`]) and [`bytes`](https://docs.rs/bytes) conveniences |
 //! | `std` | yes | [`StdClock`], [`os_rng`], [`OsEndpoint`] |
+//! | `aws-lc-rs` | yes | probes sealed and opened with `aws-lc-rs` (the same wire) |
+//! | `serde` | no | `Serialize` and `Deserialize` for events, statuses, ids, keys and the configuration |
+//! | `model` | no | tests only: `Clone` and `Hash` of an endpoint's whole state, secrets included, for the model checker |
 //!
 //! The wire format and state machines are specified in
 //! [`docs/PROTOCOL.md`](https://github.com/probekey/probekey/blob/main/docs/PROTOCOL.md),
