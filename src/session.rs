@@ -388,3 +388,6 @@ impl Session {
         Some(counter)
     }
 }
+
+#[cfg(test)]
+mod tests;

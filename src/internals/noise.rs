@@ -270,6 +270,19 @@ pub enum Direction {
 }
 
 impl TransportKeys {
+    /// Keys as a handshake would split them, for the session's unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(
+        initiator_to_responder: [u8; 32],
+        responder_to_initiator: [u8; 32],
+    ) -> Self {
+        TransportKeys {
+            initiator_to_responder: SymmetricKey::from_bytes(initiator_to_responder),
+            responder_to_initiator: SymmetricKey::from_bytes(responder_to_initiator),
+            handshake_hash: [0; 32],
+        }
+    }
+
     /// The handshake hash `h`, identical on both sides of a handshake.
     pub fn handshake_hash(&self) -> &[u8; 32] {
         &self.handshake_hash
