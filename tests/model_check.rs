@@ -26,9 +26,9 @@
 //!   for all the states that share them.
 //!
 //! `cargo test` explores three actions deep from two nodes, two from three;
-//! CI one level more in a release build; the long run:
-//! `PROBEKEY_MODEL_DEPTH=5 PROBEKEY_MODEL_DEPTH3=4 cargo test --release
-//! --test model_check -- --nocapture --test-threads 1` (README, *Model
+//! CI one level more; the long run:
+//! `PROBEKEY_MODEL_DEPTH=5 PROBEKEY_MODEL_DEPTH3=4 cargo test --test
+//! model_check -- --nocapture --test-threads 1` (README, *Model
 //! checking*).
 
 #[path = "../fuzz/src/lib.rs"]
@@ -43,7 +43,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use harness::net::model::{Action, Wait};
+use harness::net::model::Action;
 use harness::net::{Net, fast_config};
 
 /// A sequence of actions from the start that breaks a property.
@@ -357,41 +357,3 @@ fn three_nodes_starting() {
     );
 }
 
-/// The link up, then `first`: the long run explores from there as deep as
-/// from the link up, one action further along the way in.
-fn after_up(first: Action) -> Net {
-    let mut net = two_up();
-    net.apply(first);
-    net
-}
-
-/// Long-run starting points: the link up, then one action that starts the
-/// protocol's recovery paths (a rekey, expiry of every session, staleness,
-/// a restart, a reboot, the next deadline). Each is one action from
-/// [`two_up`], so exploring it to the same depth reaches one level further
-/// along that action.
-const AFTER_UP: [(&str, Action); 6] = [
-    (
-        "two up, then past rekey_after_time",
-        Action::Wait(Wait::PastRekey),
-    ),
-    (
-        "two up, then past reject_after_time",
-        Action::Wait(Wait::PastReject),
-    ),
-    (
-        "two up, then past stale_after",
-        Action::Wait(Wait::PastStale),
-    ),
-    ("two up, then node 1 restarted", Action::Restart(1)),
-    ("two up, then node 0 rebooted", Action::Reboot(0)),
-    ("two up, then node 0's next deadline", Action::Deadline(0)),
-];
-
-#[test]
-#[ignore = "the long run (README, Model checking): minutes at depth 5"]
-fn two_nodes_one_action_after_up() {
-    for (name, first) in AFTER_UP {
-        check(name, after_up(first), env_depth("PROBEKEY_MODEL_DEPTH", 3));
-    }
-}
