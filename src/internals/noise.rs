@@ -598,6 +598,73 @@ mod tests {
         );
     }
 
+    /// §4.1: `"probekey" || version || len(id) || id`, an identifier cut
+    /// at its maximum length, which the buffer holds exactly.
+    #[test]
+    fn the_prologue_is_the_documented_bytes() {
+        let p = Prologue::new(2, b"prod");
+        assert_eq!(p.as_bytes(), b"probekey\x02\x04prod");
+        assert_eq!(Prologue::new(7, b"").as_bytes(), b"probekey\x07\x00");
+        let max = crate::config::MAX_DEPLOYMENT_ID_LEN;
+        assert_eq!(MAX_PROLOGUE_LEN, 10 + max);
+        let long = std::vec![b'x'; max + 5];
+        let cut = Prologue::new(2, &long);
+        assert_eq!(cut.as_bytes().len(), MAX_PROLOGUE_LEN);
+        assert_eq!(usize::from(cut.as_bytes()[9]), max);
+        assert_eq!(&cut.as_bytes()[10..], &long[..max]);
+    }
+
+    #[test]
+    fn macs_are_written_where_the_receiver_checks_them() {
+        use crate::wire::{INITIATION_LEN, MAC1_OFFSET, MAC2_OFFSET};
+        let (i, r) = (kp(1), kp(2));
+        let pair = StaticDh::new(&i, &r.public()).unwrap();
+        let mut message = [0x5Au8; INITIATION_LEN];
+        write_macs(&pair, &r.public(), &mut message, b"binding").unwrap();
+        assert_eq!(
+            message[..MAC1_OFFSET],
+            [0x5A; MAC1_OFFSET],
+            "the body untouched"
+        );
+        assert!(crate::mac::OwnMac1::new(&r.public()).check(&message));
+        let receiver =
+            crate::mac::PeerMacs::new(&i.public(), &StaticDh::new(&r, &i.public()).unwrap());
+        assert!(receiver.check_mac2(&message, b"binding"));
+        assert!(!receiver.check_mac2(&message, b"another"));
+        assert_ne!(message[MAC2_OFFSET..], [0x5A; 16]);
+        for len in [INITIATION_LEN - 1, INITIATION_LEN + 1, 0] {
+            let mut wrong = std::vec![0u8; len];
+            assert_eq!(
+                write_macs(&pair, &r.public(), &mut wrong, b""),
+                Err(NoiseError::Length)
+            );
+            assert!(wrong.iter().all(|&b| b == 0), "nothing written");
+        }
+    }
+
+    #[test]
+    fn errors_and_secrets_print_what_they_are_and_no_more() {
+        use std::string::ToString;
+        assert_eq!(
+            NoiseError::Length.to_string(),
+            "noise message of the wrong length"
+        );
+        assert_eq!(
+            NoiseError::NonContributory.to_string(),
+            "non-contributory Diffie-Hellman"
+        );
+        assert_eq!(
+            NoiseError::Decrypt.to_string(),
+            "noise payload failed authentication"
+        );
+        assert_eq!(
+            NoiseError::NonceExhausted.to_string(),
+            "noise nonce 2^64-1 is reserved"
+        );
+        let pair = StaticDh::new(&kp(1), &kp(2).public()).unwrap();
+        assert_eq!(std::format!("{pair:?}"), "StaticDh { .. }");
+    }
+
     #[test]
     fn low_order_key_is_refused() {
         assert_eq!(
