@@ -665,6 +665,46 @@ mod tests {
         assert_eq!(std::format!("{pair:?}"), "StaticDh { .. }");
     }
 
+    /// Empty payloads: the ciphertexts are the tags alone. A payload buffer
+    /// of the wrong length for the message is refused, on either side.
+    #[test]
+    fn payload_lengths_are_exact_down_to_none() {
+        let (i, r) = (kp(1), kp(2));
+        let ss_i = StaticDh::new(&i, &r.public()).unwrap();
+        let ss_r = StaticDh::new(&r, &i.public()).unwrap();
+        let mut m1 = [0u8; message_len(0)];
+        let init = Initiator::write_initiation(
+            b"p",
+            &i,
+            &r.public(),
+            &ss_i,
+            StaticSecret::from([3; 32]),
+            b"",
+            &mut m1,
+        )
+        .expect("an empty payload is written");
+        for wrong in [1usize, 4] {
+            let mut out = std::vec![0u8; wrong];
+            assert_eq!(
+                Responder::read_initiation(b"p", &r, &i.public(), &ss_r, &m1, &mut out).err(),
+                Some(NoiseError::Length)
+            );
+        }
+        let resp = Responder::read_initiation(b"p", &r, &i.public(), &ss_r, &m1, &mut [])
+            .expect("an empty payload is read");
+        let mut m2 = [0u8; message_len(0)];
+        let keys_r = resp
+            .write_response(&i.public(), StaticSecret::from([4; 32]), b"", &mut m2)
+            .expect("an empty response is written");
+        let mut out = [0u8; 2];
+        assert_eq!(
+            init.clone().read_response(&i, &m2, &mut out).err(),
+            Some(NoiseError::Length)
+        );
+        let keys_i = init.read_response(&i, &m2, &mut []).expect("and read");
+        assert_eq!(keys_i.handshake_hash(), keys_r.handshake_hash());
+    }
+
     #[test]
     fn low_order_key_is_refused() {
         assert_eq!(
