@@ -236,3 +236,44 @@ mod keys_and_nonces {
         );
     }
 }
+
+/// §2.4: a session index carries the peer's slot in its high bits and a
+/// nonzero tag in its low 12, so that a probe finds its peer without a
+/// search.
+#[test]
+fn session_indexes_name_the_peers_slot_and_a_nonzero_tag() {
+    use crate::keys::StaticKeypair;
+    use crate::wire::Initiation;
+    use crate::{Endpoint, Instant, PeerId};
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    let mut e: Endpoint<ChaCha20Rng, crate::table::FixedTable<3>> = Endpoint::new(
+        Config::default(),
+        StaticKeypair::from_secret_bytes([1; 32]),
+        ChaCha20Rng::seed_from_u64(9),
+        crate::fixed_table(),
+    );
+    for peer in [2u8, 3, 4] {
+        e.add_peer(
+            Instant::ZERO,
+            StaticKeypair::from_secret_bytes([peer; 32]).public(),
+        )
+        .expect("distinct keys");
+    }
+    e.handle_timeout(Instant::ZERO);
+    let mut buf = [0u8; 256];
+    let mut seen = 0;
+    while let Some(tx) = e.poll_transmit(Instant::ZERO, &mut buf).expect("room") {
+        let init = Initiation::parse(&buf[..tx.len]).expect("an initiation");
+        let slot = init.sender_index.0 >> super::INDEX_TAG_BITS;
+        assert_eq!(
+            PeerId::new(slot, 0),
+            tx.peer,
+            "the index names the peer's slot"
+        );
+        assert_ne!(init.sender_index.0 & 0xFFF, 0, "the tag is never zero");
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+}
