@@ -356,4 +356,3 @@ fn three_nodes_starting() {
         env_depth("PROBEKEY_MODEL_DEPTH3", 2),
     );
 }
-

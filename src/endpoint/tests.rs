@@ -277,3 +277,77 @@ fn session_indexes_name_the_peers_slot_and_a_nonzero_tag() {
     }
     assert_eq!(seen, 3);
 }
+
+/// Randomness that is always the same: every session index draws the same
+/// tag, so a rekey meets the tag of the session it replaces.
+struct Stuck;
+
+impl rand_core::TryRng for Stuck {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(0x0101_0101)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(0x0101_0101_0101_0101)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        dst.fill(1);
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for Stuck {}
+
+/// §2.4: a rekey never takes the index of a session still held; a tag in
+/// use moves to the next one up.
+#[test]
+fn a_tag_in_use_moves_to_the_next_one_up() {
+    use crate::keys::StaticKeypair;
+    use crate::wire::Initiation;
+    use crate::{Endpoint, Instant};
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    let c = Config::default();
+    let (ka, kb) = (
+        StaticKeypair::from_secret_bytes([1; 32]),
+        StaticKeypair::from_secret_bytes([2; 32]),
+    );
+    let (pa, pb) = (ka.public(), kb.public());
+    let mut a: Endpoint<Stuck, crate::table::FixedTable<1>> =
+        Endpoint::new(c, ka, Stuck, crate::fixed_table());
+    let mut b: Endpoint<ChaCha20Rng, crate::table::FixedTable<1>> =
+        Endpoint::new(c, kb, ChaCha20Rng::seed_from_u64(3), crate::fixed_table());
+    a.add_peer(Instant::ZERO, pb).expect("distinct keys");
+    b.add_peer(Instant::ZERO, pa).expect("distinct keys");
+    let mut buf = [0u8; 256];
+    // Only `a` initiates; `b` answers.
+    a.handle_timeout(Instant::ZERO);
+    for _ in 0..8 {
+        while let Some(tx) = a.poll_transmit(Instant::ZERO, &mut buf).expect("room") {
+            let _ = b.handle_datagram(Instant::ZERO, &mut buf[..tx.len]);
+        }
+        while let Some(tx) = b.poll_transmit(Instant::ZERO, &mut buf).expect("room") {
+            let _ = a.handle_datagram(Instant::ZERO, &mut buf[..tx.len]);
+        }
+    }
+    let held = crate::table::get(&a.peers, 0)
+        .and_then(|p| p.sessions.current())
+        .expect("a session")
+        .local_index;
+    assert_eq!(held.0 & 0xFFF, 0x101, "the drawn tag");
+    // The rekey's initiation, while that session is still held.
+    let mut now = Instant::ZERO;
+    let index = loop {
+        now = a.poll_timeout().expect("a deadline");
+        assert!(now < Instant::ZERO + c.reject_after_time(), "no rekey");
+        a.handle_timeout(now);
+        if let Some(tx) = a.poll_transmit(now, &mut buf).expect("room") {
+            if let Ok(init) = Initiation::parse(&buf[..tx.len]) {
+                break init.sender_index;
+            }
+        }
+    };
+    assert_eq!(index.0 & 0xFFF, 0x102, "the next tag up");
+    assert_eq!(index.0 >> super::INDEX_TAG_BITS, 0);
+}
