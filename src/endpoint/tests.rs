@@ -337,15 +337,14 @@ fn a_tag_in_use_moves_to_the_next_one_up() {
         .local_index;
     assert_eq!(held.0 & 0xFFF, 0x101, "the drawn tag");
     // The rekey's initiation, while that session is still held.
-    let mut now = Instant::ZERO;
     let index = loop {
-        now = a.poll_timeout().expect("a deadline");
+        let now = a.poll_timeout().expect("a deadline");
         assert!(now < Instant::ZERO + c.reject_after_time(), "no rekey");
         a.handle_timeout(now);
-        if let Some(tx) = a.poll_transmit(now, &mut buf).expect("room") {
-            if let Ok(init) = Initiation::parse(&buf[..tx.len]) {
-                break init.sender_index;
-            }
+        if let Some(tx) = a.poll_transmit(now, &mut buf).expect("room")
+            && let Ok(init) = Initiation::parse(&buf[..tx.len])
+        {
+            break init.sender_index;
         }
     };
     assert_eq!(index.0 & 0xFFF, 0x102, "the next tag up");
