@@ -141,3 +141,32 @@ fn no_freed_block_holds_a_peers_static_static_secret() {
          (while the table grew, on removal, on drop)"
     );
 }
+
+/// A Noise handshake's transport keys erase the handshake hash (the one
+/// value of theirs a caller can read) when they are dropped: the freed
+/// block does not hold it.
+#[test]
+fn dropped_transport_keys_leave_no_handshake_hash() {
+    use probekey::internals::noise::{Initiator, Responder, StaticDh, message_len};
+    let (i, r) = (keypair(1), keypair(2));
+    let ss_i = StaticDh::new(&i, &r.public()).expect("contributory");
+    let ss_r = StaticDh::new(&r, &i.public()).expect("contributory");
+    let eph = |b: u8| x25519_dalek::StaticSecret::from([b; 32]);
+    let mut m1 = [0u8; message_len(0)];
+    let init = Initiator::write_initiation(b"p", &i, &r.public(), &ss_i, eph(3), b"", &mut m1)
+        .expect("written");
+    let resp =
+        Responder::read_initiation(b"p", &r, &i.public(), &ss_r, &m1, &mut []).expect("read");
+    let mut m2 = [0u8; message_len(0)];
+    let keys = Box::new(
+        resp.write_response(&i.public(), eph(4), b"", &mut m2)
+            .expect("written"),
+    );
+    drop(init);
+    NEEDLE.with(|n| n.set(*keys.handshake_hash()));
+    HITS.with(|h| h.set(0));
+    ARMED.with(|a| a.set(true));
+    drop(keys);
+    ARMED.with(|a| a.set(false));
+    assert_eq!(hits(), 0, "the freed keys held the handshake hash");
+}
