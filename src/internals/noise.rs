@@ -663,6 +663,24 @@ mod tests {
         );
         let pair = StaticDh::new(&kp(1), &kp(2).public()).unwrap();
         assert_eq!(std::format!("{pair:?}"), "StaticDh { .. }");
+        let (keys, _) = handshake(b"p", b"p").unwrap();
+        assert_eq!(std::format!("{keys:?}"), "TransportKeys { .. }");
+        let (i, r) = (kp(1), kp(2));
+        let mut m1 = [0u8; message_len(0)];
+        let init = Initiator::write_initiation(
+            b"p",
+            &i,
+            &r.public(),
+            &pair,
+            StaticSecret::from([3; 32]),
+            b"",
+            &mut m1,
+        )
+        .unwrap();
+        assert_eq!(std::format!("{init:?}"), "Initiator { .. }");
+        let ss_r = StaticDh::new(&r, &i.public()).unwrap();
+        let resp = Responder::read_initiation(b"p", &r, &i.public(), &ss_r, &m1, &mut []).unwrap();
+        assert_eq!(std::format!("{resp:?}"), "Responder { .. }");
     }
 
     /// Empty payloads: the ciphertexts are the tags alone. A payload buffer
