@@ -719,6 +719,19 @@ mod tests {
             init.clone().read_response(&i, &m2, &mut out).err(),
             Some(NoiseError::Length)
         );
+        // Messages shorter than an ephemeral key and a tag are refused
+        // before anything is read from them.
+        for short in [0usize, 10, DH_LEN, DH_LEN + TAG_LEN - 1] {
+            let m = std::vec![0u8; short];
+            assert_eq!(
+                init.clone().read_response(&i, &m, &mut []).err(),
+                Some(NoiseError::Length)
+            );
+            assert_eq!(
+                Responder::read_initiation(b"p", &r, &i.public(), &ss_r, &m, &mut []).err(),
+                Some(NoiseError::Length)
+            );
+        }
         let keys_i = init.read_response(&i, &m2, &mut []).expect("and read");
         assert_eq!(keys_i.handshake_hash(), keys_r.handshake_hash());
     }
