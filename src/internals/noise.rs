@@ -721,7 +721,7 @@ mod tests {
         );
         // Messages shorter than an ephemeral key and a tag are refused
         // before anything is read from them.
-        for short in [0usize, 10, DH_LEN, DH_LEN + TAG_LEN - 1] {
+        for short in [0usize, 10, 20, DH_LEN, DH_LEN + TAG_LEN - 1] {
             let m = std::vec![0u8; short];
             assert_eq!(
                 init.clone().read_response(&i, &m, &mut []).err(),
