@@ -16,6 +16,14 @@ fn backoff_doubles_to_the_cap_and_jitter_only_shortens() {
     assert_eq!(super::handshake::backoff(&c, u32::MAX, 0), ms(2000));
     let shortest = super::handshake::backoff(&c, 10, u32::MAX);
     assert!(shortest >= ms(1600) && shortest < ms(2000), "{shortest:?}");
+    // The jitter is the random fraction of 20 % (the default) of the
+    // interval: half of it for a random value of 2^31, exactly.
+    assert_eq!(super::handshake::backoff(&c, 10, 1 << 31), ms(1800));
+    assert_eq!(super::handshake::backoff(&c, 1, 1 << 30), ms(475));
+    assert_eq!(
+        super::handshake::backoff(&c, 10, u32::MAX),
+        ms(1600) + Duration::from_nanos(1)
+    );
 }
 
 mod keys_and_nonces {
