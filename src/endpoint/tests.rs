@@ -112,6 +112,45 @@ mod keys_and_nonces {
             .expect("valid")
     }
 
+    /// A body of exactly `MAX_BODY_LEN` bytes is sealed, one more is
+    /// refused; the peer's count of probes sealed counts each seal.
+    #[test]
+    fn bodies_up_to_the_limit_are_sealed_and_counted() {
+        use crate::endpoint::MAX_BODY_LEN;
+        let (mut a, mut b) = (endpoint(1, 2, 1, fast()), endpoint(2, 1, 2, fast()));
+        exchange(&mut a, &mut b, Instant::ZERO);
+        exchange(&mut a, &mut b, Instant::ZERO);
+        let peer = PeerId::new(0, 0);
+        let sealed = |e: &E| {
+            e.peer_status(peer, Instant::ZERO)
+                .expect("a peer")
+                .probes_sealed
+        };
+        let before = sealed(&a);
+        let body = std::vec![7u8; MAX_BODY_LEN + 1];
+        let mut out = std::vec![0u8; MAX_BODY_LEN + 1 + crate::PROBE_OVERHEAD];
+        assert_eq!(
+            a.seal(Instant::ZERO, peer, ProbeKind::Probe, &body, &mut out),
+            Err(SealError::BodyTooLong)
+        );
+        assert_eq!(sealed(&a), before, "a refused seal counts nothing");
+        let n = a
+            .seal(
+                Instant::ZERO,
+                peer,
+                ProbeKind::Probe,
+                &body[..MAX_BODY_LEN],
+                &mut out,
+            )
+            .expect("the largest body");
+        assert_eq!(n, MAX_BODY_LEN + crate::PROBE_OVERHEAD);
+        for _ in 0..2 {
+            a.seal(Instant::ZERO, peer, ProbeKind::Probe, b"x", &mut out)
+                .expect("sealed");
+        }
+        assert_eq!(sealed(&a), before + 3);
+    }
+
     #[test]
     fn a_counter_is_never_used_twice_under_one_key_across_rotations() {
         let (mut a, mut b) = (endpoint(1, 2, 1, fast()), endpoint(2, 1, 2, fast()));
