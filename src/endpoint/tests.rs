@@ -149,6 +149,7 @@ mod keys_and_nonces {
                 .expect("sealed");
         }
         assert_eq!(sealed(&a), before + 3);
+        assert_eq!(a.stats().probes_sealed, before + 3, "and the endpoint's");
     }
 
     #[test]
