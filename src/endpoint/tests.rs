@@ -144,12 +144,17 @@ mod keys_and_nonces {
             )
             .expect("the largest body");
         assert_eq!(n, MAX_BODY_LEN + crate::PROBE_OVERHEAD);
+        let opened_before = b.stats().probes_opened;
         for _ in 0..2 {
-            a.seal(Instant::ZERO, peer, ProbeKind::Probe, b"x", &mut out)
+            let n = a
+                .seal(Instant::ZERO, peer, ProbeKind::Probe, b"x", &mut out)
                 .expect("sealed");
+            b.handle_datagram(Instant::ZERO, &mut out[..n])
+                .expect("opens");
         }
         assert_eq!(sealed(&a), before + 3);
         assert_eq!(a.stats().probes_sealed, before + 3, "and the endpoint's");
+        assert_eq!(b.stats().probes_opened, opened_before + 2);
     }
 
     #[test]
