@@ -403,3 +403,23 @@ fn a_tag_in_use_moves_to_the_next_one_up() {
     assert_eq!(index.0 & 0xFFF, 0x102, "the next tag up");
     assert_eq!(index.0 >> super::INDEX_TAG_BITS, 0);
 }
+
+#[test]
+fn every_received_datagram_names_its_peer() {
+    use super::Received;
+    use crate::PeerId;
+    use crate::wire::ProbeKind;
+    let peer = PeerId::new(3, 1);
+    let kinds = [
+        Received::Probe {
+            peer,
+            kind: ProbeKind::Probe,
+            body: b"",
+        },
+        Received::Keepalive { peer },
+        Received::Handshake { peer },
+    ];
+    for r in kinds {
+        assert_eq!(r.peer(), peer, "{r:?}");
+    }
+}
