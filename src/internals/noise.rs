@@ -642,41 +642,46 @@ mod tests {
         }
     }
 
+    /// `i`'s initiation to `r` with an empty payload.
+    fn initiate_empty(
+        i: &StaticKeypair,
+        r: &StaticKeypair,
+        ss: &StaticDh,
+    ) -> (Initiator, [u8; message_len(0)]) {
+        let mut m1 = [0u8; message_len(0)];
+        let init = Initiator::write_initiation(
+            b"p",
+            i,
+            &r.public(),
+            ss,
+            StaticSecret::from([3; 32]),
+            b"",
+            &mut m1,
+        )
+        .expect("an empty payload is written");
+        (init, m1)
+    }
+
     #[test]
     fn errors_and_secrets_print_what_they_are_and_no_more() {
         use std::string::ToString;
-        assert_eq!(
-            NoiseError::Length.to_string(),
-            "noise message of the wrong length"
-        );
-        assert_eq!(
-            NoiseError::NonContributory.to_string(),
-            "non-contributory Diffie-Hellman"
-        );
-        assert_eq!(
-            NoiseError::Decrypt.to_string(),
-            "noise payload failed authentication"
-        );
-        assert_eq!(
-            NoiseError::NonceExhausted.to_string(),
-            "noise nonce 2^64-1 is reserved"
-        );
+        for (e, text) in [
+            (NoiseError::Length, "noise message of the wrong length"),
+            (
+                NoiseError::NonContributory,
+                "non-contributory Diffie-Hellman",
+            ),
+            (NoiseError::Decrypt, "noise payload failed authentication"),
+            (NoiseError::NonceExhausted, "noise nonce 2^64-1 is reserved"),
+        ] {
+            assert_eq!(e.to_string(), text);
+        }
         let pair = StaticDh::new(&kp(1), &kp(2).public()).unwrap();
         assert_eq!(std::format!("{pair:?}"), "StaticDh { .. }");
         let (keys, _) = handshake(b"p", b"p").unwrap();
         assert_eq!(std::format!("{keys:?}"), "TransportKeys { .. }");
         let (i, r) = (kp(1), kp(2));
-        let mut m1 = [0u8; message_len(0)];
-        let init = Initiator::write_initiation(
-            b"p",
-            &i,
-            &r.public(),
-            &pair,
-            StaticSecret::from([3; 32]),
-            b"",
-            &mut m1,
-        )
-        .unwrap();
+        let (init, m1) = initiate_empty(&i, &r, &pair);
         assert_eq!(std::format!("{init:?}"), "Initiator { .. }");
         let ss_r = StaticDh::new(&r, &i.public()).unwrap();
         let resp = Responder::read_initiation(b"p", &r, &i.public(), &ss_r, &m1, &mut []).unwrap();
@@ -690,17 +695,7 @@ mod tests {
         let (i, r) = (kp(1), kp(2));
         let ss_i = StaticDh::new(&i, &r.public()).unwrap();
         let ss_r = StaticDh::new(&r, &i.public()).unwrap();
-        let mut m1 = [0u8; message_len(0)];
-        let init = Initiator::write_initiation(
-            b"p",
-            &i,
-            &r.public(),
-            &ss_i,
-            StaticSecret::from([3; 32]),
-            b"",
-            &mut m1,
-        )
-        .expect("an empty payload is written");
+        let (init, m1) = initiate_empty(&i, &r, &ss_i);
         for wrong in [1usize, 4] {
             let mut out = std::vec![0u8; wrong];
             assert_eq!(
