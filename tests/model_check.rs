@@ -286,11 +286,16 @@ fn explore(
     })
 }
 
+/// The depth `name` sets, or `default` if it is not set; a value that is
+/// not a depth stops the test rather than explore another depth.
 fn env_depth(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    match std::env::var(name) {
+        Err(std::env::VarError::NotPresent) => default,
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a depth: {e}")),
+        Err(e) => panic!("{name}: {e}"),
+    }
 }
 
 fn threads() -> usize {
