@@ -233,10 +233,7 @@ impl EpochKey {
         #[cfg(not(feature = "model"))]
         return EpochKey(Provider::prepare(key));
         #[cfg(feature = "model")]
-        EpochKey(
-            Provider::prepare(key),
-            SymmetricKey::from_bytes(*key.as_bytes()),
-        )
+        EpochKey(Provider::prepare(key), key.clone())
     }
 
     /// Encrypts `buf` in place and returns the tag.

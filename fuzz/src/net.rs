@@ -451,10 +451,7 @@ impl Net {
             Ok(n) => {
                 assert_eq!(n, out.len(), "a sealed probe is its body plus the overhead");
                 assert_eq!(after.probes_sealed, before.probes_sealed + 1);
-                if let Err(v) = self.oracle.sealed(from, to, seq, &out, &body) {
-                    panic!("{v:?}");
-                }
-                if let Err(v) = self.oracle.sealed_at(from, to, &out, local) {
+                if let Err(v) = self.oracle.sealed(from, to, seq, &out, &body, local) {
                     panic!("{v:?}");
                 }
                 if let Some(f) = &mut self.freshness {
@@ -568,6 +565,17 @@ impl Net {
         self.receive(d.to, &d.bytes);
     }
 
+    /// Delivers everything in flight, in order, and what that sends, up to
+    /// 64 datagrams (bounded: echoes and answers feed the queue).
+    fn deliver_all(&mut self) {
+        for _ in 0..64 {
+            if self.in_flight.is_empty() {
+                break;
+            }
+            self.deliver(0);
+        }
+    }
+
     /// Restarts node `i`: all state lost, same static key; with `reboot`,
     /// its clock starts again at zero too.
     fn restart(&mut self, i: usize, reboot: bool) {
@@ -635,15 +643,7 @@ impl Net {
                     self.deliver(i);
                 }
             }
-            Op::DeliverAll => {
-                // Bounded: echoes and answers feed the queue.
-                for _ in 0..64 {
-                    if self.in_flight.is_empty() {
-                        break;
-                    }
-                    self.deliver(0);
-                }
-            }
+            Op::DeliverAll => self.deliver_all(),
             Op::Drop => {
                 if let Some(i) = self.pick_flight(u)? {
                     self.perform(model::Action::Drop(i));

@@ -1062,10 +1062,9 @@ impl Sim {
         oracle::write_body_id(&mut b, from, to, seq);
         let mut out = [0u8; BODY_LEN + probekey::PROBE_OVERHEAD];
         if let Ok(n) = node.endpoint.seal(local, peer, kind, &b, &mut out) {
-            let sealed = self.oracle.sealed(from, to, seq, &out[..n], &b);
-            let once = self.oracle.sealed_at(from, to, &out[..n], local);
-            self.violations
-                .extend(sealed.err().into_iter().chain(once.err()));
+            if let Err(v) = self.oracle.sealed(from, to, seq, &out[..n], &b, local) {
+                self.violations.push(v);
+            }
             self.send(from, to, out[..n].to_vec());
         }
         self.drain(from);

@@ -200,10 +200,10 @@ pub struct ProbeOracle {
 }
 
 impl ProbeOracle {
-    /// Remembers the datagram `from` sealed for `to` with sequence `seq`,
-    /// whose body was `body`, and checks that its key and counter sealed
-    /// no other body (see [`Self::sealed_at`]: the same comparison over
-    /// the body).
+    /// Remembers the datagram `from` sealed for `to` with sequence `seq`
+    /// at its clock's reading `sent`, whose body was `body`, and checks
+    /// that its key and counter sealed nothing before: over the sender's
+    /// time ([`Self::sealed_at`]) and over the body alike.
     ///
     /// # Errors
     /// [`Violation::NonceReused`].
@@ -214,8 +214,10 @@ impl ProbeOracle {
         seq: u64,
         datagram: &[u8],
         body: &[u8],
+        sent: Instant,
     ) -> Result<(), Violation> {
         self.sealed.insert((from, to, seq), datagram.to_vec());
+        self.sealed_at(from, to, datagram, sent)?;
         let body = body.get(..BODY_ID_LEN).unwrap_or(body);
         self.keystream(from, to, datagram, TIME_LEN, body)
     }
@@ -327,7 +329,7 @@ mod tests {
         let mut body = [0u8; BODY_ID_LEN + 3];
         write_body_id(&mut body, 1, 2, 7);
         assert_eq!(read_body_id(&body), Some((1, 2, 7)));
-        assert_eq!(o.sealed(1, 2, 7, b"datagram", &body), Ok(()));
+        assert_eq!(o.sealed(1, 2, 7, b"datagram", &body, Instant::ZERO), Ok(()));
         assert!(matches!(
             o.accepted(2, 1, b"datagraM", &body),
             Err(Violation::Altered { .. })
@@ -352,11 +354,15 @@ mod tests {
     /// A datagram sealing `body` under `nonce` (header bytes 4..20) with
     /// the keystream `stream`.
     fn sealed_with(nonce: u8, stream: u8, body: &[u8]) -> Vec<u8> {
-        let mut d = vec![0u8; PLAIN_AT + TIME_LEN];
+        let mut d = vec![0u8; PLAIN_AT];
         d[19] = nonce;
+        d.extend(AT.as_nanos().to_be_bytes().iter().map(|b| b ^ stream));
         d.extend(body.iter().map(|b| b ^ stream));
         d
     }
+
+    /// The sealing reading of every datagram `sealed_with` writes.
+    const AT: Instant = Instant::from_millis(5);
 
     #[test]
     fn a_keystream_sealed_twice_under_one_counter_is_a_reused_nonce() {
@@ -365,13 +371,22 @@ mod tests {
         write_body_id(&mut one, 1, 2, 1);
         let mut two = [0u8; BODY_ID_LEN];
         write_body_id(&mut two, 1, 2, 2);
-        assert_eq!(o.sealed(1, 2, 1, &sealed_with(5, 0x11, &one), &one), Ok(()));
+        assert_eq!(
+            o.sealed(1, 2, 1, &sealed_with(5, 0x11, &one), &one, AT),
+            Ok(())
+        );
         // Another key under the same counter (a new session that reuses the
         // index), or the same key under another counter: fine.
-        assert_eq!(o.sealed(1, 2, 2, &sealed_with(5, 0x22, &two), &two), Ok(()));
-        assert_eq!(o.sealed(1, 2, 3, &sealed_with(6, 0x11, &two), &two), Ok(()));
         assert_eq!(
-            o.sealed(1, 2, 4, &sealed_with(5, 0x11, &two), &two),
+            o.sealed(1, 2, 2, &sealed_with(5, 0x22, &two), &two, AT),
+            Ok(())
+        );
+        assert_eq!(
+            o.sealed(1, 2, 3, &sealed_with(6, 0x11, &two), &two, AT),
+            Ok(())
+        );
+        assert_eq!(
+            o.sealed(1, 2, 4, &sealed_with(5, 0x11, &two), &two, AT),
             Err(Violation::NonceReused {
                 from: 1,
                 to: 2,

@@ -216,12 +216,7 @@ impl Net {
                     self.seal(from, to, ProbeKind::Probe, 0);
                 }
             }
-            for _ in 0..64 {
-                if self.in_flight.is_empty() {
-                    break;
-                }
-                self.deliver(0);
-            }
+            self.deliver_all();
             self.check_freshness();
             self.advance_by(self.config.probe_interval());
             self.check_freshness();
