@@ -423,3 +423,433 @@ fn every_received_datagram_names_its_peer() {
         assert_eq!(r.peer(), peer, "{r:?}");
     }
 }
+
+/// The handshake's retry and copy paths, one datagram at a time: what an
+/// initiator resends and when (§4.3), what a responder does with a copy of
+/// the initiation it read (§4.3, §4.5), and what each side counts.
+mod retries_and_copies {
+    use crate::endpoint::TransmitKind;
+    use crate::internals::noise::{Initiator, Responder};
+    use crate::keys::StaticKeypair;
+    use crate::wire::{Initiation, Response};
+    use crate::{Config, Endpoint, Instant, PeerId};
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use std::vec;
+    use std::vec::Vec;
+
+    type E = Endpoint<ChaCha20Rng, crate::table::FixedTable<1>>;
+
+    const PEER: PeerId = PeerId::new(0, 0);
+
+    fn endpoint(secret: u8, peer: u8, seed: u64) -> E {
+        let key = StaticKeypair::from_secret_bytes([secret; 32]);
+        let remote = StaticKeypair::from_secret_bytes([peer; 32]).public();
+        let mut e = Endpoint::new(
+            Config::default(),
+            key,
+            ChaCha20Rng::seed_from_u64(seed),
+            crate::fixed_table(),
+        );
+        e.add_peer(Instant::ZERO, remote).expect("distinct keys");
+        e
+    }
+
+    /// Everything `e` has to send at `now`, each datagram whole.
+    fn sent(e: &mut E, now: Instant) -> Vec<(TransmitKind, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        while let Some(tx) = e.poll_transmit(now, &mut buf).expect("room") {
+            out.push((tx.kind, buf[..tx.len].to_vec()));
+        }
+        out
+    }
+
+    /// The one datagram `e` has to send at `now`, of the kind named.
+    fn one(e: &mut E, now: Instant, kind: TransmitKind) -> Vec<u8> {
+        let mut all = sent(e, now);
+        assert_eq!(all.len(), 1, "one datagram: {all:?}");
+        let (k, bytes) = all.remove(0);
+        assert_eq!(k, kind);
+        bytes
+    }
+
+    fn deliver(to: &mut E, now: Instant, datagram: &[u8]) -> Result<(), crate::RecvError> {
+        to.handle_datagram(now, &mut datagram.to_vec()).map(|_| ())
+    }
+
+    /// `a` initiates at zero; `b` (which never initiates) challenges the
+    /// unbound initiation, and reads the bound one. Returns the bound
+    /// initiation and `b`'s response to it, both undelivered.
+    fn read_by_b(a: &mut E, b: &mut E) -> (Vec<u8>, Vec<u8>) {
+        let t = Instant::ZERO;
+        a.handle_timeout(t);
+        let unbound = one(a, t, TransmitKind::Initiation);
+        deliver(b, t, &unbound).expect("a challenge");
+        let challenge = one(b, t, TransmitKind::Challenge);
+        deliver(a, t, &challenge).expect("taken");
+        let bound = one(a, t, TransmitKind::Initiation);
+        deliver(b, t, &bound).expect("read");
+        let response = one(b, t, TransmitKind::Response);
+        (bound, response)
+    }
+
+    fn session_created_at(e: &E, remote_index: u32) -> Option<Instant> {
+        crate::table::get(&e.peers, 0)?
+            .sessions
+            .slots
+            .iter()
+            .flatten()
+            .find(|s| s.remote_index.0 == remote_index)
+            .map(|s| s.created_at)
+    }
+
+    /// §4.3: a retry within `handshake_max_age` of its initiation's writing
+    /// resends the same bytes (the responder recognises a copy); the first
+    /// retry after it is a new initiation, with a new index.
+    #[test]
+    fn a_retry_resends_its_initiation_until_max_age_then_writes_a_new_one() {
+        let mut a = endpoint(1, 2, 1);
+        a.handle_timeout(Instant::ZERO);
+        let first = one(&mut a, Instant::ZERO, TransmitKind::Initiation);
+        let index = Initiation::parse(&first).expect("parses").sender_index;
+        let max_age = Instant::ZERO + Config::default().handshake_max_age();
+        let mut resent = 0;
+        loop {
+            let now = a.poll_timeout().expect("a retry");
+            a.handle_timeout(now);
+            let mut out = sent(&mut a, now);
+            let Some((kind, again)) = out.pop() else {
+                continue;
+            };
+            assert!(out.is_empty() && kind == TransmitKind::Initiation);
+            if now < max_age {
+                assert_eq!(again, first, "a copy at {now:?}");
+                resent += 1;
+            } else {
+                assert_ne!(again, first);
+                let new = Initiation::parse(&again).expect("parses").sender_index;
+                assert_ne!(new, index, "a new initiation takes a new index");
+                break;
+            }
+        }
+        assert!(resent > 10, "retries every two seconds at most: {resent}");
+    }
+
+    /// A handshake asked for while one is under way changes nothing: no
+    /// initiation before the retry timer, and the backoff runs on.
+    #[test]
+    fn asking_again_while_initiating_sends_nothing_early() {
+        let mut a = endpoint(1, 2, 1);
+        a.handle_timeout(Instant::ZERO);
+        let _ = one(&mut a, Instant::ZERO, TransmitKind::Initiation);
+        let retry = a.poll_timeout().expect("a retry");
+        let soon = Instant::from_millis(10);
+        assert!(soon < retry);
+        a.initiate_handshake(soon, PEER).expect("a peer");
+        assert!(sent(&mut a, soon).is_empty(), "an early initiation");
+        assert_eq!(a.poll_timeout(), Some(retry));
+        let status = a.peer_status(PEER, soon).expect("a peer");
+        assert_eq!(
+            status.handshake,
+            crate::status::HandshakeState::Initiating {
+                reason: crate::event::HandshakeReason::NoSession,
+                since: Instant::ZERO,
+                attempts: 1,
+            }
+        );
+    }
+
+    /// `stats().dh_operations` counts every Diffie-Hellman each side does:
+    /// one for the static-static secret when the peer is added, then those
+    /// of each handshake message written or read (§4.5's budget).
+    #[test]
+    fn each_side_counts_its_diffie_hellman_operations_exactly() {
+        let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
+        assert_eq!(a.stats().dh_operations, 1, "the static-static secret");
+        a.handle_timeout(Instant::ZERO);
+        assert_eq!(a.stats().dh_operations, 1 + Initiator::WRITE_INITIATION_DH);
+        let (_, response) = read_by_b(&mut a, &mut b);
+        assert_eq!(
+            b.stats().dh_operations,
+            1 + Responder::READ_INITIATION_DH + Responder::WRITE_RESPONSE_DH
+        );
+        deliver(&mut a, Instant::ZERO, &response).expect("read");
+        assert_eq!(
+            a.stats().dh_operations,
+            1 + Initiator::WRITE_INITIATION_DH + Initiator::READ_RESPONSE_DH
+        );
+    }
+
+    /// §4.3: a copy of the initiation read, bound to the challenge it spent
+    /// or unbound (the initiator's retry), earns the cached response again,
+    /// byte for byte and at no Diffie-Hellman cost; a copy bound to
+    /// anything else is refused.
+    #[test]
+    fn a_copy_of_the_initiation_read_earns_the_same_response_at_no_cost() {
+        let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
+        let (bound, response) = read_by_b(&mut a, &mut b);
+        let cost = b.stats().dh_operations;
+        let t = Instant::from_millis(10);
+        deliver(&mut b, t, &bound).expect("a copy");
+        assert_eq!(one(&mut b, t, TransmitKind::Response), response);
+        // The retry: a copy unbound.
+        let mut unbound = bound.clone();
+        crate::table::get(&a.peers, 0)
+            .expect("peer")
+            .macs
+            .rebind(&mut unbound, &crate::mac::NO_CHALLENGE);
+        deliver(&mut b, t, &unbound).expect("a copy");
+        assert_eq!(one(&mut b, t, TransmitKind::Response), response);
+        assert_eq!(b.stats().dh_operations, cost, "a copy costs nothing");
+        // Bound to a challenge b never sent: not the initiator's.
+        let mut forged = bound.clone();
+        crate::table::get(&a.peers, 0)
+            .expect("peer")
+            .macs
+            .rebind(&mut forged, &[7; 16]);
+        assert!(deliver(&mut b, t, &forged).is_err());
+        assert!(sent(&mut b, t).is_empty());
+    }
+
+    /// §4.3, §4.5: a restarted initiator's first initiation is new, though
+    /// the responder still holds its answer to the one before: it earns a
+    /// challenge, not the old answer (which the initiator cannot read).
+    #[test]
+    fn a_new_initiation_is_not_taken_for_a_copy_of_the_last() {
+        let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
+        let _ = read_by_b(&mut a, &mut b);
+        let mut a = endpoint(1, 2, 3);
+        let t = Instant::from_millis(10);
+        a.handle_timeout(t);
+        let new = one(&mut a, t, TransmitKind::Initiation);
+        deliver(&mut b, t, &new).expect("a challenge");
+        let _ = one(&mut b, t, TransmitKind::Challenge);
+    }
+
+    /// When each of `e`'s sessions with `remote_index`, proven or not, was
+    /// made (or proven).
+    fn dates(e: &E, remote_index: u32, proven: bool) -> Vec<Instant> {
+        crate::table::get(&e.peers, 0)
+            .expect("peer")
+            .sessions
+            .slots
+            .iter()
+            .flatten()
+            .filter(|s| s.remote_index.0 == remote_index && s.proven == proven)
+            .map(|s| s.created_at)
+            .collect()
+    }
+
+    /// §4.3, §4.4: a copy re-dates the pending session it answers for, so
+    /// that the session made from the resent answer is still held when the
+    /// initiator's proof arrives; once proven, the session's age counts
+    /// from its proof, and a copy (a replay, within the cache's life) never
+    /// extends it.
+    #[test]
+    fn a_copy_re_dates_the_pending_session_and_never_a_proven_one() {
+        let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
+        let (bound, response) = read_by_b(&mut a, &mut b);
+        let index = Initiation::parse(&bound).expect("parses").sender_index.0;
+        assert_eq!(session_created_at(&b, index), Some(Instant::ZERO));
+        let t1 = Instant::from_secs(60);
+        deliver(&mut b, t1, &bound).expect("a copy");
+        assert_eq!(one(&mut b, t1, TransmitKind::Response), response);
+        assert_eq!(session_created_at(&b, index), Some(t1), "re-dated");
+        // a reads the answer and proves the session at t2.
+        let t2 = Instant::from_secs(61);
+        deliver(&mut a, t2, &response).expect("read");
+        let keepalive = one(&mut a, t2, TransmitKind::Keepalive);
+        deliver(&mut b, t2, &keepalive).expect("opens");
+        assert_eq!(
+            session_created_at(&b, index),
+            Some(t2),
+            "aged from its proof"
+        );
+        let _ = sent(&mut b, t2);
+        // The proof spent the cached answer: a copy now is a replay, and
+        // changes nothing.
+        let t3 = Instant::from_secs(100);
+        let refused = deliver(&mut b, t3, &bound).expect_err("a replay");
+        assert_eq!(refused.reason, crate::RejectReason::Replay);
+        assert_eq!(session_created_at(&b, index), Some(t2));
+    }
+
+    /// Randomness whose 32-bit draws are all `tag` (every session index
+    /// draws it) and whose other draws are a ChaCha20 stream.
+    struct DrawsTag {
+        tag: u32,
+        rest: ChaCha20Rng,
+    }
+
+    impl rand_core::TryRng for DrawsTag {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(self.tag)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            self.rest.try_next_u64()
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            self.rest.try_fill_bytes(dst)
+        }
+    }
+
+    impl rand_core::TryCryptoRng for DrawsTag {}
+
+    /// §4.3: a restarted initiator may draw the index it held before; the
+    /// responder then holds a proven session and a pending one with the
+    /// same remote index, and a copy of the new initiation re-dates the
+    /// pending one only.
+    #[test]
+    fn a_copy_re_dates_the_pending_session_whatever_index_it_shares() {
+        let kb = StaticKeypair::from_secret_bytes([2; 32]);
+        let pa = StaticKeypair::from_secret_bytes([1; 32]).public();
+        let pb = kb.public();
+        let a_with = |seed: u64| {
+            let mut a: Endpoint<DrawsTag, crate::table::FixedTable<1>> = Endpoint::new(
+                Config::default(),
+                StaticKeypair::from_secret_bytes([1; 32]),
+                DrawsTag {
+                    tag: 0x0101_0101,
+                    rest: ChaCha20Rng::seed_from_u64(seed),
+                },
+                crate::fixed_table(),
+            );
+            a.add_peer(Instant::ZERO, pb).expect("distinct keys");
+            a
+        };
+        let mut b: E = Endpoint::new(
+            Config::default(),
+            kb,
+            ChaCha20Rng::seed_from_u64(2),
+            crate::fixed_table(),
+        );
+        b.add_peer(Instant::ZERO, pa).expect("distinct keys");
+        let mut buf = [0u8; 256];
+        // Runs a's handshake with b (b never initiates) at `t`; returns
+        // a's last initiation, the one b read.
+        let mut handshake = |a: &mut Endpoint<DrawsTag, _>, b: &mut E, t: Instant, prove: bool| {
+            a.handle_timeout(t);
+            let mut last = Vec::new();
+            for _ in 0..4 {
+                while let Some(tx) = a.poll_transmit(t, &mut buf).expect("room") {
+                    if tx.kind == TransmitKind::Initiation {
+                        last = buf[..tx.len].to_vec();
+                    }
+                    if tx.kind != TransmitKind::Keepalive || prove {
+                        let _ = b.handle_datagram(t, &mut buf[..tx.len]);
+                    }
+                }
+                while let Some(tx) = b.poll_transmit(t, &mut buf).expect("room") {
+                    if tx.kind != TransmitKind::Response || prove {
+                        let _ = a.handle_datagram(t, &mut buf[..tx.len]);
+                    }
+                }
+            }
+            last
+        };
+        let mut a = a_with(1);
+        let first = handshake(&mut a, &mut b, Instant::ZERO, true);
+        let index = Initiation::parse(&first).expect("parses").sender_index.0;
+        // a restarts and draws the same index; b answers, the answer is
+        // lost.
+        let mut a = a_with(3);
+        let t1 = Instant::from_secs(1);
+        let second = handshake(&mut a, &mut b, t1, false);
+        assert_eq!(
+            Initiation::parse(&second).expect("parses").sender_index.0,
+            index
+        );
+        assert_ne!(second, first);
+        let at = |b: &E, proven| dates(b, index, proven);
+        assert_eq!(
+            (at(&b, true), at(&b, false)),
+            (vec![Instant::ZERO], vec![t1])
+        );
+        // a's retry, a copy of the initiation read.
+        let t2 = Instant::from_secs(30);
+        deliver(&mut b, t2, &second).expect("a copy");
+        let _ = one(&mut b, t2, TransmitKind::Response);
+        assert_eq!(
+            (at(&b, true), at(&b, false)),
+            (vec![Instant::ZERO], vec![t2])
+        );
+    }
+
+    /// §4.3: a copy of the response read changes nothing, and earns
+    /// another keepalive only while its session awaits confirmation.
+    #[test]
+    fn a_copy_of_the_response_read_earns_a_keepalive_until_confirmed() {
+        let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
+        let (_, response) = read_by_b(&mut a, &mut b);
+        let t = Instant::ZERO;
+        deliver(&mut a, t, &response).expect("read");
+        let keepalive = one(&mut a, t, TransmitKind::Keepalive);
+        let cost = a.stats().dh_operations;
+        deliver(&mut a, t, &response).expect("a copy");
+        let _ = one(&mut a, t, TransmitKind::Keepalive);
+        assert_eq!(a.stats().dh_operations, cost, "never read again");
+        // b confirms (its keepalive in answer proves the session to a).
+        deliver(&mut b, t, &keepalive).expect("opens");
+        for (_, d) in sent(&mut b, t) {
+            let _ = deliver(&mut a, t, &d);
+        }
+        assert!(
+            crate::table::get(&a.peers, 0)
+                .expect("peer")
+                .sessions
+                .unconfirmed_slot()
+                .is_none(),
+            "confirmed"
+        );
+        deliver(&mut a, t, &response).expect("a copy");
+        assert!(
+            sent(&mut a, t)
+                .iter()
+                .all(|(k, _)| *k != TransmitKind::Keepalive)
+        );
+    }
+
+    /// §4.2: a response's clear indexes must be the ones its Noise payload
+    /// authenticates. A response whose clear sender index was rewritten,
+    /// its MACs made again by the peer (a peer that lies, or a bug), is
+    /// refused and the initiation stays in flight.
+    #[test]
+    fn a_response_whose_clear_index_is_not_the_authenticated_one_is_refused() {
+        use crate::wire::INITIATION_EPHEMERAL_OFFSET as E0;
+        let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
+        let (bound, response) = read_by_b(&mut a, &mut b);
+        let mut msg = Response::parse(&response).expect("parses");
+        msg.sender_index.0 ^= 1;
+        let mut lying = response.clone();
+        msg.emit(&mut lying).expect("room");
+        crate::table::get(&b.peers, 0)
+            .expect("peer")
+            .macs
+            .seal(&mut lying, &bound[E0..E0 + 32]);
+        let refused = deliver(&mut a, Instant::ZERO, &lying).expect_err("refused");
+        assert_eq!(refused.reason, crate::RejectReason::BadTag);
+        let p = crate::table::get(&a.peers, 0).expect("peer");
+        assert!(
+            p.sessions.slots.iter().all(Option::is_none),
+            "a session made"
+        );
+        assert!(
+            p.handshake.in_flight.is_some(),
+            "the initiation was consumed"
+        );
+    }
+
+    /// §4.3: the session a response makes is used at once when there is no
+    /// confirmed one to lose.
+    #[test]
+    fn the_first_session_is_used_at_once() {
+        let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
+        let (_, response) = read_by_b(&mut a, &mut b);
+        deliver(&mut a, Instant::ZERO, &response).expect("read");
+        let p = crate::table::get(&a.peers, 0).expect("peer");
+        assert!(p.sessions.current().is_some(), "no current session");
+        let _ = Response::parse(&response).expect("parses");
+    }
+}
