@@ -474,6 +474,20 @@ mod retries_and_copies {
         bytes
     }
 
+    /// Runs `e`'s timers, deadline after deadline, to its next initiation:
+    /// when it is sent and its bytes. Nothing else is sent meanwhile.
+    fn next_initiation(e: &mut E) -> (Instant, Vec<u8>) {
+        loop {
+            let now = e.poll_timeout().expect("a deadline");
+            e.handle_timeout(now);
+            let mut out = sent(e, now);
+            if let Some((kind, bytes)) = out.pop() {
+                assert!(out.is_empty() && kind == TransmitKind::Initiation);
+                return (now, bytes);
+            }
+        }
+    }
+
     fn deliver(to: &mut E, now: Instant, datagram: &[u8]) -> Result<(), crate::RecvError> {
         to.handle_datagram(now, &mut datagram.to_vec()).map(|_| ())
     }
@@ -516,13 +530,7 @@ mod retries_and_copies {
         let max_age = Instant::ZERO + Config::default().handshake_max_age();
         let mut resent = 0;
         loop {
-            let now = a.poll_timeout().expect("a retry");
-            a.handle_timeout(now);
-            let mut out = sent(&mut a, now);
-            let Some((kind, again)) = out.pop() else {
-                continue;
-            };
-            assert!(out.is_empty() && kind == TransmitKind::Initiation);
+            let (now, again) = next_initiation(&mut a);
             if now < max_age {
                 assert_eq!(again, first, "a copy at {now:?}");
                 resent += 1;
@@ -839,6 +847,72 @@ mod retries_and_copies {
             p.handshake.in_flight.is_some(),
             "the initiation was consumed"
         );
+    }
+
+    fn handshake(e: &E) -> &crate::peer::handshake::Handshake {
+        &crate::table::get(&e.peers, 0).expect("peer").handshake
+    }
+
+    /// §4.5: a challenge that answers the initiation in flight, unbound, is
+    /// taken whatever its number (the responder may have restarted and
+    /// numbers from one again); a copy of the one bound changes nothing;
+    /// any other challenge (one a replayed initiation provoked) is taken
+    /// only if newer than all seen, refused if older.
+    #[test]
+    fn challenges_are_taken_when_they_answer_us_or_are_newer() {
+        let mut b = endpoint(2, 1, 2);
+        let t = Instant::ZERO;
+        // A recording of an unbound initiation, from before a restart.
+        let mut a = endpoint(1, 2, 1);
+        a.handle_timeout(t);
+        let recorded = one(&mut a, t, TransmitKind::Initiation);
+        let mut a = endpoint(1, 2, 3);
+        a.handle_timeout(t);
+        let unbound = one(&mut a, t, TransmitKind::Initiation);
+        deliver(&mut b, t, &unbound).expect("a challenge");
+        let first = one(&mut b, t, TransmitKind::Challenge);
+        // The direct answer: taken, the initiation resent bound to it.
+        deliver(&mut a, t, &first).expect("taken");
+        let bound = one(&mut a, t, TransmitKind::Initiation);
+        assert_eq!(handshake(&a).challenge_seen, 1);
+        // A copy of it: nothing to do.
+        deliver(&mut a, t, &first).expect("a copy");
+        assert!(sent(&mut a, t).is_empty(), "resent for a copy");
+        deliver(&mut b, t, &bound).expect("read");
+        let response = one(&mut b, t, TransmitKind::Response);
+        deliver(&mut a, t, &response).expect("read");
+        let _ = sent(&mut a, t);
+        assert!(handshake(&a).in_flight.is_none());
+        // The recording provokes a newer challenge, to an index not in
+        // flight: held for the next initiation.
+        deliver(&mut b, t, &recorded).expect("a challenge");
+        let second = one(&mut b, t, TransmitKind::Challenge);
+        deliver(&mut a, t, &second).expect("newer");
+        assert_eq!(handshake(&a).challenge_seen, 2);
+        let held = handshake(&a).held.expect("held");
+        // The same again changes nothing; an older one is a replay.
+        deliver(&mut a, t, &second).expect("a copy");
+        let refused = deliver(&mut a, t, &first).expect_err("older");
+        assert_eq!(refused.reason, crate::RejectReason::Replay);
+        assert_eq!(handshake(&a).challenge_seen, 2);
+        assert_eq!(handshake(&a).held, Some(held));
+        assert!(sent(&mut a, t).is_empty());
+        // b restarts: a's next initiation, bound to what b no longer
+        // knows, is refused; the retry goes unbound and b's answer,
+        // numbered 1 again, is direct and taken.
+        let mut b = endpoint(2, 1, 4);
+        let t = Instant::from_secs(1);
+        a.initiate_handshake(t, PEER).expect("a peer");
+        let stale = one(&mut a, t, TransmitKind::Initiation);
+        assert!(deliver(&mut b, t, &stale).is_err());
+        let (t, retry) = next_initiation(&mut a);
+        deliver(&mut b, t, &retry).expect("a challenge");
+        let again = one(&mut b, t, TransmitKind::Challenge);
+        deliver(&mut a, t, &again).expect("direct");
+        assert_eq!(handshake(&a).challenge_seen, 1);
+        let rebound = one(&mut a, t, TransmitKind::Initiation);
+        deliver(&mut b, t, &rebound).expect("read");
+        let _ = one(&mut b, t, TransmitKind::Response);
     }
 
     /// §4.3: the session a response makes is used at once when there is no
