@@ -927,3 +927,55 @@ mod retries_and_copies {
         let _ = Response::parse(&response).expect("parses");
     }
 }
+
+/// §2.4: every slot below `MAX_PEERS` is named by the high bits of a
+/// session index, and no more slots could be: the limit is what fits.
+#[test]
+fn max_peers_is_every_slot_a_session_index_can_name() {
+    use super::{INDEX_TAG_BITS, MAX_PEERS, slot_of};
+    use crate::ids::SessionIndex;
+    let last = u32::try_from(MAX_PEERS - 1).expect("fits");
+    assert_eq!(
+        last.checked_shl(INDEX_TAG_BITS)
+            .map(|h| h >> INDEX_TAG_BITS),
+        Some(last)
+    );
+    assert_eq!(
+        u64::try_from(MAX_PEERS).expect("fits") << INDEX_TAG_BITS,
+        1 << 32
+    );
+    assert_eq!(
+        slot_of(SessionIndex((last << INDEX_TAG_BITS) | 0xFFF)),
+        MAX_PEERS - 1
+    );
+    assert_eq!(slot_of(SessionIndex(0x1FFF)), 1);
+}
+
+/// An endpoint's `Debug` names its public key and configuration, and
+/// nothing secret.
+#[test]
+fn an_endpoints_debug_names_its_public_key_and_config() {
+    use crate::keys::StaticKeypair;
+    use crate::{Endpoint, Instant};
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let key = StaticKeypair::from_secret_bytes([1; 32]);
+    let public = key.public();
+    let mut e: Endpoint<ChaCha20Rng, crate::table::FixedTable<1>> = Endpoint::new(
+        Config::default(),
+        key,
+        ChaCha20Rng::seed_from_u64(1),
+        crate::fixed_table(),
+    );
+    e.add_peer(
+        Instant::ZERO,
+        StaticKeypair::from_secret_bytes([2; 32]).public(),
+    )
+    .expect("distinct keys");
+    let shown = std::format!("{e:?}");
+    let expected = std::format!(
+        "Endpoint {{ public: {public:?}, config: {:?}, .. }}",
+        Config::default()
+    );
+    assert_eq!(shown, expected);
+}
