@@ -204,3 +204,73 @@ impl Handshake {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TokenBucket;
+    use crate::config::Config;
+    use crate::time::Instant;
+    use core::time::Duration;
+
+    const MS: u64 = 1_000_000;
+
+    /// §4.5: a bucket starts full, gives `n` tokens at once only if it holds
+    /// that many, refills one per whole interval elapsed (keeping the part
+    /// of an interval that has not elapsed yet), and never holds more than
+    /// its burst.
+    #[test]
+    fn a_bucket_refills_one_token_per_whole_interval_up_to_its_burst() {
+        let t0 = Instant::from_secs(10);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut b = TokenBucket::new(3, t0);
+        assert!(!b.try_take_n(t0, 4, 100 * MS, 3), "more than it holds");
+        assert!(b.try_take_n(t0, 2, 100 * MS, 3));
+        assert!(b.try_take_n(t0, 1, 100 * MS, 3));
+        assert!(!b.try_take_n(t0, 1, 100 * MS, 3), "empty");
+        // 150 ms: one token, and the half interval is kept.
+        assert!(b.try_take_n(at(150), 1, 100 * MS, 3));
+        assert!(!b.try_take_n(at(199), 1, 100 * MS, 3));
+        assert!(
+            b.try_take_n(at(200), 1, 100 * MS, 3),
+            "the kept half counted"
+        );
+        // A long pause refills to the burst, no further.
+        assert!(b.try_take_n(at(10_000), 3, 100 * MS, 3));
+        assert!(!b.try_take_n(at(10_000), 1, 100 * MS, 3));
+        // A zero interval is one nanosecond, not a division by zero.
+        let mut z = TokenBucket::new(1, t0);
+        assert!(z.try_take_n(t0, 1, 0, 1));
+        assert!(!z.try_take_n(t0, 1, 0, 1));
+        assert!(z.try_take_n(t0 + Duration::from_nanos(1), 1, 0, 1));
+    }
+
+    /// A peer's bucket: `handshake_rate_burst` tokens, one more each
+    /// `handshake_rate_interval`.
+    #[test]
+    fn a_peers_bucket_follows_the_config() {
+        let c = Config::default();
+        let t0 = Instant::from_secs(10);
+        let mut b = TokenBucket::new(c.handshake_rate_burst(), t0);
+        for _ in 0..c.handshake_rate_burst() {
+            assert!(b.try_take(t0, &c));
+        }
+        assert!(!b.try_take(t0, &c), "past the burst");
+        let next = t0 + c.handshake_rate_interval();
+        let just_before = t0 + (c.handshake_rate_interval() - Duration::from_nanos(1));
+        assert!(!b.try_take(just_before, &c));
+        assert!(b.try_take(next, &c));
+    }
+
+    /// §7: after the clock went back, tokens refill from the new reading,
+    /// not from a refill time still ahead of it.
+    #[test]
+    fn a_clock_gone_back_refills_from_the_new_reading() {
+        let c = Config::default();
+        let late = Instant::from_secs(100);
+        let mut b = TokenBucket::new(1, late);
+        assert!(b.try_take(late, &c));
+        let back = Instant::from_secs(10);
+        b.clamp_time(back);
+        assert!(b.try_take(back + c.handshake_rate_interval(), &c));
+    }
+}
