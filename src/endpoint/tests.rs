@@ -429,9 +429,10 @@ fn every_received_datagram_names_its_peer() {
 /// the initiation it read (§4.3, §4.5), and what each side counts.
 mod retries_and_copies {
     use crate::endpoint::TransmitKind;
+    use crate::ids::SessionIndex;
     use crate::internals::noise::{Initiator, Responder};
     use crate::keys::StaticKeypair;
-    use crate::wire::{Initiation, Response};
+    use crate::wire::{Initiation, InitiationPayload, Response, ResponsePayload};
     use crate::{Config, Endpoint, Instant, PeerId};
     use chacha20::ChaCha20Rng;
     use rand_core::SeedableRng;
@@ -819,34 +820,94 @@ mod retries_and_copies {
         );
     }
 
-    /// §4.2: a response's clear indexes must be the ones its Noise payload
-    /// authenticates. A response whose clear sender index was rewritten,
-    /// its MACs made again by the peer (a peer that lies, or a bug), is
-    /// refused and the initiation stays in flight.
+    /// `b`'s answer to the initiation `bound`, written as `b` would but
+    /// with the Noise payload `lie` makes of the true one: what a peer that
+    /// lies (or has a bug) sends.
+    fn response_with(
+        b: &E,
+        bound: &[u8],
+        lie: impl Fn(ResponsePayload) -> ResponsePayload,
+    ) -> Vec<u8> {
+        use crate::wire::{
+            INITIATION_EPHEMERAL_OFFSET as E0, INITIATION_PAYLOAD_LEN, RESPONSE_LEN,
+            RESPONSE_NOISE_LEN,
+        };
+        let p = crate::table::get(&b.peers, 0).expect("peer");
+        let init = Initiation::parse(bound).expect("parses");
+        let mut payload = [0u8; INITIATION_PAYLOAD_LEN];
+        let responder = Responder::read_initiation(
+            b.prologue.as_bytes(),
+            &b.local,
+            &p.public,
+            &p.ss,
+            &init.noise,
+            &mut payload,
+        )
+        .expect("a's initiation");
+        let proposed = InitiationPayload::from_bytes(&payload);
+        let sender_index = SessionIndex(0x0ABC);
+        let truth = ResponsePayload {
+            sender_index,
+            receiver_index: init.sender_index,
+            generation: proposed.generation,
+        };
+        let mut msg = Response {
+            sender_index,
+            receiver_index: init.sender_index,
+            noise: [0; RESPONSE_NOISE_LEN],
+            mac1: [0; 16],
+            mac2: [0; 16],
+        };
+        responder
+            .write_response(
+                &p.public,
+                x25519_dalek::StaticSecret::from([9; 32]),
+                &lie(truth).to_bytes(),
+                &mut msg.noise,
+            )
+            .expect("written");
+        let mut bytes = vec![0u8; RESPONSE_LEN];
+        msg.emit(&mut bytes).expect("room");
+        p.macs.seal(&mut bytes, &bound[E0..E0 + 32]);
+        bytes
+    }
+
+    /// §4.2, §4.3: a response's clear indexes must be the ones its Noise
+    /// payload authenticates, and its generation at least the one proposed.
+    /// A response that breaks either, however well formed and
+    /// authenticated, is refused, and the initiation stays in flight; the
+    /// same response told truthfully is read.
     #[test]
-    fn a_response_whose_clear_index_is_not_the_authenticated_one_is_refused() {
-        use crate::wire::INITIATION_EPHEMERAL_OFFSET as E0;
+    fn a_response_must_repeat_its_indexes_and_not_lower_the_generation() {
         let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
-        let (bound, response) = read_by_b(&mut a, &mut b);
-        let mut msg = Response::parse(&response).expect("parses");
-        msg.sender_index.0 ^= 1;
-        let mut lying = response.clone();
-        msg.emit(&mut lying).expect("room");
-        crate::table::get(&b.peers, 0)
-            .expect("peer")
-            .macs
-            .seal(&mut lying, &bound[E0..E0 + 32]);
-        let refused = deliver(&mut a, Instant::ZERO, &lying).expect_err("refused");
-        assert_eq!(refused.reason, crate::RejectReason::BadTag);
+        let (bound, _) = read_by_b(&mut a, &mut b);
+        type Lie = fn(ResponsePayload) -> ResponsePayload;
+        let lies: [(&str, Lie); 3] = [
+            ("sender", |r| ResponsePayload {
+                sender_index: SessionIndex(r.sender_index.0 ^ 1),
+                ..r
+            }),
+            ("receiver", |r| ResponsePayload {
+                receiver_index: SessionIndex(r.receiver_index.0 ^ 1),
+                ..r
+            }),
+            ("generation", |r| ResponsePayload {
+                generation: r.generation - 1,
+                ..r
+            }),
+        ];
+        for (what, lie) in lies {
+            let lying = response_with(&b, &bound, lie);
+            let refused = deliver(&mut a, Instant::ZERO, &lying).expect_err(what);
+            assert_eq!(refused.reason, crate::RejectReason::BadTag, "{what}");
+            let p = crate::table::get(&a.peers, 0).expect("peer");
+            assert!(p.sessions.slots.iter().all(Option::is_none), "{what}");
+            assert!(p.handshake.in_flight.is_some(), "{what}");
+        }
+        let truthful = response_with(&b, &bound, |r| r);
+        deliver(&mut a, Instant::ZERO, &truthful).expect("read");
         let p = crate::table::get(&a.peers, 0).expect("peer");
-        assert!(
-            p.sessions.slots.iter().all(Option::is_none),
-            "a session made"
-        );
-        assert!(
-            p.handshake.in_flight.is_some(),
-            "the initiation was consumed"
-        );
+        assert!(p.handshake.in_flight.is_none(), "the response consumes it");
     }
 
     fn handshake(e: &E) -> &crate::peer::handshake::Handshake {
