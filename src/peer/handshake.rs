@@ -273,4 +273,46 @@ mod tests {
         b.clamp_time(back);
         assert!(b.try_take(back + c.handshake_rate_interval(), &c));
     }
+
+    /// §4.2: each initiation proposes the generation after the highest one
+    /// used or seen, and the last generation is proposed again rather than
+    /// wrapping.
+    #[test]
+    fn generations_count_up_from_the_highest_seen_and_never_wrap() {
+        let mut h = super::Handshake::new(&Config::default(), Instant::ZERO);
+        assert_eq!(h.next_generation(), 1);
+        assert_eq!(h.next_generation(), 2);
+        assert_eq!(h.max_generation, 2, "recorded as used");
+        h.max_generation = 40;
+        assert_eq!(h.next_generation(), 41);
+        h.max_generation = u64::MAX;
+        assert_eq!(h.next_generation(), u64::MAX);
+    }
+
+    /// §7: after the clock went back, the handshake wanted started no later
+    /// than the new reading, is reported failing a whole
+    /// `handshake_failing_after` from it at the latest, and its bucket
+    /// refills from it.
+    #[test]
+    fn a_clock_gone_back_brings_the_wanted_handshake_back() {
+        use crate::event::HandshakeReason;
+        let c = Config::default();
+        let late = Instant::from_secs(100);
+        let mut h = super::Handshake::new(&c, late);
+        assert!(h.want(HandshakeReason::Rekey, late, &c, Default::default()));
+        for _ in 0..c.handshake_rate_burst() {
+            assert!(h.bucket.try_take(late, &c));
+        }
+        let back = Instant::from_secs(10);
+        h.clamp_time(back, &c);
+        let w = h.want.as_ref().expect("wanted");
+        assert_eq!(w.since, back);
+        assert_eq!(w.failing_report_at, back + c.handshake_failing_after());
+        assert!(h.bucket.try_take(back + c.handshake_rate_interval(), &c));
+        // A later reading changes nothing.
+        let before = (w.since, w.failing_report_at);
+        h.clamp_time(Instant::from_secs(50), &c);
+        let w = h.want.as_ref().expect("wanted");
+        assert_eq!((w.since, w.failing_report_at), before);
+    }
 }
