@@ -238,3 +238,260 @@ impl Sessions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The session table (§4.3, §4.4): which slot a new session takes,
+    //! which one is sent on, what a replaced or erased session takes with
+    //! it.
+    use super::{SESSIONS, Sessions};
+    use crate::config::Config;
+    use crate::ids::SessionIndex;
+    use crate::noise::TransportKeys;
+    use crate::session::{Rank, Role, Session};
+    use crate::time::Instant;
+    use core::time::Duration;
+
+    const T0: Instant = Instant::from_secs(100);
+
+    /// A session of `role` at generation `generation`, our index `local`,
+    /// the peer's `remote`, made at `at`.
+    fn session(role: Role, generation: u64, local: u32, remote: u32, at: Instant) -> Session {
+        Session::new(
+            &TransportKeys::for_tests([1; 32], [2; 32]),
+            role,
+            Rank {
+                generation,
+                initiator_larger: true,
+            },
+            SessionIndex(local),
+            SessionIndex(remote),
+            at,
+        )
+    }
+
+    fn proven(generation: u64, local: u32, remote: u32) -> Session {
+        session(Role::Initiator, generation, local, remote, T0)
+    }
+
+    fn pending(generation: u64, local: u32, remote: u32) -> Session {
+        session(Role::Responder, generation, local, remote, T0)
+    }
+
+    /// A table with `sessions` installed in slots 0, 1, ….
+    fn table(sessions: impl IntoIterator<Item = Session>) -> Sessions {
+        let mut t = Sessions::default();
+        for (i, s) in sessions.into_iter().enumerate() {
+            t.install(i, s);
+        }
+        t
+    }
+
+    #[test]
+    fn a_session_is_found_by_its_local_index_and_only_while_held() {
+        let mut t = table([proven(1, 11, 21), proven(2, 12, 22)]);
+        assert_eq!(t.find(SessionIndex(11)), Some(0));
+        assert_eq!(t.find(SessionIndex(12)), Some(1));
+        assert_eq!(t.find(SessionIndex(21)), None, "a remote index");
+        t.erase(0);
+        assert_eq!(t.find(SessionIndex(11)), None);
+        t.install(0, proven(3, 13, 23));
+        assert_eq!(t.find(SessionIndex(13)), Some(0));
+        assert_eq!(t.find(SessionIndex(11)), None);
+    }
+
+    #[test]
+    fn only_is_true_of_the_one_slot_holding_the_only_session() {
+        let mut t = table([proven(1, 11, 21)]);
+        assert!(t.only(0));
+        assert!(!t.only(1));
+        t.install(2, proven(2, 12, 22));
+        assert!(!t.only(0) && !t.only(2));
+        t.erase(0);
+        assert!(t.only(2));
+    }
+
+    /// §4.4: the current session is the one sent on; replacing or erasing
+    /// it leaves the best proven session left, never a pending one.
+    #[test]
+    fn replacing_or_erasing_the_current_session_falls_back_to_the_best_proven() {
+        let mut t = table([proven(1, 11, 21), proven(3, 13, 23), pending(5, 15, 25)]);
+        assert_eq!(t.best_proven(), Some(1), "the highest proven rank");
+        t.current = Some(1);
+        t.erase(1);
+        assert_eq!(
+            t.current,
+            Some(0),
+            "the best proven left, not the pending one"
+        );
+        assert!(t.slots[1].is_none());
+        // Installing over the current session: nothing is current until
+        // the caller chooses.
+        t.install(0, proven(6, 16, 26));
+        assert_eq!(t.current, None);
+        // Erasing a session that is not current keeps the current one.
+        t.current = Some(0);
+        t.erase(2);
+        assert_eq!(t.current, Some(0));
+        t.erase(0);
+        assert_eq!(t.current, None, "nothing proven left");
+    }
+
+    /// §4.3: the session awaiting confirmation, and the session our probes
+    /// acknowledge, are forgotten with the session in their slot, and only
+    /// with it.
+    #[test]
+    fn a_session_takes_its_confirmation_wait_and_acknowledgement_with_it() {
+        let mut t = table([proven(1, 11, 21), proven(2, 12, 22)]);
+        t.unconfirmed = Some((1, T0));
+        t.acked = Some(1);
+        t.erase(0);
+        assert_eq!((t.unconfirmed_slot(), t.acked), (Some(1), Some(1)));
+        t.install(0, proven(3, 13, 23));
+        assert_eq!((t.unconfirmed_slot(), t.acked), (Some(1), Some(1)));
+        t.erase(1);
+        assert_eq!((t.unconfirmed_slot(), t.acked), (None, None));
+        t.unconfirmed = Some((0, T0));
+        t.acked = Some(0);
+        t.install(0, proven(4, 14, 24));
+        assert_eq!((t.unconfirmed_slot(), t.acked), (None, None));
+    }
+
+    /// §2.4: a new session whose remote index is that of the session our
+    /// probes acknowledge means the peer no longer holds that one: the
+    /// acknowledgement stops. Another remote index leaves it.
+    #[test]
+    fn a_new_session_with_the_acknowledged_remote_index_stops_the_acknowledgement() {
+        let mut t = table([proven(1, 11, 21)]);
+        t.acked = Some(0);
+        assert_eq!(t.ack().0, SessionIndex(21));
+        t.install(1, proven(2, 12, 22));
+        assert_eq!(t.acked, Some(0));
+        t.install(2, proven(3, 13, 21));
+        assert_eq!(t.acked, None);
+        assert_eq!(t.ack(), (SessionIndex(0), 0));
+    }
+
+    /// §4.3: the current session is confirmed unless it is ours awaiting
+    /// the peer's confirmation; with none current, nothing is.
+    #[test]
+    fn the_current_session_is_confirmed_unless_it_awaits_confirmation() {
+        let mut t = table([proven(1, 11, 21), proven(2, 12, 22)]);
+        assert!(!t.current_confirmed(), "none current");
+        t.current = Some(0);
+        assert!(t.current_confirmed());
+        t.unconfirmed = Some((1, T0));
+        assert!(t.current_confirmed(), "another one waits");
+        t.unconfirmed = Some((0, T0));
+        assert!(!t.current_confirmed());
+    }
+
+    /// §4.4: a pending session replaces the pending one; else a free slot;
+    /// else the lowest-ranked session that is not current.
+    #[test]
+    fn a_new_session_takes_the_pending_slot_a_free_one_or_the_lowest_not_current() {
+        let t = table([proven(4, 11, 21), pending(5, 12, 22)]);
+        assert_eq!(t.slot_for_new(true), 1, "the pending one");
+        assert_eq!(t.slot_for_new(false), 2, "the free one");
+        let mut t = table([proven(4, 11, 21), proven(2, 12, 22), proven(3, 13, 23)]);
+        assert_eq!(t.slot_for_new(true), 1, "no pending one: the lowest");
+        t.current = Some(1);
+        assert_eq!(t.slot_for_new(false), 2, "the lowest not current");
+        let mut t = table([proven(1, 11, 21), proven(2, 12, 22), proven(3, 13, 23)]);
+        t.current = Some(0);
+        assert_eq!(t.slot_for_new(false), 1);
+    }
+
+    /// §4.4: a session outranks the current one by rank, then by age; with
+    /// none current, any session would take over.
+    #[test]
+    fn a_session_outranks_the_current_one_by_rank_then_age() {
+        let mut t = table([proven(2, 11, 21), proven(3, 12, 22), proven(1, 13, 23)]);
+        assert!(t.outranks_current(2), "none current");
+        t.current = Some(0);
+        assert!(t.outranks_current(1));
+        assert!(!t.outranks_current(2));
+        assert!(!t.outranks_current(0), "not itself");
+        t.erase(2);
+        assert!(!t.outranks_current(2), "an empty slot");
+        t.install(
+            2,
+            session(Role::Initiator, 2, 13, 23, T0 + Duration::from_secs(1)),
+        );
+        assert!(t.outranks_current(2), "same rank, newer");
+    }
+
+    /// §4.4: when the peer sends on a session, every proven session ranked
+    /// below it gets its grace (once: a second supersession does not
+    /// extend it); one ranked above, or pending, does not; the session
+    /// awaiting confirmation, superseded, stops waiting.
+    #[test]
+    fn the_peers_session_supersedes_the_proven_ones_below_it() {
+        let c = Config::default();
+        let mut t = table([proven(1, 11, 21), proven(2, 12, 22), proven(3, 13, 23)]);
+        t.unconfirmed = Some((0, T0));
+        let now = T0 + Duration::from_secs(5);
+        t.supersede_below(1, now, &c);
+        let grace = Some(now + c.epoch_grace());
+        let graces = t
+            .slots
+            .each_ref()
+            .map(|s| s.as_ref().and_then(|s| s.grace_until));
+        assert_eq!(graces, [grace, None, None]);
+        assert_eq!(t.unconfirmed, None);
+        let later = now + Duration::from_secs(1);
+        t.supersede_below(2, later, &c);
+        let graces = t
+            .slots
+            .each_ref()
+            .map(|s| s.as_ref().and_then(|s| s.grace_until));
+        assert_eq!(graces, [grace, Some(later + c.epoch_grace()), None]);
+        // A pending session below is not superseded; an awaited one above
+        // keeps waiting.
+        let mut t = table([pending(1, 11, 21), proven(2, 12, 22), proven(3, 13, 23)]);
+        t.unconfirmed = Some((2, T0));
+        t.supersede_below(1, now, &c);
+        assert!(t.slots[0].as_ref().is_some_and(|s| s.grace_until.is_none()));
+        assert_eq!(t.unconfirmed_slot(), Some(2));
+        // Made current, a session leaves its grace.
+        t.supersede_below(2, now, &c);
+        t.make_current(1);
+        assert_eq!(t.current, Some(1));
+        assert!(t.slots[1].as_ref().is_some_and(|s| s.grace_until.is_none()));
+    }
+
+    /// §6.3: a session past its end is erased by its timer, one alive is
+    /// kept; §7: a clock gone back brings the confirmation wait's start
+    /// back with the sessions' times.
+    #[test]
+    fn sessions_expire_at_their_end_and_come_back_with_the_clock() {
+        let c = Config::default();
+        let mut t = table([pending(1, 11, 21), proven(2, 12, 22)]);
+        t.current = Some(1);
+        let before = T0 + (c.handshake_max_age() - Duration::from_nanos(1));
+        t.expire(0, before, &c);
+        assert!(t.slots[0].is_some());
+        t.expire(0, T0 + c.handshake_max_age(), &c);
+        assert!(
+            t.slots[0].is_none(),
+            "a pending session lives handshake_max_age"
+        );
+        t.expire(0, T0 + c.reject_after_time(), &c);
+        t.expire(1, T0 + c.reject_after_time(), &c);
+        assert!(t.slots.iter().all(Option::is_none));
+        assert_eq!(t.current, None);
+        let later = T0 + Duration::from_secs(50);
+        let mut t = table([session(Role::Initiator, 1, 11, 21, later)]);
+        t.unconfirmed = Some((0, later));
+        t.clamp_time(T0, &c);
+        assert_eq!(t.unconfirmed, Some((0, T0)));
+        assert!(t.slots[0].as_ref().is_some_and(|s| s.created_at == T0));
+        t.clamp_time(later, &c);
+        assert_eq!(
+            t.unconfirmed,
+            Some((0, T0)),
+            "a later reading changes nothing"
+        );
+        assert_eq!(SESSIONS, 3);
+    }
+}
