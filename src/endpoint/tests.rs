@@ -39,6 +39,7 @@ mod keys_and_nonces {
     use core::time::Duration;
     use rand_core::SeedableRng;
     use std::collections::HashSet;
+    use std::vec::Vec;
 
     type E = Endpoint<ChaCha20Rng, crate::table::FixedTable<1>>;
 
@@ -233,6 +234,37 @@ mod keys_and_nonces {
         let (h, key) = round(&mut a, &mut b, now);
         assert_eq!(h.counter, 1, "the keepalive took counter 0");
         assert_ne!(key, old_key);
+    }
+
+    /// `handle_datagrams` hands each datagram's result to the caller with
+    /// its position in the batch, in order, across the chunks it looks
+    /// ahead by (§7.5).
+    #[test]
+    fn a_batch_reports_every_result_at_its_position() {
+        let (mut a, mut b) = (
+            endpoint(1, 2, 1, Config::default()),
+            endpoint(2, 1, 2, Config::default()),
+        );
+        let now = Instant::ZERO;
+        exchange(&mut a, &mut b, now);
+        let peer = PeerId::new(0, 0);
+        let mut batch: Vec<Vec<u8>> = (0..40)
+            .map(|i| {
+                let mut out = [0u8; 64];
+                let n = a
+                    .seal(now, peer, ProbeKind::Probe, b"batch", &mut out)
+                    .expect("sealed");
+                let mut d = out[..n].to_vec();
+                if i % 7 == 3 {
+                    d[n - 1] ^= 1;
+                }
+                d
+            })
+            .collect();
+        let mut seen = Vec::new();
+        b.handle_datagrams(now, &mut batch, |i, r| seen.push((i, r.is_ok())));
+        let expected: Vec<_> = (0..40).map(|i| (i, i % 7 != 3)).collect();
+        assert_eq!(seen, expected);
     }
 
     #[test]

@@ -30,8 +30,11 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
 
     /// Runs every timer due at `now`: expiries, staleness, handshake
     /// triggers and retries. Cheap to call early or often: it visits only
-    /// the peers whose timers fired, each once (a timer that a visit sets
-    /// at or before `now` runs at the next call).
+    /// the peers whose timers fired, each once. A visit runs the peer's
+    /// timers in a fixed order, so one that an earlier timer sets for `now`
+    /// runs in the same visit (the retry a rekey trigger sets sends the
+    /// initiation at once); one set for `now` that comes earlier in the
+    /// order would wait for the next call (no timer sets one).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.observe(now);
         let mut visits = self.index.timed();
