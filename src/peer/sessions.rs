@@ -372,6 +372,21 @@ mod tests {
         assert_eq!(t.ack(), (SessionIndex(0), 0));
     }
 
+    /// A session we answered awaits the initiator's proof until a probe
+    /// proves it (what the peer's status reports as awaiting
+    /// confirmation).
+    #[test]
+    fn a_session_we_answered_awaits_its_proof() {
+        let mut t = table([proven(1, 11, 21)]);
+        assert!(!t.awaiting_proof());
+        t.install(1, pending(2, 12, 22));
+        assert!(t.awaiting_proof());
+        if let Some(s) = t.slots[1].as_mut() {
+            s.prove(T0);
+        }
+        assert!(!t.awaiting_proof());
+    }
+
     /// §4.3: the current session is confirmed unless it is ours awaiting
     /// the peer's confirmation; with none current, nothing is.
     #[test]
