@@ -1072,3 +1072,38 @@ fn an_endpoints_debug_names_its_public_key_and_config() {
     );
     assert_eq!(shown, expected);
 }
+
+/// Events past the queue's capacity drop the oldest, and the endpoint's
+/// stats count them.
+#[test]
+fn events_dropped_from_a_full_queue_are_counted() {
+    use crate::event::EVENT_QUEUE_CAPACITY;
+    use crate::keys::StaticKeypair;
+    use crate::{Endpoint, Instant};
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let mut e: Endpoint<ChaCha20Rng, crate::table::FixedTable<40>> = Endpoint::new(
+        Config::default(),
+        StaticKeypair::from_secret_bytes([1; 32]),
+        ChaCha20Rng::seed_from_u64(1),
+        crate::fixed_table(),
+    );
+    // Each peer added is two events: added, and its handshake started.
+    for k in 2u8..42 {
+        e.add_peer(
+            Instant::ZERO,
+            StaticKeypair::from_secret_bytes([k; 32]).public(),
+        )
+        .expect("distinct keys");
+    }
+    let dropped = 80 - EVENT_QUEUE_CAPACITY;
+    assert_eq!(
+        e.stats().events_dropped,
+        u64::try_from(dropped).expect("small")
+    );
+    let mut kept = 0;
+    while e.poll_event().is_some() {
+        kept += 1;
+    }
+    assert_eq!(kept, EVENT_QUEUE_CAPACITY);
+}
