@@ -1107,3 +1107,69 @@ fn events_dropped_from_a_full_queue_are_counted() {
     }
     assert_eq!(kept, EVENT_QUEUE_CAPACITY);
 }
+
+/// A growable table doubles when full (§7.4: growth costs O(1) per peer
+/// over time), exactly: 1, 2, 4, 8 slots.
+#[cfg(feature = "alloc")]
+#[test]
+fn a_growable_table_doubles_when_full() {
+    use crate::keys::StaticKeypair;
+    use crate::table::{GrowableTable, PeerTable};
+    use crate::{Endpoint, Instant};
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    let mut e: Endpoint<ChaCha20Rng, GrowableTable> = Endpoint::new(
+        Config::default(),
+        StaticKeypair::from_secret_bytes([1; 32]),
+        ChaCha20Rng::seed_from_u64(1),
+        GrowableTable::new(),
+    );
+    let mut sizes = std::vec::Vec::new();
+    for k in 2u8..8 {
+        e.add_peer(
+            Instant::ZERO,
+            StaticKeypair::from_secret_bytes([k; 32]).public(),
+        )
+        .expect("room");
+        sizes.push(e.peers.slots().len());
+    }
+    assert_eq!(sizes, [1, 2, 4, 4, 8, 8]);
+}
+
+/// A table whose `grow` says it grew but did not (a caller's table, the
+/// trait being public) ends the growth: the peer is refused, nothing
+/// hangs.
+#[cfg(feature = "alloc")]
+#[test]
+fn a_table_that_claims_to_grow_but_does_not_is_full() {
+    use crate::AddPeerError;
+    use crate::keys::StaticKeypair;
+    use crate::table::{GrowableTable, PeerTable};
+    use crate::{Endpoint, Instant};
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    struct Claims(GrowableTable);
+    impl PeerTable for Claims {
+        type Slot = <GrowableTable as PeerTable>::Slot;
+        fn slots(&self) -> &[Self::Slot] {
+            &self.0
+        }
+        fn slots_mut(&mut self) -> &mut [Self::Slot] {
+            &mut self.0
+        }
+        fn grow(&mut self) -> bool {
+            true
+        }
+    }
+    let mut e: Endpoint<ChaCha20Rng, Claims> = Endpoint::new(
+        Config::default(),
+        StaticKeypair::from_secret_bytes([1; 32]),
+        ChaCha20Rng::seed_from_u64(1),
+        Claims(GrowableTable::new()),
+    );
+    let refused = e.add_peer(
+        Instant::ZERO,
+        StaticKeypair::from_secret_bytes([2; 32]).public(),
+    );
+    assert_eq!(refused, Err(AddPeerError::TableFull));
+}
