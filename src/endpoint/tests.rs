@@ -267,6 +267,39 @@ mod keys_and_nonces {
         assert_eq!(seen, expected);
     }
 
+    /// §7.6: turning the probe schedule off drops the probe and the echo
+    /// it had queued; nothing more goes out.
+    #[test]
+    fn turning_the_schedule_off_drops_what_it_queued() {
+        let (mut a, mut b) = (
+            endpoint(1, 2, 1, Config::default()),
+            endpoint(2, 1, 2, Config::default()),
+        );
+        let now = Instant::ZERO;
+        exchange(&mut a, &mut b, now);
+        a.set_probe_schedule(true, now);
+        b.set_probe_schedule(true, now);
+        assert!(a.probe_schedule());
+        b.handle_timeout(now);
+        let mut buf = [0u8; 256];
+        let tx = b
+            .poll_transmit(now, &mut buf)
+            .expect("room")
+            .expect("b's probe");
+        assert_eq!(tx.kind, crate::TransmitKind::Probe);
+        a.handle_datagram(now, &mut buf[..tx.len]).expect("opens");
+        a.handle_timeout(now);
+        use crate::peer::TxQueue;
+        let tx = crate::table::get(&a.peers, 0).expect("peer").tx;
+        assert!(
+            tx.has(TxQueue::PROBE) && tx.has(TxQueue::ECHO),
+            "both queued"
+        );
+        a.set_probe_schedule(false, now);
+        assert!(!a.probe_schedule());
+        assert!(a.poll_transmit(now, &mut buf).expect("room").is_none());
+    }
+
     #[test]
     fn a_restarted_endpoint_never_reuses_a_key() {
         let c = Config::default();
