@@ -259,9 +259,7 @@ impl<R: CryptoRng, T: PeerTable> Endpoint<R, T> {
                 break;
             }
         }
-        self.index
-            .take_free(&mut self.peers)
-            .filter(|&slot| slot < MAX_PEERS)
+        self.index.take_free(&mut self.peers)
     }
 
     /// Starts a handshake with `peer` now, as a rekey would (for example

@@ -140,3 +140,17 @@ fn free_slots_are_taken_last_freed_first_then_never_used() {
     assert_eq!(index.take_free(&mut t), Some(0));
     assert_eq!(index.take_free(&mut t), None);
 }
+
+/// §2.4: a slot at or past `MAX_PEERS` cannot be named by a session index,
+/// so none is handed out, whatever the table's size.
+#[cfg(feature = "alloc")]
+#[test]
+fn no_slot_past_max_peers_is_handed_out() {
+    use crate::MAX_PEERS;
+    use crate::table::GrowableTable;
+    let mut t: GrowableTable = (0..=MAX_PEERS).map(|_| Default::default()).collect();
+    let mut index = Index::new(7);
+    index.used = MAX_PEERS - 1;
+    assert_eq!(index.take_free(&mut t), Some(MAX_PEERS - 1));
+    assert_eq!(index.take_free(&mut t), None);
+}
