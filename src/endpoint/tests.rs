@@ -597,6 +597,7 @@ mod retries_and_copies {
         let mut resent = 0;
         loop {
             let (now, again) = next_initiation(&mut a);
+            assert!(resent < 1000, "no new initiation after max age");
             if now < max_age {
                 assert_eq!(again, first, "a copy at {now:?}");
                 resent += 1;
@@ -607,7 +608,8 @@ mod retries_and_copies {
                 break;
             }
         }
-        assert!(resent > 10, "retries every two seconds at most: {resent}");
+        // Every two seconds at most (`handshake_retry_max`) for 120 s.
+        assert!(resent >= 60, "{resent} copies");
     }
 
     /// A handshake asked for while one is under way changes nothing: no
@@ -642,17 +644,14 @@ mod retries_and_copies {
         let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
         assert_eq!(a.stats().dh_operations, 1, "the static-static secret");
         a.handle_timeout(Instant::ZERO);
-        assert_eq!(a.stats().dh_operations, 1 + Initiator::WRITE_INITIATION_DH);
+        // Noise KK (§4.1): writing the initiation is es (1), reading it es
+        // (1), writing the response ee and se (2), reading it ee and se (2).
+        assert_eq!(Initiator::WRITE_INITIATION_DH, 1);
+        assert_eq!(a.stats().dh_operations, 1 + 1);
         let (_, response) = read_by_b(&mut a, &mut b);
-        assert_eq!(
-            b.stats().dh_operations,
-            1 + Responder::READ_INITIATION_DH + Responder::WRITE_RESPONSE_DH
-        );
+        assert_eq!(b.stats().dh_operations, 1 + 1 + 2);
         deliver(&mut a, Instant::ZERO, &response).expect("read");
-        assert_eq!(
-            a.stats().dh_operations,
-            1 + Initiator::WRITE_INITIATION_DH + Initiator::READ_RESPONSE_DH
-        );
+        assert_eq!(a.stats().dh_operations, 1 + 1 + 2);
     }
 
     /// §4.3: a copy of the initiation read, bound to the challenge it spent
@@ -682,7 +681,8 @@ mod retries_and_copies {
             .expect("peer")
             .macs
             .rebind(&mut forged, &[7; 16]);
-        assert!(deliver(&mut b, t, &forged).is_err());
+        let refused = deliver(&mut b, t, &forged).expect_err("not a copy");
+        assert_eq!(refused.reason, crate::RejectReason::BadMac);
         assert!(sent(&mut b, t).is_empty());
     }
 
@@ -983,7 +983,8 @@ mod retries_and_copies {
     /// taken whatever its number (the responder may have restarted and
     /// numbers from one again); a copy of the one bound changes nothing;
     /// any other challenge (one a replayed initiation provoked) is taken
-    /// only if newer than all seen, refused if older.
+    /// if at least the highest seen (one equal to it is the one held, and
+    /// changes nothing), refused as a replay if older.
     #[test]
     fn challenges_are_taken_when_they_answer_us_or_are_newer() {
         let mut b = endpoint(2, 1, 2);
@@ -1050,11 +1051,10 @@ mod retries_and_copies {
         deliver(&mut a, Instant::ZERO, &response).expect("read");
         let p = crate::table::get(&a.peers, 0).expect("peer");
         assert!(p.sessions.current().is_some(), "no current session");
-        let _ = Response::parse(&response).expect("parses");
     }
 }
 
-/// §2.4: every slot below `MAX_PEERS` is named by the high bits of a
+/// §2.5: every slot below `MAX_PEERS` is named by the high bits of a
 /// session index, and no more slots could be: the limit is what fits.
 #[test]
 fn max_peers_is_every_slot_a_session_index_can_name() {
@@ -1134,7 +1134,16 @@ fn events_dropped_from_a_full_queue_are_counted() {
         e.stats().events_dropped,
         u64::try_from(dropped).expect("small")
     );
-    let mut kept = 0;
+    // The oldest went: the first kept is the first event of the ninth peer.
+    let ninth = StaticKeypair::from_secret_bytes([10; 32]).public();
+    let first = e.poll_event().expect("an event");
+    assert_eq!(
+        first,
+        crate::Event::PeerAdded {
+            peer: e.peer_by_key(&ninth).expect("added")
+        }
+    );
+    let mut kept = 1;
     while e.poll_event().is_some() {
         kept += 1;
     }

@@ -274,7 +274,7 @@ mod tests {
         assert!(b.try_take(back + c.handshake_rate_interval(), &c));
     }
 
-    /// §4.2: each initiation proposes the generation after the highest one
+    /// §4.3: each initiation proposes the generation after the highest one
     /// used or seen, and the last generation is proposed again rather than
     /// wrapping.
     #[test]
