@@ -618,4 +618,19 @@ mod tests {
         };
         assert!(peer <= 2664 + model, "peer slot grew to {peer} bytes");
     }
+
+    /// A peer's `Debug` names its public key, and nothing secret (the
+    /// static-static secret, the MAC keys, the sessions).
+    #[test]
+    fn a_peers_debug_names_its_public_key_only() {
+        use crate::internals::noise::StaticDh;
+        use crate::keys::StaticKeypair;
+        let local = StaticKeypair::from_secret_bytes([1; 32]);
+        let public = StaticKeypair::from_secret_bytes([2; 32]).public();
+        let ss = StaticDh::new(&local, &public).expect("contributory");
+        let c = Config::default();
+        let p = Peer::new(PeerId::new(0, 0), public, ss, true, &c, Instant::ZERO);
+        let shown = std::format!("{p:?}");
+        assert_eq!(shown, std::format!("Peer {{ public: {public:?}, .. }}"));
+    }
 }
