@@ -1043,7 +1043,8 @@ mod retries_and_copies {
     }
 
     /// §4.3: the session a response makes is used at once when there is no
-    /// confirmed one to lose.
+    /// confirmed one to lose, and the handshake goes on until the peer
+    /// confirms it.
     #[test]
     fn the_first_session_is_used_at_once() {
         let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
@@ -1051,6 +1052,12 @@ mod retries_and_copies {
         deliver(&mut a, Instant::ZERO, &response).expect("read");
         let p = crate::table::get(&a.peers, 0).expect("peer");
         assert!(p.sessions.current().is_some(), "no current session");
+        // In use, but the handshake is over only when a probe of the
+        // peer's validates under it: until then it is still wanted.
+        assert!(
+            p.handshake.want.is_some(),
+            "the handshake ended unconfirmed"
+        );
     }
 }
 
