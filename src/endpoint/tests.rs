@@ -300,6 +300,36 @@ mod keys_and_nonces {
         assert!(a.poll_transmit(now, &mut buf).expect("room").is_none());
     }
 
+    /// §4.4: once the peer sends in the new session of a rekey, the
+    /// session it replaced is superseded: its grace starts, which ends it
+    /// `epoch_grace` later rather than at `reject_after_time`.
+    #[test]
+    fn a_rekeyed_session_is_superseded_with_its_grace() {
+        let c = Config::default();
+        let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
+        let t0 = Instant::ZERO;
+        exchange(&mut a, &mut b, t0);
+        let old = current(&b).local_index;
+        let t1 = Instant::from_secs(10);
+        a.initiate_handshake(t1, PeerId::new(0, 0)).expect("a peer");
+        exchange(&mut a, &mut b, t1);
+        let _ = round(&mut a, &mut b, t1);
+        assert_ne!(
+            current(&b).local_index,
+            old,
+            "the rekey's session is current"
+        );
+        let p = crate::table::get(&b.peers, 0).expect("peer");
+        let replaced = p
+            .sessions
+            .slots
+            .iter()
+            .flatten()
+            .find(|s| s.local_index == old)
+            .expect("held in its grace");
+        assert_eq!(replaced.grace_until, Some(t1 + c.epoch_grace()));
+    }
+
     #[test]
     fn a_restarted_endpoint_never_reuses_a_key() {
         let c = Config::default();
