@@ -4,6 +4,36 @@
 use core::time::Duration;
 
 use crate::config::Config;
+use crate::keys::StaticKeypair;
+use crate::table::{FixedTable, PeerTable};
+use crate::{Endpoint, Instant};
+use chacha20::ChaCha20Rng;
+use rand_core::{CryptoRng, SeedableRng};
+
+/// An endpoint of static key `[secret; 32]`, with `rng` and `peers` (its
+/// peers added by the caller).
+fn bare<R: CryptoRng, T: PeerTable>(c: Config, secret: u8, rng: R, peers: T) -> Endpoint<R, T> {
+    Endpoint::new(
+        c,
+        StaticKeypair::from_secret_bytes([secret; 32]),
+        rng,
+        peers,
+    )
+}
+
+/// An endpoint of static key `[secret; 32]` whose one peer, added at zero,
+/// has key `[peer; 32]`; its randomness is ChaCha20 seeded `seed`.
+fn paired(secret: u8, peer: u8, seed: u64, c: Config) -> Endpoint<ChaCha20Rng, FixedTable<1>> {
+    let mut e = bare(
+        c,
+        secret,
+        ChaCha20Rng::seed_from_u64(seed),
+        crate::fixed_table(),
+    );
+    let remote = StaticKeypair::from_secret_bytes([peer; 32]).public();
+    e.add_peer(Instant::ZERO, remote).expect("distinct keys");
+    e
+}
 
 #[test]
 fn backoff_doubles_to_the_cap_and_jitter_only_shortens() {
@@ -30,31 +60,18 @@ mod keys_and_nonces {
     use crate::PeerId;
     use crate::error::SealError;
     use crate::event::HandshakeReason;
-    use crate::keys::StaticKeypair;
     use crate::session::{COUNTER_LIMIT, REKEY_AFTER_COUNTER, Session};
     use crate::wire::ProbeHeader;
     use crate::wire::ProbeKind;
     use crate::{Config, Endpoint, Instant};
     use chacha20::ChaCha20Rng;
     use core::time::Duration;
-    use rand_core::SeedableRng;
     use std::collections::HashSet;
     use std::vec::Vec;
 
     type E = Endpoint<ChaCha20Rng, crate::table::FixedTable<1>>;
 
-    fn endpoint(secret: u8, peer: u8, seed: u64, c: Config) -> E {
-        let key = StaticKeypair::from_secret_bytes([secret; 32]);
-        let remote = StaticKeypair::from_secret_bytes([peer; 32]).public();
-        let mut e = Endpoint::new(
-            c,
-            key,
-            ChaCha20Rng::seed_from_u64(seed),
-            crate::fixed_table(),
-        );
-        e.add_peer(Instant::ZERO, remote).expect("distinct keys");
-        e
-    }
+    use super::paired as endpoint;
 
     /// Runs timers and delivers every handshake message and keepalive
     /// both ways until neither side has anything to send.
@@ -539,16 +556,7 @@ mod retries_and_copies {
     const PEER: PeerId = PeerId::new(0, 0);
 
     fn endpoint(secret: u8, peer: u8, seed: u64) -> E {
-        let key = StaticKeypair::from_secret_bytes([secret; 32]);
-        let remote = StaticKeypair::from_secret_bytes([peer; 32]).public();
-        let mut e = Endpoint::new(
-            Config::default(),
-            key,
-            ChaCha20Rng::seed_from_u64(seed),
-            crate::fixed_table(),
-        );
-        e.add_peer(Instant::ZERO, remote).expect("distinct keys");
-        e
+        super::paired(secret, peer, seed, Config::default())
     }
 
     /// Everything `e` has to send at `now`, each datagram whole.
@@ -602,16 +610,6 @@ mod retries_and_copies {
         deliver(b, t, &bound).expect("read");
         let response = one(b, t, TransmitKind::Response);
         (bound, response)
-    }
-
-    fn session_created_at(e: &E, remote_index: u32) -> Option<Instant> {
-        crate::table::get(&e.peers, 0)?
-            .sessions
-            .slots
-            .iter()
-            .flatten()
-            .find(|s| s.remote_index.0 == remote_index)
-            .map(|s| s.created_at)
     }
 
     /// §4.3: a retry within `handshake_max_age` of its initiation's writing
@@ -731,18 +729,20 @@ mod retries_and_copies {
         let _ = one(&mut b, t, TransmitKind::Challenge);
     }
 
-    /// When each of `e`'s sessions with `remote_index`, proven or not, was
-    /// made (or proven).
-    fn dates(e: &E, remote_index: u32, proven: bool) -> Vec<Instant> {
-        crate::table::get(&e.peers, 0)
+    /// Each of `e`'s sessions with `remote_index`: whether it is proven,
+    /// and when it was made (or proven); proven ones first.
+    fn held(e: &E, remote_index: u32) -> Vec<(bool, Instant)> {
+        let mut held: Vec<_> = crate::table::get(&e.peers, 0)
             .expect("peer")
             .sessions
             .slots
             .iter()
             .flatten()
-            .filter(|s| s.remote_index.0 == remote_index && s.proven == proven)
-            .map(|s| s.created_at)
-            .collect()
+            .filter(|s| s.remote_index.0 == remote_index)
+            .map(|s| (s.proven, s.created_at))
+            .collect();
+        held.sort_by_key(|&(proven, _)| !proven);
+        held
     }
 
     /// §4.3, §4.4: a copy re-dates the pending session it answers for, so
@@ -755,28 +755,24 @@ mod retries_and_copies {
         let (mut a, mut b) = (endpoint(1, 2, 1), endpoint(2, 1, 2));
         let (bound, response) = read_by_b(&mut a, &mut b);
         let index = Initiation::parse(&bound).expect("parses").sender_index.0;
-        assert_eq!(session_created_at(&b, index), Some(Instant::ZERO));
+        assert_eq!(held(&b, index), [(false, Instant::ZERO)]);
         let t1 = Instant::from_secs(60);
         deliver(&mut b, t1, &bound).expect("a copy");
         assert_eq!(one(&mut b, t1, TransmitKind::Response), response);
-        assert_eq!(session_created_at(&b, index), Some(t1), "re-dated");
+        assert_eq!(held(&b, index), [(false, t1)], "re-dated");
         // a reads the answer and proves the session at t2.
         let t2 = Instant::from_secs(61);
         deliver(&mut a, t2, &response).expect("read");
         let keepalive = one(&mut a, t2, TransmitKind::Keepalive);
         deliver(&mut b, t2, &keepalive).expect("opens");
-        assert_eq!(
-            session_created_at(&b, index),
-            Some(t2),
-            "aged from its proof"
-        );
+        assert_eq!(held(&b, index), [(true, t2)], "aged from its proof");
         let _ = sent(&mut b, t2);
         // The proof spent the cached answer: a copy now is a replay, and
         // changes nothing.
         let t3 = Instant::from_secs(100);
         let refused = deliver(&mut b, t3, &bound).expect_err("a replay");
         assert_eq!(refused.reason, crate::RejectReason::Replay);
-        assert_eq!(session_created_at(&b, index), Some(t2));
+        assert_eq!(held(&b, index), [(true, t2)]);
     }
 
     /// Randomness whose 32-bit draws are all `tag` (every session index
@@ -807,29 +803,18 @@ mod retries_and_copies {
     /// pending one only.
     #[test]
     fn a_copy_re_dates_the_pending_session_whatever_index_it_shares() {
-        let kb = StaticKeypair::from_secret_bytes([2; 32]);
-        let pa = StaticKeypair::from_secret_bytes([1; 32]).public();
-        let pb = kb.public();
+        let pb = StaticKeypair::from_secret_bytes([2; 32]).public();
         let a_with = |seed: u64| {
-            let mut a: Endpoint<DrawsTag, crate::table::FixedTable<1>> = Endpoint::new(
-                Config::default(),
-                StaticKeypair::from_secret_bytes([1; 32]),
-                DrawsTag {
-                    tag: 0x0101_0101,
-                    rest: ChaCha20Rng::seed_from_u64(seed),
-                },
-                crate::fixed_table(),
-            );
+            let rest = ChaCha20Rng::seed_from_u64(seed);
+            let rng = DrawsTag {
+                tag: 0x0101_0101,
+                rest,
+            };
+            let mut a = super::bare(Config::default(), 1, rng, crate::fixed_table::<1>());
             a.add_peer(Instant::ZERO, pb).expect("distinct keys");
             a
         };
-        let mut b: E = Endpoint::new(
-            Config::default(),
-            kb,
-            ChaCha20Rng::seed_from_u64(2),
-            crate::fixed_table(),
-        );
-        b.add_peer(Instant::ZERO, pa).expect("distinct keys");
+        let mut b = endpoint(2, 1, 2);
         let mut buf = [0u8; 256];
         // Runs a's handshake with b (b never initiates) at `t`; returns
         // a's last initiation, the one b read.
@@ -866,19 +851,12 @@ mod retries_and_copies {
             index
         );
         assert_ne!(second, first);
-        let at = |b: &E, proven| dates(b, index, proven);
-        assert_eq!(
-            (at(&b, true), at(&b, false)),
-            (vec![Instant::ZERO], vec![t1])
-        );
+        assert_eq!(held(&b, index), [(true, Instant::ZERO), (false, t1)]);
         // a's retry, a copy of the initiation read.
         let t2 = Instant::from_secs(30);
         deliver(&mut b, t2, &second).expect("a copy");
         let _ = one(&mut b, t2, TransmitKind::Response);
-        assert_eq!(
-            (at(&b, true), at(&b, false)),
-            (vec![Instant::ZERO], vec![t2])
-        );
+        assert_eq!(held(&b, index), [(true, Instant::ZERO), (false, t2)]);
     }
 
     /// §4.3: a copy of the response read changes nothing, and earns
@@ -1118,23 +1096,8 @@ fn max_peers_is_every_slot_a_session_index_can_name() {
 /// nothing secret.
 #[test]
 fn an_endpoints_debug_names_its_public_key_and_config() {
-    use crate::keys::StaticKeypair;
-    use crate::{Endpoint, Instant};
-    use chacha20::ChaCha20Rng;
-    use rand_core::SeedableRng;
-    let key = StaticKeypair::from_secret_bytes([1; 32]);
-    let public = key.public();
-    let mut e: Endpoint<ChaCha20Rng, crate::table::FixedTable<1>> = Endpoint::new(
-        Config::default(),
-        key,
-        ChaCha20Rng::seed_from_u64(1),
-        crate::fixed_table(),
-    );
-    e.add_peer(
-        Instant::ZERO,
-        StaticKeypair::from_secret_bytes([2; 32]).public(),
-    )
-    .expect("distinct keys");
+    let e = paired(1, 2, 1, Config::default());
+    let public = StaticKeypair::from_secret_bytes([1; 32]).public();
     let shown = std::format!("{e:?}");
     let expected = std::format!(
         "Endpoint {{ public: {public:?}, config: {:?}, .. }}",
@@ -1148,16 +1111,8 @@ fn an_endpoints_debug_names_its_public_key_and_config() {
 #[test]
 fn events_dropped_from_a_full_queue_are_counted() {
     use crate::event::EVENT_QUEUE_CAPACITY;
-    use crate::keys::StaticKeypair;
-    use crate::{Endpoint, Instant};
-    use chacha20::ChaCha20Rng;
-    use rand_core::SeedableRng;
-    let mut e: Endpoint<ChaCha20Rng, crate::table::FixedTable<40>> = Endpoint::new(
-        Config::default(),
-        StaticKeypair::from_secret_bytes([1; 32]),
-        ChaCha20Rng::seed_from_u64(1),
-        crate::fixed_table(),
-    );
+    let rng = ChaCha20Rng::seed_from_u64(1);
+    let mut e = bare(Config::default(), 1, rng, crate::fixed_table::<40>());
     // Each peer added is two events: added, and its handshake started.
     for k in 2u8..42 {
         e.add_peer(
@@ -1192,17 +1147,9 @@ fn events_dropped_from_a_full_queue_are_counted() {
 #[cfg(feature = "alloc")]
 #[test]
 fn a_growable_table_doubles_when_full() {
-    use crate::keys::StaticKeypair;
-    use crate::table::{GrowableTable, PeerTable};
-    use crate::{Endpoint, Instant};
-    use chacha20::ChaCha20Rng;
-    use rand_core::SeedableRng;
-    let mut e: Endpoint<ChaCha20Rng, GrowableTable> = Endpoint::new(
-        Config::default(),
-        StaticKeypair::from_secret_bytes([1; 32]),
-        ChaCha20Rng::seed_from_u64(1),
-        GrowableTable::new(),
-    );
+    use crate::table::GrowableTable;
+    let rng = ChaCha20Rng::seed_from_u64(1);
+    let mut e = bare(Config::default(), 1, rng, GrowableTable::new());
     let mut sizes = std::vec::Vec::new();
     for k in 2u8..8 {
         e.add_peer(
@@ -1222,11 +1169,7 @@ fn a_growable_table_doubles_when_full() {
 #[test]
 fn a_table_that_claims_to_grow_but_does_not_is_full() {
     use crate::AddPeerError;
-    use crate::keys::StaticKeypair;
-    use crate::table::{GrowableTable, PeerTable};
-    use crate::{Endpoint, Instant};
-    use chacha20::ChaCha20Rng;
-    use rand_core::SeedableRng;
+    use crate::table::GrowableTable;
     struct Claims(GrowableTable);
     impl PeerTable for Claims {
         type Slot = <GrowableTable as PeerTable>::Slot;
@@ -1240,12 +1183,8 @@ fn a_table_that_claims_to_grow_but_does_not_is_full() {
             true
         }
     }
-    let mut e: Endpoint<ChaCha20Rng, Claims> = Endpoint::new(
-        Config::default(),
-        StaticKeypair::from_secret_bytes([1; 32]),
-        ChaCha20Rng::seed_from_u64(1),
-        Claims(GrowableTable::new()),
-    );
+    let rng = ChaCha20Rng::seed_from_u64(1);
+    let mut e = bare(Config::default(), 1, rng, Claims(GrowableTable::new()));
     let refused = e.add_peer(
         Instant::ZERO,
         StaticKeypair::from_secret_bytes([2; 32]).public(),
