@@ -347,6 +347,101 @@ mod keys_and_nonces {
         assert_eq!(replaced.grace_until, Some(t1 + c.epoch_grace()));
     }
 
+    /// Seals a probe of `kind` from `e` to its one peer at `now`, returning
+    /// the datagram and its header.
+    fn sealed(e: &mut E, now: Instant, kind: ProbeKind) -> (Vec<u8>, ProbeHeader) {
+        let mut out = [0u8; 64];
+        let n = e
+            .seal(now, PeerId::new(0, 0), kind, b"p", &mut out)
+            .expect("sealed");
+        let header = ProbeHeader::parse(&out[..n]).expect("own header");
+        (out[..n].to_vec(), header)
+    }
+
+    /// §6.2: an acknowledgement confirms the inbound direction by a round
+    /// trip only while the probe it acknowledges, and the probe carrying
+    /// it, are younger than `stale_after`: evidence exactly `stale_after`
+    /// old is stale, as it is for freshness itself.
+    #[test]
+    fn a_round_trip_counts_only_while_younger_than_stale_after() {
+        let c = Config::default();
+        let peer = PeerId::new(0, 0);
+        for (younger_by, round_trip) in [(Duration::from_nanos(1), true), (Duration::ZERO, false)] {
+            let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
+            exchange(&mut a, &mut b, Instant::ZERO);
+            let t1 = Instant::from_secs(1);
+            let (mut probe, p) = sealed(&mut a, t1, ProbeKind::Probe);
+            b.handle_datagram(t1, &mut probe).expect("opens");
+            // The echo is sealed and read at once, so it is dated on
+            // arrival; only the probe it acknowledges is old.
+            let t2 = t1 + (c.stale_after() - younger_by);
+            let (mut echo, h) = sealed(&mut b, t2, ProbeKind::Echo);
+            assert_eq!(h.ack_counter, p.counter + 1, "the echo acknowledges it");
+            a.handle_datagram(t2, &mut echo).expect("opens");
+            let s = a.peer_status(peer, t2).expect("a peer");
+            assert!(s.inbound.fresh, "the echo is heard");
+            assert_eq!(
+                s.inbound_round_trip, round_trip,
+                "acknowledging a probe {younger_by:?} younger than stale_after"
+            );
+        }
+    }
+
+    /// §6.2, §5.3: an acknowledgement moves the send schedule of the
+    /// session it names, which is not always the one it arrives in. Here
+    /// the peer, already sending in a rekey's session, last heard us in
+    /// the old one: its acknowledgement of the old session's counters says
+    /// nothing of the new session's current epoch, which must not rotate
+    /// on it (the peer may never have validated a probe of that epoch).
+    #[test]
+    fn an_acknowledgement_moves_the_session_it_names() {
+        let c = fast();
+        let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
+        exchange(&mut a, &mut b, Instant::ZERO);
+        // Old-session probes, the last of them held back.
+        let old: Vec<_> = (0..20)
+            .map(|_| sealed(&mut a, Instant::ZERO, ProbeKind::Probe))
+            .collect();
+        for (probe, _) in &old[..19] {
+            b.handle_datagram(Instant::ZERO, &mut probe.clone())
+                .expect("opens");
+        }
+        let t1 = Instant::from_secs(1);
+        a.initiate_handshake(t1, PeerId::new(0, 0)).expect("a peer");
+        exchange(&mut a, &mut b, t1);
+        let (_, first) = sealed(&mut a, t1, ProbeKind::Probe);
+        assert_ne!(
+            first.receiver_index, old[0].1.receiver_index,
+            "a new session"
+        );
+        for _ in 0..c.rotate_after_packets() {
+            let _ = sealed(&mut a, t1, ProbeKind::Probe);
+        }
+        // The held probe reaches the peer within the old session's grace;
+        // the peer's next probe, in the new session, acknowledges it.
+        let t2 = t1 + c.epoch_grace() / 2;
+        let (held, last_old) = &old[19];
+        b.handle_datagram(t2, &mut held.clone())
+            .expect("opens in its grace");
+        let (mut crossing, h) = sealed(&mut b, t2, ProbeKind::Probe);
+        assert_ne!(h.ack_index, h.receiver_index, "it names the old session");
+        assert_eq!(h.ack_counter, last_old.counter + 1);
+        // Our new session rotates once, on the peer's acknowledgement of
+        // its first epoch, and then seals past the old session's counter
+        // without any acknowledgement of its new epoch.
+        let t3 = t2 + c.epoch_grace();
+        let (_, rotated) = sealed(&mut a, t3, ProbeKind::Probe);
+        assert_eq!(rotated.epoch.0, first.epoch.0 + 1, "rotates on its ack");
+        while sealed(&mut a, t3, ProbeKind::Probe).1.counter <= h.ack_counter {}
+        a.handle_datagram(t3, &mut crossing).expect("opens");
+        let t4 = t3 + c.epoch_grace();
+        let (_, next) = sealed(&mut a, t4, ProbeKind::Probe);
+        assert_eq!(
+            next.epoch, rotated.epoch,
+            "an acknowledgement of the old session rotated the new one"
+        );
+    }
+
     #[test]
     fn a_restarted_endpoint_never_reuses_a_key() {
         let c = Config::default();

@@ -350,8 +350,8 @@ pub struct ProbeHeader {
     pub epoch: Epoch,
     /// The sender's counter, the AEAD nonce.
     pub counter: u64,
-    /// The sender's index of the session in which the sender last validated
-    /// a probe from the receiver (zero with `ack_counter` zero: none).
+    /// The receiver's index of the session in which the sender last
+    /// validated a probe from the receiver (zero with `ack_counter` zero: none).
     pub ack_index: SessionIndex,
     /// One more than the highest counter the sender has validated from the
     /// receiver in that session; zero for none.
