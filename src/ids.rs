@@ -83,7 +83,7 @@ impl fmt::Display for PeerId {
 }
 id_newtype! {
     /// The receiver's local name for a session, carried in every probe
-    /// (`docs/PROTOCOL.md` §2.4).
+    /// (`docs/PROTOCOL.md` §2.4; its layout, §2.6).
     SessionIndex(u32)
 }
 id_newtype! {

@@ -34,7 +34,7 @@ pub use probe::{MAX_BODY_LEN, Received};
 pub use transmit::{Transmit, TransmitKind};
 
 /// Bits of a [`SessionIndex`] that name the peer's slot; the low 12 bits are
-/// random (§2.4).
+/// random (§2.6).
 const INDEX_TAG_BITS: u32 = 12;
 /// The largest number of peers an endpoint can hold.
 pub const MAX_PEERS: usize = 1 << (32 - INDEX_TAG_BITS);

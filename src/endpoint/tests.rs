@@ -497,7 +497,7 @@ mod keys_and_nonces {
     }
 }
 
-/// §2.4: a session index carries the peer's slot in its high bits and a
+/// §2.6: a session index carries the peer's slot in its high bits and a
 /// nonzero tag in its low 12, so that a probe finds its peer without a
 /// search.
 #[test]
@@ -558,7 +558,7 @@ impl rand_core::TryRng for Stuck {
 
 impl rand_core::TryCryptoRng for Stuck {}
 
-/// §2.4: a rekey never takes the index of a session still held; a tag in
+/// §2.6: a rekey never takes the index of a session still held; a tag in
 /// use moves to the next one up.
 #[test]
 fn a_tag_in_use_moves_to_the_next_one_up() {
@@ -609,6 +609,35 @@ fn a_tag_in_use_moves_to_the_next_one_up() {
     };
     assert_eq!(index.0 & 0xFFF, 0x102, "the next tag up");
     assert_eq!(index.0 >> super::INDEX_TAG_BITS, 0);
+}
+
+/// §7.3: a handshake wanted for `handshake_failing_after` is reported
+/// failing when the caller next runs the timers, however late that is, and
+/// the next report is due that much after the one made: a late call
+/// neither loses the report nor leaves a deadline in the past.
+#[test]
+fn a_late_timer_call_still_reports_the_failing_handshake() {
+    use crate::event::Event;
+    let c = Config::default();
+    let mut e = paired(1, 2, 1, c);
+    e.handle_timeout(Instant::ZERO);
+    while e.poll_event().is_some() {}
+    let late = Instant::ZERO + c.handshake_failing_after() + Duration::from_secs(3);
+    e.handle_timeout(late);
+    let reports: std::vec::Vec<_> = core::iter::from_fn(|| e.poll_event())
+        .filter_map(|ev| match ev {
+            Event::HandshakeFailing { for_how_long, .. } => Some(for_how_long),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reports, [late.saturating_duration_since(Instant::ZERO)]);
+    let next = e.poll_timeout().expect("a deadline");
+    assert!(next > late, "a deadline left in the past: {next:?}");
+    e.handle_timeout(late + c.handshake_failing_after());
+    let again = core::iter::from_fn(|| e.poll_event())
+        .filter(|ev| matches!(ev, Event::HandshakeFailing { .. }))
+        .count();
+    assert_eq!(again, 1, "reported again that much later");
 }
 
 #[test]
@@ -1164,7 +1193,7 @@ mod retries_and_copies {
     }
 }
 
-/// §2.5: every slot below `MAX_PEERS` is named by the high bits of a
+/// §2.6: every slot below `MAX_PEERS` is named by the high bits of a
 /// session index, and no more slots could be: the limit is what fits.
 #[test]
 fn max_peers_is_every_slot_a_session_index_can_name() {

@@ -13,7 +13,7 @@ pub(crate) const SAMPLES: usize = SAMPLES_U32 as usize;
 /// The same, as a divisor of durations.
 const SAMPLES_U32: u32 = 8;
 
-/// One seal; index 0, which no session uses (§2.4), marks an empty one.
+/// One seal; index 0, which no session uses (§2.6), marks an empty one.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "model", derive(Hash))]
 struct Sample {

@@ -394,7 +394,7 @@ impl Index {
             self.free_head = (next != NONE).then_some(next);
             return Some(slot);
         }
-        // Never a slot that a session index cannot name (§2.4), however
+        // Never a slot that a session index cannot name (§2.6), however
         // many the table has.
         (self.used < t.slots().len().min(crate::MAX_PEERS)).then(|| {
             self.used += 1;

@@ -141,7 +141,7 @@ fn free_slots_are_taken_last_freed_first_then_never_used() {
     assert_eq!(index.take_free(&mut t), None);
 }
 
-/// §2.4: a slot at or past `MAX_PEERS` cannot be named by a session index,
+/// §2.6: a slot at or past `MAX_PEERS` cannot be named by a session index,
 /// so none is handed out, whatever the table's size.
 #[cfg(feature = "alloc")]
 #[test]
