@@ -29,7 +29,7 @@ use super::probe::Received;
 
 /// A fresh local index for a session with the peer in `slot`: the slot in
 /// the high bits, a random nonzero tag unused by the peer in the low bits
-/// (a tag in use moves to the next ones up, in turn, wrapping).
+/// (a tag in use moves to the next ones up, in turn, wrapping; §2.6).
 fn alloc_index<R: CryptoRng>(rng: &mut R, slot: usize, p: &Peer) -> SessionIndex {
     let high = u32::try_from(slot).unwrap_or(0) << INDEX_TAG_BITS;
     let mask = (1u32 << INDEX_TAG_BITS) - 1;

@@ -359,9 +359,9 @@ mod keys_and_nonces {
     }
 
     /// §6.2: an acknowledgement confirms the inbound direction by a round
-    /// trip only while the probe it acknowledges, and the probe carrying
-    /// it, are younger than `stale_after`: evidence exactly `stale_after`
-    /// old is stale, as it is for freshness itself.
+    /// trip only while the probe it acknowledges is younger than
+    /// `stale_after`: evidence exactly `stale_after` old is stale, as it is
+    /// for the outbound freshness the same acknowledgement dates.
     #[test]
     fn a_round_trip_counts_only_while_younger_than_stale_after() {
         let c = Config::default();
@@ -384,17 +384,20 @@ mod keys_and_nonces {
                 s.inbound_round_trip, round_trip,
                 "acknowledging a probe {younger_by:?} younger than stale_after"
             );
+            assert_eq!(s.outbound.fresh, round_trip, "the same boundary");
         }
     }
 
-    /// §6.2, §5.3: an acknowledgement moves the send schedule of the
-    /// session it names, which is not always the one it arrives in. Here
-    /// the peer, already sending in a rekey's session, last heard us in
-    /// the old one: its acknowledgement of the old session's counters says
-    /// nothing of the new session's current epoch, which must not rotate
-    /// on it (the peer may never have validated a probe of that epoch).
+    /// §5.3, §6.2: an acknowledgement counts for the session it names
+    /// (§2.4), which is not always the one it arrives in. Here the peer,
+    /// already sending in a rekey's session, last heard us in the old one:
+    /// its acknowledgement of the old session's counters says nothing of
+    /// the new session's current epoch, which must not rotate on it (the
+    /// peer may never have validated a probe of that epoch), even when the
+    /// old session is gone and the counter acknowledged is one of that
+    /// epoch's.
     #[test]
-    fn an_acknowledgement_moves_the_session_it_names() {
+    fn an_acknowledgement_of_the_old_session_never_rotates_the_new_one() {
         let c = fast();
         let (mut a, mut b) = (endpoint(1, 2, 1, c), endpoint(2, 1, 2, c));
         exchange(&mut a, &mut b, Instant::ZERO);
@@ -428,18 +431,44 @@ mod keys_and_nonces {
         assert_eq!(h.ack_counter, last_old.counter + 1);
         // Our new session rotates once, on the peer's acknowledgement of
         // its first epoch, and then seals past the old session's counter
-        // without any acknowledgement of its new epoch.
+        // in its new epoch, which the peer acknowledges nothing of.
         let t3 = t2 + c.epoch_grace();
         let (_, rotated) = sealed(&mut a, t3, ProbeKind::Probe);
         assert_eq!(rotated.epoch.0, first.epoch.0 + 1, "rotates on its ack");
-        while sealed(&mut a, t3, ProbeKind::Probe).1.counter <= h.ack_counter {}
+        assert!(
+            rotated.counter < h.ack_counter,
+            "the counter acknowledged is one of the new epoch's"
+        );
+        loop {
+            let (_, p) = sealed(&mut a, t3, ProbeKind::Probe);
+            assert_eq!(p.epoch, rotated.epoch);
+            if p.counter >= h.ack_counter {
+                break;
+            }
+        }
+        // The old session's grace is over: it is gone when the
+        // acknowledgement of it arrives.
+        a.handle_timeout(t3);
+        let p = crate::table::get(&a.peers, 0).expect("peer");
+        assert!(
+            p.sessions.find(h.ack_index).is_none(),
+            "the old session is gone"
+        );
         a.handle_datagram(t3, &mut crossing).expect("opens");
-        let t4 = t3 + c.epoch_grace();
-        let (_, next) = sealed(&mut a, t4, ProbeKind::Probe);
+        // Old enough by time and by count, the new epoch lacks only an
+        // acknowledgement to rotate.
+        let t4 = t3 + c.rotate_after_time();
+        let (mut next, next_h) = sealed(&mut a, t4, ProbeKind::Probe);
         assert_eq!(
-            next.epoch, rotated.epoch,
+            next_h.epoch, rotated.epoch,
             "an acknowledgement of the old session rotated the new one"
         );
+        // Given one, it rotates.
+        b.handle_datagram(t4, &mut next).expect("opens");
+        let (mut echo, _) = sealed(&mut b, t4, ProbeKind::Echo);
+        a.handle_datagram(t4, &mut echo).expect("opens");
+        let (_, after) = sealed(&mut a, t4, ProbeKind::Probe);
+        assert_eq!(after.epoch.0, rotated.epoch.0 + 1, "rotates on its ack");
     }
 
     #[test]
@@ -633,11 +662,15 @@ fn a_late_timer_call_still_reports_the_failing_handshake() {
     assert_eq!(reports, [late.saturating_duration_since(Instant::ZERO)]);
     let next = e.poll_timeout().expect("a deadline");
     assert!(next > late, "a deadline left in the past: {next:?}");
+    let failing = |e: &mut Endpoint<ChaCha20Rng, FixedTable<1>>| {
+        core::iter::from_fn(|| e.poll_event())
+            .filter(|ev| matches!(ev, Event::HandshakeFailing { .. }))
+            .count()
+    };
+    e.handle_timeout(late + (c.handshake_failing_after() - Duration::from_nanos(1)));
+    assert_eq!(failing(&mut e), 0, "not again before that much later");
     e.handle_timeout(late + c.handshake_failing_after());
-    let again = core::iter::from_fn(|| e.poll_event())
-        .filter(|ev| matches!(ev, Event::HandshakeFailing { .. }))
-        .count();
-    assert_eq!(again, 1, "reported again that much later");
+    assert_eq!(failing(&mut e), 1, "reported again that much later");
 }
 
 #[test]
