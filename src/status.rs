@@ -330,3 +330,6 @@ pub struct EndpointStats {
     /// Probes sealed.
     pub probes_sealed: u64,
 }
+
+#[cfg(test)]
+mod tests;
