@@ -132,4 +132,37 @@ mod tests {
         // Another session's counters are not this one's.
         assert_eq!(log.sealed_by(SessionIndex(8), 39), None);
     }
+
+    /// §6.2: an acknowledgement of a sampled probe is dated exactly (it
+    /// gives a round-trip time), one of a probe between samples by the
+    /// sample before it, and not exactly.
+    #[test]
+    fn a_sampled_seal_is_dated_exactly_and_one_between_samples_is_not() {
+        let mut log = SealLog::default();
+        let stale = Duration::from_millis(800); // samples 100 ms apart
+        // A probe every 50 ms: every other one is a sample.
+        for c in 0..10u64 {
+            log.record(I, c, ms(50 * c), stale);
+        }
+        assert_eq!(log.sealed_by(I, 9), Some((ms(450), true)), "the latest");
+        assert_eq!(log.sealed_by(I, 8), Some((ms(400), true)), "a sample");
+        assert_eq!(log.sealed_by(I, 4), Some((ms(200), true)), "a sample");
+        assert_eq!(log.sealed_by(I, 7), Some((ms(300), false)), "between");
+        assert_eq!(log.sealed_by(I, 3), Some((ms(100), false)), "between");
+    }
+
+    /// §7: after the caller's clock goes back, no seal is dated later than
+    /// the new reading, the latest one included; earlier ones keep theirs.
+    #[test]
+    fn a_clock_gone_back_dates_no_seal_later_than_now() {
+        let mut log = SealLog::default();
+        let stale = Duration::from_millis(800);
+        for c in 0..10u64 {
+            log.record(I, c, ms(50 * c), stale);
+        }
+        log.clamp_time(ms(250));
+        assert_eq!(log.sealed_by(I, 9), Some((ms(250), true)), "the latest");
+        assert_eq!(log.sealed_by(I, 8), Some((ms(250), true)), "a sample");
+        assert_eq!(log.sealed_by(I, 4), Some((ms(200), true)), "kept");
+    }
 }
