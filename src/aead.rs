@@ -289,3 +289,6 @@ pub(crate) fn open(
         )
         .map_err(|_| ())
 }
+
+#[cfg(test)]
+mod tests;
