@@ -342,6 +342,189 @@ mod tests {
         zeroizes_on_drop::<crate::noise::StaticDh>();
     }
 
+    /// Known base64 of the keys whose bytes are `32k..32k + 32`, which
+    /// between them hold every byte value (checked against a reference
+    /// encoder).
+    const EVERY_BYTE_BASE64: [&str; 8] = [
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
+        "QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=",
+        "YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8=",
+        "gIGCg4SFhoeIiYqLjI2Oj5CRkpOUlZaXmJmam5ydnp8=",
+        "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=",
+        "wMHCw8TFxsfIycrLzM3Oz9DR0tPU1dbX2Nna29zd3t8=",
+        "4OHi4+Tl5ufo6err7O3u7/Dx8vP09fb3+Pn6+/z9/v8=",
+    ];
+
+    fn every_byte(k: usize) -> PublicKey {
+        PublicKey::from_bytes(core::array::from_fn(|i| {
+            u8::try_from(32 * k + i).expect("a byte")
+        }))
+    }
+
+    /// Every byte value prints as the base64 a reference encoder writes and
+    /// as two lower-case hex digits, and parses back from either, padded
+    /// or not, hex in either case.
+    #[test]
+    fn every_byte_prints_and_parses_back_in_hex_and_base64() {
+        for (k, b64) in EVERY_BYTE_BASE64.into_iter().enumerate() {
+            let key = every_byte(k);
+            assert_eq!(std::format!("{key:#}"), b64);
+            let hex = std::format!("{key}");
+            let expected: std::string::String = (32 * k..32 * k + 32)
+                .map(|b| std::format!("{b:02x}"))
+                .collect();
+            assert_eq!(hex, expected);
+            assert_eq!(b64.parse::<PublicKey>(), Ok(key), "{b64}");
+            assert_eq!(b64[..43].parse::<PublicKey>(), Ok(key), "unpadded");
+            assert_eq!(hex.parse::<PublicKey>(), Ok(key));
+            assert_eq!(hex.to_uppercase().parse::<PublicKey>(), Ok(key));
+        }
+        let ones = PublicKey::from_bytes([0xff; 32]);
+        assert_eq!(
+            std::format!("{ones:#}"),
+            "//////////////////////////////////////////8="
+        );
+    }
+
+    /// A string that is not a key is refused with its length or the offset
+    /// of the first character outside the encoding, and base64 whose last
+    /// character sets either bit beyond the key is not canonical.
+    #[test]
+    fn what_is_not_a_key_is_refused_with_where() {
+        let hex = std::format!("{}", every_byte(0));
+        for at in [0, 1, 10, 11, 62, 63] {
+            let mut bad = hex.clone();
+            bad.replace_range(at..=at, "g");
+            assert_eq!(bad.parse::<PublicKey>(), Err(ParseKeyError::Character(at)));
+        }
+        let b64 = EVERY_BYTE_BASE64[0];
+        for at in [0, 1, 20, 42] {
+            let mut bad = std::string::String::from(b64);
+            bad.replace_range(at..=at, "-");
+            assert_eq!(bad.parse::<PublicKey>(), Err(ParseKeyError::Character(at)));
+        }
+        let mut bad = std::string::String::from(b64);
+        bad.replace_range(43..44, "A");
+        assert_eq!(bad.parse::<PublicKey>(), Err(ParseKeyError::Character(43)));
+        for n in [0, 1, 42, 45, 63, 65] {
+            let s: std::string::String = core::iter::repeat_n('A', n).collect();
+            assert_eq!(s.parse::<PublicKey>(), Err(ParseKeyError::Length(n)));
+        }
+        // The last of 43 characters carries two bits past 256: 'B' sets the
+        // lower, 'C' the upper, 'E' neither.
+        let base = "A".repeat(42);
+        for (last, canonical) in [('A', true), ('B', false), ('C', false), ('E', true)] {
+            let s = std::format!("{base}{last}");
+            assert_eq!(s.parse::<PublicKey>().is_ok(), canonical, "{s}");
+            if !canonical {
+                assert_eq!(s.parse::<PublicKey>(), Err(ParseKeyError::NonCanonical));
+            }
+        }
+        assert_eq!(
+            std::format!("{base}E").parse::<PublicKey>(),
+            Ok(PublicKey::from_bytes(core::array::from_fn(|i| u8::from(
+                i == 31
+            ))))
+        );
+    }
+
+    #[test]
+    fn parse_errors_say_what_is_wrong() {
+        assert_eq!(
+            std::format!("{}", ParseKeyError::Length(3)),
+            "a public key is 64 hex digits or 44 base64 characters, not 3 characters"
+        );
+        assert_eq!(
+            std::format!("{}", ParseKeyError::Character(7)),
+            "invalid character at offset 7"
+        );
+        assert_eq!(
+            std::format!("{}", ParseKeyError::NonCanonical),
+            "base64 with bits beyond 32 bytes"
+        );
+    }
+
+    /// A public key's `Debug` is its first eight bytes in hex; a symmetric
+    /// key's shows nothing of it.
+    #[test]
+    fn debug_shows_a_public_keys_prefix_and_no_secret() {
+        assert_eq!(
+            std::format!("{:?}", every_byte(0)),
+            "PublicKey(0001020304050607…)"
+        );
+        assert_eq!(
+            std::format!("{:?}", SymmetricKey::from_bytes([0xCD; 32])),
+            "SymmetricKey { .. }"
+        );
+        let kp = StaticKeypair::from_secret_bytes([0xAB; 32]);
+        assert_eq!(
+            std::format!("{kp:?}"),
+            std::format!("StaticKeypair {{ public: {:?}, .. }}", kp.public())
+        );
+    }
+
+    /// §3.2: the key id is the first eight bytes of SHA-256 over the label
+    /// and the key (checked against a reference implementation).
+    #[test]
+    fn the_key_id_is_the_labelled_digests_first_eight_bytes() {
+        assert_eq!(
+            every_byte(0).key_id(),
+            KeyId([0x61, 0xea, 0x55, 0x60, 0x34, 0x4d, 0x45, 0x2e])
+        );
+        assert_ne!(every_byte(0).key_id(), every_byte(1).key_id());
+    }
+
+    /// RFC 7748 §6.1: the public half is the X25519 base-point multiple of
+    /// the secret; the secret's bytes come back as given, and a clone is
+    /// the same pair.
+    #[test]
+    fn a_key_pair_is_x25519s() {
+        let secret = [
+            0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d, 0x3c, 0x16, 0xc1, 0x72, 0x51, 0xb2,
+            0x66, 0x45, 0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0, 0x99, 0x2a, 0xb1, 0x77, 0xfb, 0xa5,
+            0x1d, 0xb9, 0x2c, 0x2a,
+        ];
+        let public = [
+            0x85, 0x20, 0xf0, 0x09, 0x89, 0x30, 0xa7, 0x54, 0x74, 0x8b, 0x7d, 0xdc, 0xb4, 0x3e,
+            0xf7, 0x5a, 0x0d, 0xbf, 0x3a, 0x0d, 0x26, 0x38, 0x1a, 0xf4, 0xeb, 0xa4, 0xa9, 0x8e,
+            0xaa, 0x9b, 0x4e, 0x6a,
+        ];
+        let kp = StaticKeypair::from_secret_bytes(secret);
+        assert_eq!(kp.public().as_bytes(), &public);
+        assert_eq!(kp.secret_bytes(), secret);
+        assert_eq!(kp.secret().to_bytes(), secret);
+        assert_eq!(kp.clone().public(), kp.public());
+        let mut a = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(1);
+        let mut b = <chacha20::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(1);
+        let (x, y) = (
+            StaticKeypair::generate(&mut a),
+            StaticKeypair::generate(&mut b),
+        );
+        assert_eq!(x.public(), y.public(), "drawn from the generator");
+        assert_ne!(StaticKeypair::generate(&mut a).public(), x.public());
+    }
+
+    /// A key with any one byte set is not erased; a retired key is.
+    #[test]
+    fn a_key_is_erased_only_when_every_byte_is_zero() {
+        for i in 0..32 {
+            for v in [1u8, 0x80, 0xff] {
+                let mut bytes = [0u8; 32];
+                bytes[i] = v;
+                let k = SymmetricKey::from_bytes(bytes);
+                assert!(!k.is_erased(), "byte {i} = {v}");
+                assert_eq!(k.as_bytes(), &bytes);
+            }
+        }
+        assert!(SymmetricKey::from_bytes([0; 32]).is_erased());
+        let _ = graveyard::exhume();
+        retire(SymmetricKey::from_bytes([9; 32]));
+        let retired = graveyard::exhume();
+        assert_eq!(retired.len(), 1);
+        assert!(retired[0].is_erased(), "retire zeroes the key");
+    }
+
     #[test]
     fn erased_key_is_detectable() {
         let mut k = SymmetricKey::from_bytes([3; 32]);
