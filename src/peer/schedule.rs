@@ -94,3 +94,102 @@ impl ProbeSchedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// §7.6: the schedule has a deadline only while on and with a session;
+    /// firing sets the next one an interval later.
+    #[test]
+    fn a_probe_is_due_every_interval_while_on_and_with_a_session() {
+        let mut s = ProbeSchedule::default();
+        assert_eq!(s.deadline(true), None, "off");
+        s.enabled = true;
+        assert_eq!(s.deadline(false), None, "no session");
+        assert_eq!(s.deadline(true), Some(Instant::ZERO));
+        s.fire(at(30), Duration::from_millis(100));
+        assert_eq!(s.deadline(true), Some(at(130)));
+        s.fire(Instant::MAX, Duration::from_millis(100));
+        assert_eq!(s.deadline(true), Some(Instant::MAX), "saturates");
+    }
+
+    /// A scheduled probe's body is the magic and the next sequence number,
+    /// big-endian; sealing it moves the number on.
+    #[test]
+    fn each_scheduled_probe_carries_the_next_sequence_number() {
+        let mut s = ProbeSchedule::default();
+        assert_eq!(&s.next_body(), b"pks1\0\0\0\0\0\0\0\x01");
+        assert_eq!(s.next_body(), s.next_body(), "until sealed");
+        s.sealed_probe(at(5));
+        assert_eq!(&s.next_body(), b"pks1\0\0\0\0\0\0\0\x02");
+    }
+
+    /// The echo carries back the first `ECHO_BODY_LEN` bytes of the peer's
+    /// latest probe, all of a shorter one.
+    #[test]
+    fn the_echo_carries_the_start_of_the_latest_probe() {
+        let mut s = ProbeSchedule::default();
+        assert_eq!(s.echo_body(), b"");
+        let long: [u8; 40] = core::array::from_fn(|i| u8::try_from(i).expect("small"));
+        s.heard_probe(&long);
+        assert_eq!(s.echo_body(), &long[..ECHO_BODY_LEN]);
+        s.heard_probe(b"short");
+        assert_eq!(s.echo_body(), b"short");
+    }
+
+    /// §7.6: the echo round trip is measured only from an echo of our
+    /// latest scheduled probe: its whole body, from its seal.
+    #[test]
+    fn only_an_echo_of_the_latest_probe_gives_a_round_trip() {
+        let mut s = ProbeSchedule::default();
+        let first = s.next_body();
+        s.heard_echo(&first, at(1));
+        assert_eq!(s.echo_rtt, None, "nothing sealed yet");
+        s.sealed_probe(at(10));
+        let second = s.next_body();
+        s.sealed_probe(at(20));
+        let mut other_magic = second;
+        other_magic[0] ^= 1;
+        let mut longer = [0u8; PROBE_BODY_LEN + 1];
+        longer[..PROBE_BODY_LEN].copy_from_slice(&second);
+        for (body, why) in [
+            (&first[..], "an older probe"),
+            (&other_magic[..], "another magic"),
+            (&second[..PROBE_BODY_LEN - 1], "cut short"),
+            (&longer[..], "longer"),
+        ] {
+            s.heard_echo(body, at(25));
+            assert_eq!(s.echo_rtt, None, "{why}");
+        }
+        s.heard_echo(&second, at(27));
+        assert_eq!(s.echo_rtt, Some(Duration::from_millis(7)));
+    }
+
+    /// §7: after the caller's clock goes back, the next probe is due within
+    /// an interval and no seal is dated later than now.
+    #[test]
+    fn a_clock_gone_back_brings_the_schedule_back() {
+        let mut s = ProbeSchedule::default();
+        let interval = Duration::from_millis(100);
+        s.fire(at(1_000), interval);
+        let sealed = s.next_body();
+        s.sealed_probe(at(1_000));
+        s.clamp_time(at(2_000), interval);
+        assert_eq!(s.next_at, at(1_100), "a later reading changes nothing");
+        s.heard_echo(&sealed, at(1_040));
+        assert_eq!(s.echo_rtt, Some(Duration::from_millis(40)));
+        s.clamp_time(at(300), interval);
+        assert_eq!(s.next_at, at(400));
+        s.heard_echo(&sealed, at(350));
+        assert_eq!(
+            s.echo_rtt,
+            Some(Duration::from_millis(50)),
+            "sealed at 300 now"
+        );
+    }
+}

@@ -110,3 +110,62 @@ impl TimerTable {
             .filter(|&t| t != Instant::MAX)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    /// Each timer has a deadline of its own, and [`Timer::ALL`] lists them
+    /// in their table's order, the order an expired set of them runs.
+    #[test]
+    fn every_timer_has_its_own_deadline() {
+        let mut t = TimerTable::default();
+        for (k, &timer) in Timer::ALL.iter().enumerate() {
+            assert_eq!(timer.index(), k, "{timer:?}");
+            assert_eq!(t.get(timer), None, "{timer:?} starts unset");
+            t.set(timer, Some(at(k as u64 + 1)));
+        }
+        for (k, &timer) in Timer::ALL.iter().enumerate() {
+            assert_eq!(t.get(timer), Some(at(k as u64 + 1)), "{timer:?}");
+        }
+    }
+
+    /// The next deadline is the earliest set one; an unset timer never
+    /// expires, a set one expires at its deadline, not before.
+    #[test]
+    fn the_next_deadline_is_the_earliest_set_one() {
+        let mut t = TimerTable::default();
+        assert_eq!(t.next(), None);
+        t.set(Timer::Retry, Some(at(50)));
+        t.set(Timer::InboundStale, Some(at(20)));
+        assert_eq!(t.next(), Some(at(20)));
+        assert!(!t.is_expired(Timer::InboundStale, at(19)));
+        assert!(t.is_expired(Timer::InboundStale, at(20)));
+        assert!(!t.is_expired(Timer::Probe, Instant::MAX), "unset");
+        t.set(Timer::InboundStale, None);
+        assert_eq!(t.get(Timer::InboundStale), None);
+        assert_eq!(t.next(), Some(at(50)));
+    }
+
+    /// A clamped timer is due no later than `at_most` from now: a later
+    /// deadline comes forward, an earlier one stays, and one that
+    /// saturated at the end of the clock comes back (§7).
+    #[test]
+    fn a_clamped_timer_is_due_no_later_than_at_most_from_now() {
+        let mut t = TimerTable::default();
+        let limit = Duration::from_millis(100);
+        t.set(Timer::Retry, Some(at(1_000)));
+        t.clamp(Timer::Retry, at(10), limit);
+        assert_eq!(t.get(Timer::Retry), Some(at(110)));
+        t.clamp(Timer::Retry, at(500), limit);
+        assert_eq!(t.get(Timer::Retry), Some(at(110)), "an earlier one stays");
+        t.set(Timer::CachedResponse, Some(Instant::MAX));
+        t.clamp(Timer::CachedResponse, at(7), limit);
+        assert_eq!(t.get(Timer::CachedResponse), Some(at(107)));
+        assert_eq!(t.get(Timer::Retry), Some(at(110)), "only the one named");
+    }
+}
