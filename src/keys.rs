@@ -274,7 +274,8 @@ impl StaticKeypair {
     }
 
     /// The key pair with this secret (as stored in a key file). The bytes are
-    /// clamped as X25519 requires; the caller should zeroize its copy.
+    /// kept as given and clamped when used, as X25519 requires; the caller
+    /// should zeroize its copy.
     pub fn from_secret_bytes(mut bytes: [u8; 32]) -> Self {
         let secret = StaticSecret::from(bytes);
         bytes.zeroize();
@@ -398,6 +399,14 @@ mod tests {
             bad.replace_range(at..=at, "g");
             assert_eq!(bad.parse::<PublicKey>(), Err(ParseKeyError::Character(at)));
         }
+        let mut bad = hex.clone();
+        bad.replace_range(3..4, "x");
+        bad.replace_range(10..11, "x");
+        assert_eq!(
+            bad.parse::<PublicKey>(),
+            Err(ParseKeyError::Character(3)),
+            "the first"
+        );
         let b64 = EVERY_BYTE_BASE64[0];
         for at in [0, 1, 20, 42] {
             let mut bad = std::string::String::from(b64);
@@ -505,7 +514,7 @@ mod tests {
         assert_ne!(StaticKeypair::generate(&mut a).public(), x.public());
     }
 
-    /// A key with any one byte set is not erased; a retired key is.
+    /// A key with any byte set is not erased; a retired key is.
     #[test]
     fn a_key_is_erased_only_when_every_byte_is_zero() {
         for i in 0..32 {
@@ -518,6 +527,9 @@ mod tests {
             }
         }
         assert!(SymmetricKey::from_bytes([0; 32]).is_erased());
+        let mut pair = [0u8; 32];
+        (pair[4], pair[20]) = (0x5a, 0x5a);
+        assert!(!SymmetricKey::from_bytes(pair).is_erased(), "equal bytes");
         let _ = graveyard::exhume();
         retire(SymmetricKey::from_bytes([9; 32]));
         let retired = graveyard::exhume();

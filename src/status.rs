@@ -280,8 +280,9 @@ pub struct PeerStatus {
     /// Latency of the last completed handshake (see
     /// [`crate::Event::SessionEstablished`]).
     pub last_handshake_latency: Option<Duration>,
-    /// The round-trip time of the latest acknowledgement of our latest
-    /// probe: from its seal to the valid probe of the peer's that
+    /// The round-trip time of the latest new acknowledgement of a probe
+    /// whose seal time we kept exactly (our latest, or one of the samples,
+    /// §6.2): from its seal to the valid probe of the peer's that
     /// acknowledged it (including the peer's time to answer).
     pub rtt: Option<Duration>,
     /// With the probe schedule on ([`crate::Endpoint::set_probe_schedule`]):

@@ -56,8 +56,8 @@ fn check_provider<P: AeadProvider>() {
         P::open(&key, COUNTER, AD, &mut copy).map(|b| b.to_vec()),
         Ok(BODY.to_vec())
     );
-    // Another counter, other associated data, any bit of the ciphertext
-    // or the tag changed: refused.
+    // Another counter, other associated data, a bit at either end of the
+    // ciphertext or of the tag changed: refused.
     for (counter, ad) in [
         (COUNTER + 1, AD),
         (COUNTER ^ 1 << 63, AD),
@@ -96,7 +96,7 @@ fn aws_lc_seals_under_the_protocols_nonce_and_opens_only_what_it_sealed() {
     check_provider::<super::AwsLc>();
 }
 
-/// The build's epoch key is its provider's, under the protocol's nonce.
+/// The build's epoch key seals and opens under the protocol's nonce.
 #[test]
 fn an_epoch_key_seals_and_opens_under_the_protocols_nonce() {
     let key = EpochKey::new(&SymmetricKey::from_bytes(KEY));

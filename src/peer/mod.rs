@@ -444,8 +444,8 @@ impl Peer {
         // probe, not as of now, so a held or replayed acknowledgement
         // counts for no more than its probe's age (§6.2).
         // New to the session it names, the acknowledgement moves the send
-        // schedule, which rotates on it (§5.3), and an exact one of our
-        // latest probe gives the round trip.
+        // schedule, which rotates on it (§5.3), and one of a probe whose
+        // seal time the log kept exactly gives the round trip.
         // Most acknowledge the session the probe came in.
         let ai = if hdr.ack_index == hdr.receiver_index {
             Some(si)

@@ -151,6 +151,25 @@ mod tests {
         assert_eq!(log.sealed_by(I, 3), Some((ms(100), false)), "between");
     }
 
+    /// §6.2: a new session's first seal is sampled at once, however soon
+    /// after the last sample of another session: its probes' acknowledgements
+    /// are dated from the start.
+    #[test]
+    fn a_new_sessions_first_seal_is_sampled_at_once() {
+        let mut log = SealLog::default();
+        let stale = Duration::from_millis(800); // samples 100 ms apart
+        log.record(I, 0, ms(0), stale);
+        let new = SessionIndex(8);
+        log.record(new, 0, ms(10), stale);
+        log.record(new, 1, ms(20), stale);
+        assert_eq!(log.sealed_by(new, 0), Some((ms(10), true)));
+        assert_eq!(
+            log.sealed_by(I, 0),
+            Some((ms(0), true)),
+            "the old one's kept"
+        );
+    }
+
     /// §7: after the caller's clock goes back, no seal is dated later than
     /// the new reading, the latest one included; earlier ones keep theirs.
     #[test]

@@ -14,11 +14,19 @@ fn at(secs: u64) -> Instant {
     Instant::from_secs(secs)
 }
 
-/// §6.2: evidence counts only while younger than `stale_after`; exactly
-/// that old, it is already stale and changes nothing.
+/// `stale_after` of 3 s: the tests' evidence a second or two old counts.
+fn config() -> Config {
+    Config::builder()
+        .stale_after(Duration::from_secs(3))
+        .build()
+        .expect("valid")
+}
+
+/// §6.2, §7.3: evidence counts only while younger than `stale_after`;
+/// exactly that old, it is already stale and changes nothing.
 #[test]
 fn evidence_counts_only_while_younger_than_stale_after() {
-    let c = Config::default();
+    let c = config();
     let stale = at(100);
     let now = stale + c.stale_after();
     let mut f = Freshness::default();
@@ -38,7 +46,7 @@ fn evidence_counts_only_while_younger_than_stale_after() {
 /// in, and none is dated later than now.
 #[test]
 fn the_latest_evidence_dates_the_direction() {
-    let c = Config::default();
+    let c = config();
     let mut f = Freshness::default();
     assert!(f.heard_at(at(10), at(10), &c));
     assert!(
@@ -58,12 +66,12 @@ fn the_latest_evidence_dates_the_direction() {
     assert_eq!(f.stale_at(&c), Some(at(13) + c.stale_after()));
 }
 
-/// §6.2: a direction goes stale exactly `stale_after` after its latest
+/// §6.2, §7.3: a direction goes stale exactly `stale_after` after its latest
 /// evidence, once, with the reason given and dated when it ran out, however
 /// late that is noticed; a stale direction has no deadline.
 #[test]
 fn a_direction_goes_stale_exactly_stale_after_its_latest_evidence() {
-    let c = Config::default();
+    let c = config();
     let mut f = Freshness::default();
     assert_eq!(f.stale_at(&c), None, "never up");
     assert!(!f.expire(at(1000), &c, DownReason::Silence));
@@ -108,7 +116,7 @@ fn a_direction_goes_stale_exactly_stale_after_its_latest_evidence() {
 /// dated later than the new reading; what is earlier is kept.
 #[test]
 fn a_clock_gone_back_dates_nothing_later_than_now() {
-    let c = Config::default();
+    let c = config();
     let mut f = Freshness::default();
     f.clamp_time(at(5));
     assert_eq!(f, Freshness::default());
@@ -123,7 +131,7 @@ fn a_clock_gone_back_dates_nothing_later_than_now() {
     assert_eq!(f.stale_at(&c), Some(at(3) + c.stale_after()));
 }
 
-/// Every reason counts once, in its own counter.
+/// Every reason, with its counter's name.
 fn every_reason() -> [(RejectReason, &'static str); 8] {
     [
         (RejectReason::Malformed(WireError::Truncated), "malformed"),
@@ -137,8 +145,8 @@ fn every_reason() -> [(RejectReason, &'static str); 8] {
     ]
 }
 
-/// §7.3: each refusal is counted once, under its reason's name; the total
-/// is the sum of them all.
+/// §7.3: each refusal is counted once, in its own counter, under its
+/// reason's name; the total is the sum of them all.
 #[test]
 fn each_refusal_counts_once_under_its_reason() {
     let mut r = RejectCounters::default();
