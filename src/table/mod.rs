@@ -233,3 +233,6 @@ impl PeerTable for GrowableTable {
         true
     }
 }
+
+#[cfg(test)]
+mod tests;
