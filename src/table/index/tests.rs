@@ -154,3 +154,40 @@ fn no_slot_past_max_peers_is_handed_out() {
     assert_eq!(index.take_free(&mut t), Some(MAX_PEERS - 1));
     assert_eq!(index.take_free(&mut t), None);
 }
+
+/// §7.4: key ids' home positions spread over the key index and depend on
+/// the endpoint's seed, whatever the seed: nobody who chooses the ids
+/// looked up knows the layout, and lookups stay a few probes long.
+#[test]
+fn key_homes_spread_and_depend_on_the_seed() {
+    let keys: Vec<KeyId> = (1..=64u64)
+        .map(|i| KeyId(i.wrapping_mul(0x0123_4567_89ab_cdef).to_le_bytes()))
+        .collect();
+    let cap = 64;
+    let homes = |seed: u64| -> Vec<usize> {
+        let index = Index::new(seed);
+        keys.iter().map(|&k| index.home(k, cap)).collect()
+    };
+    for seed in [0, u64::MAX, 7, 0x5555_5555_5555_5555] {
+        let h = homes(seed);
+        assert!(h.iter().all(|&e| e < cap));
+        let mut distinct = h.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        // 64 keys thrown at 64 homes land on about 40 distinct ones.
+        assert!(
+            distinct.len() >= 24,
+            "seed {seed:#x}: {} homes",
+            distinct.len()
+        );
+    }
+    let differ = homes(0)
+        .iter()
+        .zip(homes(7))
+        .filter(|&(a, b)| *a != b)
+        .count();
+    assert!(
+        differ >= 32,
+        "another seed, another layout: {differ} of 64 moved"
+    );
+}
