@@ -191,3 +191,54 @@ fn key_homes_spread_and_depend_on_the_seed() {
         "another seed, another layout: {differ} of 64 moved"
     );
 }
+
+/// §7.4: removal from the key index shifts back exactly the entries that
+/// would otherwise be cut off from their home, in clusters that wrap past
+/// the index's end too. Keys are chosen so that their homes crowd the last
+/// two and the first two of a small index's entries; every key stays
+/// found, and no removed one is.
+#[test]
+fn removal_keeps_every_crowded_key_found_across_the_wrap() {
+    const S: usize = 4; // 8 entries, at most 4 keys
+    let index_seed = 3;
+    let cap = 2 * S;
+    let probe = Index::new(index_seed);
+    // Eight keys for each of the homes cap - 2, cap - 1, 0 and 1.
+    let mut pool: Vec<KeyId> = Vec::new();
+    for home in [cap - 2, cap - 1, 0, 1] {
+        let found: Vec<KeyId> = (0u64..)
+            .map(|i| KeyId(i.to_le_bytes()))
+            .filter(|&k| probe.home(k, cap) == home)
+            .take(8)
+            .collect();
+        pool.extend(found);
+    }
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        usize::try_from(state % bound as u64).unwrap()
+    };
+    let mut t: FixedTable<S> = fixed_table();
+    let mut index = Index::new(index_seed);
+    let mut held: BTreeMap<KeyId, usize> = BTreeMap::new();
+    for _ in 0..20_000 {
+        let slot = next(S);
+        if let Some((&old, _)) = held.iter().find(|&(_, &s)| s == slot) {
+            index.remove_key(&mut t, old);
+            held.remove(&old);
+            assert_eq!(index.find_key(&t, old), None, "removed");
+        }
+        if next(3) != 0 {
+            let key = pool[next(pool.len())];
+            if !held.contains_key(&key) {
+                index.insert_key(&mut t, key, slot);
+                held.insert(key, slot);
+            }
+        }
+        for (&key, &slot) in &held {
+            assert_eq!(index.find_key(&t, key), Some(slot), "{key:?}");
+        }
+    }
+}
