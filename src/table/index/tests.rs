@@ -232,9 +232,9 @@ fn removal_keeps_every_crowded_key_found_across_the_wrap() {
         }
         if next(3) != 0 {
             let key = pool[next(pool.len())];
-            if !held.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(v) = held.entry(key) {
                 index.insert_key(&mut t, key, slot);
-                held.insert(key, slot);
+                v.insert(slot);
             }
         }
         for (&key, &slot) in &held {
