@@ -242,3 +242,17 @@ fn removal_keeps_every_crowded_key_found_across_the_wrap() {
         }
     }
 }
+
+/// A peer is due only once its deadline is reached, and an empty heap
+/// names none, however late it is.
+#[test]
+fn a_peer_is_due_only_at_its_deadline() {
+    let mut t: FixedTable<N> = fixed_table();
+    let mut index = Index::new(7);
+    assert_eq!(index.due(&t, Instant::MAX), None, "nothing timed");
+    index.set_deadline(&mut t, 5, Some(Instant::from_nanos(10)));
+    assert_eq!(index.due(&t, Instant::from_nanos(9)), None);
+    assert_eq!(index.due(&t, Instant::from_nanos(10)), Some(5));
+    index.set_deadline(&mut t, 5, None);
+    assert_eq!(index.due(&t, Instant::MAX), None, "nothing timed again");
+}
