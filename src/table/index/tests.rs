@@ -256,3 +256,27 @@ fn a_peer_is_due_only_at_its_deadline() {
     index.set_deadline(&mut t, 5, None);
     assert_eq!(index.due(&t, Instant::MAX), None, "nothing timed again");
 }
+
+/// Refreshing a visited peer's entry sets it to exactly the instant given:
+/// earlier ones move up to the top, later ones down, and a peer with no
+/// entry gets one.
+#[test]
+fn a_refreshed_entry_moves_either_way() {
+    let at = Instant::from_nanos;
+    let mut t: FixedTable<N> = fixed_table();
+    let mut index = Index::new(7);
+    for (slot, due) in [(1, 10), (2, 20), (3, 30), (4, 40)] {
+        index.set_deadline(&mut t, slot, Some(at(due)));
+    }
+    index.refresh(&mut t, 4, Some(at(5)));
+    assert_eq!(index.earliest(&t), Some(at(5)));
+    assert_eq!(index.due(&t, at(5)), Some(4), "an earlier one moves up");
+    index.refresh(&mut t, 4, Some(at(50)));
+    assert_eq!(index.due(&t, at(10)), Some(1), "a later one moves down");
+    index.refresh(&mut t, 7, Some(at(1)));
+    assert_eq!(index.timed(), 5);
+    assert_eq!(index.due(&t, at(1)), Some(7), "one with no entry gets one");
+    index.refresh(&mut t, 7, None);
+    assert_eq!(index.timed(), 4);
+    assert_eq!(index.due(&t, at(9)), None);
+}
