@@ -206,11 +206,12 @@ fn removal_keeps_every_crowded_key_found_across_the_wrap() {
     // Eight keys for each of the homes cap - 2, cap - 1, 0 and 1.
     let mut pool: Vec<KeyId> = Vec::new();
     for home in [cap - 2, cap - 1, 0, 1] {
-        let found: Vec<KeyId> = (0u64..)
+        let found: Vec<KeyId> = (0u64..10_000)
             .map(|i| KeyId(i.to_le_bytes()))
             .filter(|&k| probe.home(k, cap) == home)
             .take(8)
             .collect();
+        assert_eq!(found.len(), 8, "keys with home {home}");
         pool.extend(found);
     }
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -279,4 +280,16 @@ fn a_refreshed_entry_moves_either_way() {
     index.refresh(&mut t, 7, None);
     assert_eq!(index.timed(), 4);
     assert_eq!(index.due(&t, at(9)), None);
+}
+
+/// The index's `Debug` gives its counts only (key ids are not secret, but
+/// the layout is kept from whoever chooses them).
+#[test]
+fn an_indexs_debug_gives_its_counts() {
+    let mut t: FixedTable<N> = fixed_table();
+    let mut index = Index::new(7);
+    index.insert_key(&mut t, KeyId([1; 8]), 2);
+    index.set_deadline(&mut t, 2, Some(Instant::from_nanos(1)));
+    index.set_deadline(&mut t, 3, Some(Instant::from_nanos(2)));
+    assert_eq!(std::format!("{index:?}"), "Index { keys: 1, timed: 2, .. }");
 }
