@@ -106,17 +106,10 @@ mod keys_and_nonces {
     /// and the sending key `a` used.
     fn round(a: &mut E, b: &mut E, now: Instant) -> (ProbeHeader, [u8; 16]) {
         let key = current(a).send_key().fingerprint();
-        let peer = PeerId::new(0, 0);
-        let mut out = [0u8; 64];
-        let n = a
-            .seal(now, peer, ProbeKind::Probe, b"probe", &mut out)
-            .expect("sealed");
-        let header = ProbeHeader::parse(&out[..n]).expect("own header");
-        b.handle_datagram(now, &mut out[..n]).expect("opens");
-        let n = b
-            .seal(now, peer, ProbeKind::Echo, b"echo", &mut out)
-            .expect("sealed");
-        a.handle_datagram(now, &mut out[..n]).expect("opens");
+        let (mut probe, header) = sealed(a, now, ProbeKind::Probe);
+        b.handle_datagram(now, &mut probe).expect("opens");
+        let (mut echo, _) = sealed(b, now, ProbeKind::Echo);
+        a.handle_datagram(now, &mut echo).expect("opens");
         (header, key)
     }
 

@@ -598,6 +598,19 @@ const _: () = assert!(
     "a peer slot grew past 2,664 bytes"
 );
 
+/// A peer of static key `[remote; 32]` for the local key `[1; 32]`, added
+/// at zero with the default config: for unit tests that need a peer
+/// without an endpoint.
+#[cfg(test)]
+pub(crate) fn test_peer(remote: u8, id: PeerId) -> Peer {
+    use crate::internals::noise::StaticDh;
+    use crate::keys::StaticKeypair;
+    let local = StaticKeypair::from_secret_bytes([1; 32]);
+    let public = StaticKeypair::from_secret_bytes([remote; 32]).public();
+    let ss = StaticDh::new(&local, &public).expect("contributory");
+    Peer::new(id, public, ss, true, &Config::default(), Instant::ZERO)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,13 +636,8 @@ mod tests {
     /// static-static secret, the MAC keys, the sessions).
     #[test]
     fn a_peers_debug_names_its_public_key_only() {
-        use crate::internals::noise::StaticDh;
-        use crate::keys::StaticKeypair;
-        let local = StaticKeypair::from_secret_bytes([1; 32]);
-        let public = StaticKeypair::from_secret_bytes([2; 32]).public();
-        let ss = StaticDh::new(&local, &public).expect("contributory");
-        let c = Config::default();
-        let p = Peer::new(PeerId::new(0, 0), public, ss, true, &c, Instant::ZERO);
+        let p = test_peer(2, PeerId::new(0, 0));
+        let public = p.public;
         let shown = std::format!("{p:?}");
         assert_eq!(shown, std::format!("Peer {{ public: {public:?}, .. }}"));
     }

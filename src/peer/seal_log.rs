@@ -108,6 +108,16 @@ mod tests {
         Instant::from_millis(n)
     }
 
+    /// Ten probes, counters 0..10, one every 50 ms from zero, with samples
+    /// 100 ms apart: every other one is a sample.
+    fn every_50_ms() -> SealLog {
+        let mut log = SealLog::default();
+        for c in 0..10u64 {
+            log.record(I, c, ms(50 * c), Duration::from_millis(800));
+        }
+        log
+    }
+
     #[test]
     fn the_latest_seal_is_dated_exactly_and_older_ones_never_later_than_their_seal() {
         let mut log = SealLog::default();
@@ -138,12 +148,7 @@ mod tests {
     /// sample before it, and not exactly.
     #[test]
     fn a_sampled_seal_is_dated_exactly_and_one_between_samples_is_not() {
-        let mut log = SealLog::default();
-        let stale = Duration::from_millis(800); // samples 100 ms apart
-        // A probe every 50 ms: every other one is a sample.
-        for c in 0..10u64 {
-            log.record(I, c, ms(50 * c), stale);
-        }
+        let log = every_50_ms();
         assert_eq!(log.sealed_by(I, 9), Some((ms(450), true)), "the latest");
         assert_eq!(log.sealed_by(I, 8), Some((ms(400), true)), "a sample");
         assert_eq!(log.sealed_by(I, 4), Some((ms(200), true)), "a sample");
@@ -174,11 +179,7 @@ mod tests {
     /// the new reading, the latest one included; earlier ones keep theirs.
     #[test]
     fn a_clock_gone_back_dates_no_seal_later_than_now() {
-        let mut log = SealLog::default();
-        let stale = Duration::from_millis(800);
-        for c in 0..10u64 {
-            log.record(I, c, ms(50 * c), stale);
-        }
+        let mut log = every_50_ms();
         log.clamp_time(ms(250));
         assert_eq!(log.sealed_by(I, 9), Some((ms(250), true)), "the latest");
         assert_eq!(log.sealed_by(I, 8), Some((ms(250), true)), "a sample");

@@ -5,18 +5,8 @@
 use super::GrowableTable;
 use super::sealed::Sealed;
 use super::{FixedTable, PeerTable, Slot, configured, get, get_mut, id, resolve};
-use crate::config::Config;
-use crate::internals::noise::StaticDh;
-use crate::keys::StaticKeypair;
-use crate::peer::Peer;
-use crate::{Instant, PeerError, PeerId};
-
-fn peer(key: u8, id: PeerId) -> Peer {
-    let local = StaticKeypair::from_secret_bytes([1; 32]);
-    let public = StaticKeypair::from_secret_bytes([key; 32]).public();
-    let ss = StaticDh::new(&local, &public).expect("contributory");
-    Peer::new(id, public, ss, true, &Config::default(), Instant::ZERO)
-}
+use crate::peer::{Peer, test_peer as peer};
+use crate::{PeerError, PeerId};
 
 fn key_in<T: PeerTable>(t: &T, slot: usize) -> Option<u8> {
     get(t, slot).map(|p| p.public.as_bytes()[0])
